@@ -1,0 +1,237 @@
+"""The VMS predictor: a VAE that maps a scene to its 2-channel visual memory schema.
+
+Kyle-Davidson, Bors & Evans, BMVC 2019, sections 4-5.1: frozen VGG16 conv base -> Dense(n) -> latent
+(z_mean, z_log_var) of size m -> sampling -> Dense -> reshape -> five transposed convolutions with batch
+normalisation and l2(0.02) kernels -> sigmoid map with channel 0 = true schema, channel 1 = false schema.
+
+Images enter in [0, 1]; maps leave in [0, 1]. Calling the model returns a dict
+{"vms", "z_mean", "z_log_var"}; `predict` returns the map alone, computed from z = z_mean.
+"""
+
+import numpy as np
+import keras
+from keras import layers, ops
+
+from vms_zoo.layers import Sampling, VGGPreprocess
+from vms_zoo.losses import kl_divergence, reconstruction_loss
+
+DECODER_LAYERS = 5  # the paper's five-layer upsampling decoder: each layer doubles the resolution
+
+
+def build_encoder(kind, image_size, weights=None, filters=(32, 64, 128, 128)):
+    """Image encoder: the frozen VGG16 conv base of the paper, or a small trainable conv net for CPU presets.
+
+    `weights` for VGG16 is "imagenet", None (random) or a path to a weights file.
+    """
+    inputs = keras.Input((image_size, image_size, 3), name="image")
+    if kind == "vgg16":
+        from_file = weights not in (None, "imagenet")
+        base = keras.applications.VGG16(
+            include_top=False, weights=None if from_file else weights, input_shape=(image_size, image_size, 3)
+        )
+        if from_file:
+            base.load_weights(weights)
+        base.trainable = False
+        return keras.Model(inputs, base(VGGPreprocess()(inputs)), name="vgg16_encoder")
+    if kind == "conv":
+        x = inputs
+        for i, f in enumerate(filters):
+            x = layers.Conv2D(f, 3, strides=2, padding="same", use_bias=False, name=f"conv{i}")(x)
+            x = layers.BatchNormalization(name=f"bn{i}")(x)
+            x = layers.ReLU(name=f"relu{i}")(x)
+        return keras.Model(inputs, x, name="conv_encoder")
+    raise ValueError(f"Unknown encoder {kind!r}; expected 'vgg16' or 'conv'.")
+
+
+def build_decoder(latent_dim, image_size, filters, l2):
+    """z -> Dense -> reshape -> five Conv2DTranspose(stride 2) + batch norm -> sigmoid (H, W, 2) map."""
+    base = image_size // 2**DECODER_LAYERS
+    reg = keras.regularizers.l2(l2) if l2 else None
+    z = keras.Input((latent_dim,), name="z")
+    x = layers.Dense(base * base * filters[0], activation="relu", name="project")(z)
+    x = layers.Reshape((base, base, filters[0]), name="reshape")(x)
+    widths = list(filters[: DECODER_LAYERS - 1]) + [2]
+    for i, f in enumerate(widths):
+        x = layers.Conv2DTranspose(f, 3, strides=2, padding="same", kernel_regularizer=reg, name=f"deconv{i}")(x)
+        x = layers.BatchNormalization(name=f"bn{i}")(x)
+        last = i == len(widths) - 1
+        x = layers.Activation("sigmoid" if last else "relu", name="vms" if last else f"relu{i}")(x)
+    return keras.Model(z, x, name="decoder")
+
+
+@keras.saving.register_keras_serializable(package="vms_zoo")
+class VMSPredictor(keras.Model):
+    """VAE predicting true/false VMS maps (channel 0 = true, channel 1 = false) from images in [0, 1].
+
+    The model also accepts precomputed encoder features (see `encode`): with a frozen encoder and no image
+    augmentation, features are computed once and only the bottleneck and decoder train on them.
+    """
+
+    def __init__(
+        self,
+        image_size=224,
+        encoder="vgg16",
+        encoder_weights="imagenet",
+        encoder_filters=(32, 64, 128, 128),
+        dense_units=64,
+        latent_dim=8,
+        decoder_filters=(256, 128, 64, 32),
+        reconstruction="mse",
+        kl_weight=1.0,
+        l2=0.02,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if image_size % 2**DECODER_LAYERS or image_size < 32:
+            raise ValueError(f"image_size must be a multiple of 32 (five stride-2 decoder layers); got {image_size}.")
+        if reconstruction not in ("mse", "l1"):
+            raise ValueError(f"Unknown reconstruction loss {reconstruction!r}; expected 'mse' or 'l1'.")
+        if len(decoder_filters) != DECODER_LAYERS - 1:
+            raise ValueError(f"decoder_filters needs {DECODER_LAYERS - 1} widths (the fifth layer has 2 channels).")
+        self.image_size = image_size
+        self.encoder_kind = encoder
+        self.encoder_weights = encoder_weights
+        self.encoder_filters = tuple(encoder_filters)
+        self.dense_units = dense_units
+        self.latent_dim = latent_dim
+        self.decoder_filters = tuple(decoder_filters)
+        self.reconstruction = reconstruction
+        self.kl_weight = kl_weight
+        self.l2 = l2
+        self.seed = seed
+
+        self.encoder = build_encoder(encoder, image_size, encoder_weights, self.encoder_filters)
+        self.encoder_frozen = encoder == "vgg16"
+        self.feature_shape = tuple(self.encoder.output_shape[1:])
+        self.flatten = layers.Flatten(name="flatten")
+        self.dense = layers.Dense(dense_units, activation="relu", name="dense")
+        self.z_mean = layers.Dense(latent_dim, name="z_mean")
+        self.z_log_var = layers.Dense(latent_dim, name="z_log_var")
+        self.sampler = Sampling(seed=seed, name="sampling")
+        self.decoder = build_decoder(latent_dim, image_size, self.decoder_filters, l2)
+        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
+        self.kl_tracker = keras.metrics.Mean(name="kl_loss")
+
+    @property
+    def image_shape(self):
+        return (self.image_size, self.image_size, 3)
+
+    def _features(self, inputs, training):
+        shape = tuple(inputs.shape[1:])
+        if shape == self.feature_shape:
+            return inputs
+        if shape != self.image_shape:
+            raise ValueError(
+                f"Expected images of shape (N, {', '.join(map(str, self.image_shape))}) or encoder features "
+                f"(N, {', '.join(map(str, self.feature_shape))}); got (N, {', '.join(map(str, shape))})."
+            )
+        if self.encoder_frozen:  # frozen for real: inference mode and no gradient path
+            return ops.stop_gradient(self.encoder(inputs, training=False))
+        return self.encoder(inputs, training=training)
+
+    def call(self, inputs, training=False, sample=False):
+        h = self.dense(self.flatten(self._features(inputs, training)))
+        z_mean, z_log_var = self.z_mean(h), self.z_log_var(h)
+        z = self.sampler([z_mean, z_log_var], training=training, sample=sample)
+        return {"vms": self.decoder(z, training=training), "z_mean": z_mean, "z_log_var": z_log_var}
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        recon = reconstruction_loss(y, y_pred["vms"], self.reconstruction)
+        kl = kl_divergence(y_pred["z_mean"], y_pred["z_log_var"])
+        self.reconstruction_tracker.update_state(recon, sample_weight=sample_weight)
+        self.kl_tracker.update_state(kl, sample_weight=sample_weight)
+        per_sample = recon + self.kl_weight * kl
+        if sample_weight is not None:
+            sample_weight = ops.cast(ops.reshape(sample_weight, (-1,)), per_sample.dtype)
+            loss = ops.sum(per_sample * sample_weight) / ops.maximum(ops.sum(sample_weight), 1e-12)
+        else:
+            loss = ops.mean(per_sample)
+        if self.losses:
+            loss = loss + sum(self.losses)  # l2 kernel regularisation
+        return loss
+
+    def compute_metrics(self, x, y, y_pred, sample_weight=None):
+        return super().compute_metrics(x, y, y_pred["vms"], sample_weight)
+
+    # --- numpy-facing entry points: validate early so bad data fails with a message, not a shape error deep in a graph
+    def fit(self, x=None, y=None, *args, **kwargs):
+        _check_arrays(self, x, y)
+        return super().fit(x, y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        _check_arrays(self, x, y)
+        return super().evaluate(x, y, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        """The VMS maps (N, H, W, 2) for images in [0, 1], from z = z_mean: deterministic."""
+        _check_arrays(self, x, None)
+        return super().predict(x, *args, **kwargs)["vms"]
+
+    def encode(self, images, batch_size=32, verbose="auto"):
+        """Encoder features of `images` computed once, to train the bottleneck and decoder on (frozen encoders)."""
+        if not self.encoder_frozen:
+            raise ValueError("Feature caching needs a frozen encoder; the 'conv' encoder trains with the model.")
+        check_images(images, self.image_size)
+        return self.encoder.predict(images, batch_size=batch_size, verbose=verbose)
+
+    def sample(self, images, num_samples=1):
+        """`num_samples` maps per image from latents drawn from q(z|x): array (num_samples, N, H, W, 2)."""
+        check_images(images, self.image_size)
+        return np.stack(
+            [ops.convert_to_numpy(self(images, training=False, sample=True)["vms"]) for _ in range(num_samples)]
+        )
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "image_size": self.image_size,
+            "encoder": self.encoder_kind,
+            # Weights travel with the saved model, so a reload must not fetch ImageNet weights again.
+            "encoder_weights": None,
+            "encoder_filters": list(self.encoder_filters),
+            "dense_units": self.dense_units,
+            "latent_dim": self.latent_dim,
+            "decoder_filters": list(self.decoder_filters),
+            "reconstruction": self.reconstruction,
+            "kl_weight": self.kl_weight,
+            "l2": self.l2,
+            "seed": self.seed,
+        }
+
+
+def check_images(images, image_size=None):
+    """Raise a ValueError naming the problem unless `images` is (N, S, S, 3), finite and in [0, 1]."""
+    images = np.asarray(images)
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"Images must have shape (N, H, W, 3) (RGB); got {images.shape}.")
+    if image_size is not None and images.shape[1:3] != (image_size, image_size):
+        raise ValueError(f"Images must be {image_size}x{image_size}; got {images.shape[1]}x{images.shape[2]}.")
+    _check_values(images, "Images")
+
+
+def check_maps(maps, image_size=None):
+    """Raise a ValueError naming the problem unless `maps` is (N, S, S, 2), finite and in [0, 1]."""
+    maps = np.asarray(maps)
+    if maps.ndim != 4 or maps.shape[-1] != 2:
+        raise ValueError(
+            f"VMS maps must have shape (N, H, W, 2) (channel 0 true, channel 1 false schema); got {maps.shape}."
+        )
+    if image_size is not None and maps.shape[1:3] != (image_size, image_size):
+        raise ValueError(f"VMS maps must be {image_size}x{image_size}; got {maps.shape[1]}x{maps.shape[2]}.")
+    _check_values(maps, "VMS maps")
+
+
+def _check_values(array, what):
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{what} contain NaN or infinite values.")
+    if array.size and (array.min() < 0.0 or array.max() > 1.0):
+        raise ValueError(f"{what} must have values in [0, 1]; got range [{array.min():.3g}, {array.max():.3g}].")
+
+
+def _check_arrays(model, x, y):
+    """Validate numpy inputs (datasets and tensors pass through untouched)."""
+    if isinstance(x, np.ndarray) and tuple(x.shape[1:]) != model.feature_shape:
+        check_images(x, model.image_size)
+    if isinstance(y, np.ndarray):
+        check_maps(y, model.image_size)
