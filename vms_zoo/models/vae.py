@@ -112,6 +112,14 @@ class VMSPredictor(keras.Model):
         self.decoder = build_decoder(latent_dim, image_size, self.decoder_filters, l2)
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.kl_tracker = keras.metrics.Mean(name="kl_loss")
+        self.build()
+
+    def build(self, input_shape=None):
+        """Every weight exists from construction on: weights can be set, counted and loaded straight away."""
+        self.dense.build((None, int(np.prod(self.feature_shape))))
+        self.z_mean.build((None, self.dense_units))
+        self.z_log_var.build((None, self.dense_units))
+        self.built = True
 
     @property
     def image_shape(self):
