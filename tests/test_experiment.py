@@ -6,6 +6,7 @@ import pytest
 from scipy import integrate, stats
 
 from vms_zoo import experiment as E
+from vms_zoo.metrics import corr2
 from vms_zoo.simulate import memorability, simulate_experiment
 
 Z = NormalDist().inv_cdf
@@ -42,8 +43,8 @@ def test_rates_per_image_and_pooled_per_category():
 def test_corr2_and_effect_sizes():
     rng = np.random.default_rng(0)
     a, b = rng.random((5, 7)), rng.random((5, 7))
-    assert E.corr2(a, b) == pytest.approx(np.corrcoef(a.ravel(), b.ravel())[0, 1])
-    assert np.isnan(E.corr2(a, np.ones_like(a)))
+    assert corr2(a, b) == pytest.approx(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+    assert np.isnan(corr2(a, np.ones_like(a)))
     x, y = np.array([2.0, 4, 6, 8]), np.array([1.0, 2, 3])
     # pooled SD: sqrt((3 * 6.6667 + 2 * 1) / 5) = sqrt(4.4)
     assert E.cohens_d(x, y) == pytest.approx((5 - 2) / np.sqrt(4.4))
@@ -116,7 +117,7 @@ def test_simulated_memory_recovers_ground_truth():
     # the pooled true map of all participants lands on the true-map rectangle
     built = E.vms_maps(boxes, (16, 16))
     for i in range(30):
-        assert E.corr2(built[i][..., 0], vms[i, ..., 0]) > 0.5
+        assert corr2(built[i][..., 0], vms[i, ..., 0]) > 0.5
 
 
 def test_analyse_and_report(tmp_path):

@@ -1,0 +1,135 @@
+"""VMS maps from raw participant annotations.
+
+In a VMS experiment a participant who presses "seen it" on an image then draws boxes around the regions
+that made them remember it. A box drawn after a correct recognition (a hit on a repeat) is a *true*
+response; one drawn after a false alarm (the image was new) is a *false* response. Summing the boxes of
+all participants gives the true map (channel 0) and the false map (channel 1).
+
+Annotation table
+----------------
+A plain dict of equal-length numpy columns (what `read_table` returns for a CSV with this header)::
+
+    image_id, participant, response, x0, y0, x1, y1
+
+- ``response``: "true" or "false" (also accepted: 1/0, True/False).
+- Box corners: x is the column (0 = left edge), y the row (0 = top edge); x0 < x1, y0 < y1.
+- ``coords="normalized"`` (default): corners are fractions of the image width/height in [0, 1], so the
+  same annotations give a map at any resolution.
+- ``coords="pixels"``: corners are pixel positions in the image the participant saw; pass that image's
+  ``(height, width)`` as ``image_size`` (one pair, or a dict image_id -> pair). Edges are continuous: a box
+  (0, 0, 2, 1) covers exactly pixels [0, 2) x [0, 1).
+
+A box covers each output pixel by the fraction of the pixel's area inside it, so grid-aligned boxes give
+exact 0/1 coverage and boxes smaller than a pixel still count.
+"""
+
+import csv
+
+import numpy as np
+from scipy import ndimage
+
+COLUMNS = ("image_id", "participant", "response", "x0", "y0", "x1", "y1")
+
+
+def read_table(path):
+    """Read a CSV with a header into a dict of numpy columns (numbers where a whole column parses)."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise ValueError(f"{path}: no rows")
+    table = {}
+    for key in rows[0]:
+        values = [r[key] for r in rows]
+        try:
+            table[key] = np.array(values, dtype=np.float64)
+            if np.all(table[key] == np.round(table[key])):
+                table[key] = table[key].astype(np.int64)
+        except ValueError:
+            table[key] = np.array(values)
+    return table
+
+
+def write_table(table, path):
+    """Write a dict of equal-length columns as CSV (inverse of `read_table`)."""
+    keys = list(table)
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(keys)
+        writer.writerows(zip(*(np.asarray(table[k]).tolist() for k in keys)))
+
+
+def is_true_response(response):
+    """Vectorised "is this a true-schema box?" for string, bool or 0/1 response columns."""
+    response = np.asarray(response)
+    if response.dtype.kind in "US":
+        lower = np.char.lower(response.astype(str))
+        bad = ~np.isin(lower, ["true", "false", "1", "0"])
+        if bad.any():
+            raise ValueError(f"Unknown response values {sorted(set(response[bad].tolist()))}; "
+                             "expected 'true' or 'false'.")
+        return np.isin(lower, ["true", "1"])
+    return response.astype(bool)
+
+
+def _coverage(lo, hi, n):
+    """Fraction of each of n unit cells on [0, 1] covered by the interval [lo, hi]."""
+    edges = np.arange(n + 1) / n
+    return np.clip(np.minimum(hi, edges[1:]) - np.maximum(lo, edges[:-1]), 0.0, None) * n
+
+
+def box_map(boxes, size):
+    """Sum of the coverage of normalised boxes (K, 4) = (x0, y0, x1, y1) on a (H, W) grid."""
+    h, w = size
+    out = np.zeros((h, w), np.float64)
+    for x0, y0, x1, y1 in np.asarray(boxes, np.float64).reshape(-1, 4):
+        out += np.outer(_coverage(y0, y1, h), _coverage(x0, x1, w))
+    return out
+
+
+def normalise_maps(maps, normalise="max"):
+    """Scale (..., H, W, 2) maps to [0, 1].
+
+    "max" divides both channels by their joint maximum, keeping how much stronger the true schema is than
+    the false one; "channel" scales each channel to its own maximum; None keeps the raw counts.
+    """
+    maps = np.asarray(maps, np.float64)
+    if normalise is None:
+        return maps
+    axes = (-3, -2, -1) if normalise == "max" else (-3, -2) if normalise == "channel" else None
+    if axes is None:
+        raise ValueError(f"normalise must be 'max', 'channel' or None, not {normalise!r}")
+    peak = maps.max(axis=axes, keepdims=True)
+    return np.divide(maps, peak, out=np.zeros_like(maps), where=peak > 0)
+
+
+def vms_maps(annotations, size, image_ids=None, coords="normalized", image_size=None, sigma=0.0,
+             normalise="max"):
+    """True/false maps (dict image_id -> (H, W, 2) float32) from an annotation table.
+
+    `sigma` is a Gaussian smoothing width in output pixels (0 = none), applied to the counts before
+    normalising, which models the imprecision of hand-drawn boxes. Images in `image_ids` without any box
+    get an all-zero map, so every image of an experiment has one.
+    """
+    h, w = size
+    ids = np.asarray(annotations["image_id"])
+    boxes = np.stack([np.asarray(annotations[k], np.float64) for k in ("x0", "y0", "x1", "y1")], -1)
+    if coords == "pixels":
+        if image_size is None:
+            raise ValueError("coords='pixels' needs image_size=(height, width) or a dict of them")
+        sizes = np.array([image_size[i] if isinstance(image_size, dict) else image_size for i in ids],
+                         np.float64).reshape(-1, 2)
+        boxes = boxes / sizes[:, [1, 0, 1, 0]]
+    elif coords != "normalized":
+        raise ValueError(f"coords must be 'normalized' or 'pixels', not {coords!r}")
+    if len(boxes) and (boxes.min() < -1e-9 or boxes.max() > 1 + 1e-9):
+        raise ValueError("Box corners fall outside the image; check coords= and image_size=.")
+    true = is_true_response(annotations["response"])
+    out = {}
+    for image_id in (np.unique(ids) if image_ids is None else image_ids):
+        mine = ids == image_id
+        counts = np.stack([box_map(boxes[mine & true], size), box_map(boxes[mine & ~true], size)], -1)
+        if sigma > 0:
+            counts = ndimage.gaussian_filter(counts, sigma=(sigma, sigma, 0), mode="constant")
+        out[image_id.item() if hasattr(image_id, "item") else image_id] = (
+            normalise_maps(counts, normalise).astype(np.float32))
+    return out

@@ -1,0 +1,150 @@
+"""Unlabelled scene images for GAN training: LSUN through tfds, or any folder of images.
+
+Both give tf.data pipelines of float32 batches (B, S, S, 3) in [-1, 1] (the generators end in tanh),
+centre-cropped to a square then resized (``crop="center"``) or resized ignoring aspect
+(``crop="resize"``). Keras feeds tf.data to every backend.
+
+Scraped or exported image folders often hold a few corrupt or truncated files that crash a long run
+hours in; `clean_image_folder` decodes every file fully, with the same decoder the pipeline uses, and
+moves the bad ones to a quarantine folder with a JSON report (nothing is deleted).
+"""
+
+import json
+import os
+import shutil
+
+import keras
+import tensorflow as tf
+from PIL import Image, ImageFile
+
+IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")  # what tf.io.decode_image reads
+
+
+def list_images(folder):
+    """Sorted paths of every image file under `folder`, recursively (no class subfolders needed)."""
+    paths = [os.path.join(d, f) for d, _, files in os.walk(folder) for f in files
+             if f.lower().endswith(IMAGE_EXTS)]
+    return sorted(paths)
+
+
+def to_training(image, image_size, crop="center"):
+    """uint8 (H, W, 3) tensor -> float32 (S, S, 3) in [-1, 1]."""
+    image = tf.convert_to_tensor(image)
+    if crop == "center":
+        shape = tf.shape(image)
+        side = tf.minimum(shape[0], shape[1])
+        image = tf.image.crop_to_bounding_box(image, (shape[0] - side) // 2, (shape[1] - side) // 2,
+                                              side, side)
+    elif crop != "resize":
+        raise ValueError(f"crop must be 'center' or 'resize', not {crop!r}")
+    image = tf.image.resize(tf.cast(image, tf.float32), (image_size, image_size), antialias=True)
+    return tf.clip_by_value(image / 127.5 - 1.0, -1.0, 1.0)
+
+
+def _batched(ds, image_size, batch_size, crop, shuffle, seed, repeat, drop_remainder):
+    if shuffle:
+        ds = ds.shuffle(4096, seed=seed, reshuffle_each_iteration=True)
+    ds = ds.map(lambda im: to_training(im, image_size, crop), num_parallel_calls=tf.data.AUTOTUNE)
+    if repeat:
+        ds = ds.repeat()
+    return ds.batch(batch_size, drop_remainder=drop_remainder).prefetch(tf.data.AUTOTUNE)
+
+
+def image_folder(folder, image_size=64, batch_size=32, crop="center", shuffle=True, seed=0, repeat=False,
+                 drop_remainder=False):
+    """Every image under `folder` as batches in [-1, 1]; run `clean_image_folder` on it first."""
+    paths = list_images(folder)
+    if not paths:
+        raise FileNotFoundError(f"No images ({', '.join(IMAGE_EXTS)}) under {folder}")
+    ds = tf.data.Dataset.from_tensor_slices(paths)
+    if shuffle:  # shuffle paths (cheap, whole folder) before decoding
+        ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+    ds = ds.map(lambda p: tf.io.decode_image(tf.io.read_file(p), channels=3, expand_animations=False),
+                num_parallel_calls=tf.data.AUTOTUNE)
+    return _batched(ds, image_size, batch_size, crop, False, seed, repeat, drop_remainder)
+
+
+def lsun(category="kitchen", split="train", data_dir=None, manual_dir=None, image_size=64, batch_size=32,
+         crop="center", shuffle=True, seed=0, repeat=False, drop_remainder=False):
+    """LSUN scenes (the papers train on kitchen and living_room) through tfds, never downloading.
+
+    Either `data_dir` already holds the prepared tfds dataset, or `manual_dir` holds the LSUN zips
+    (``<category>_train_lmdb.zip`` and ``<category>_val_lmdb.zip`` from http://dl.yf.io/lsun/scenes/)
+    and the dataset is prepared from them into `data_dir` (tfds reads LMDB through tensorflow-io).
+    `split` is "train" or "validation". A folder of exported LSUN images works with `image_folder`.
+    """
+    import tensorflow_datasets as tfds
+
+    name = f"lsun/{category}"
+    kwargs = {}
+    if manual_dir is not None:
+        missing = [f"{category}_{s}_lmdb.zip" for s in ("train", "val")
+                   if not os.path.isfile(os.path.join(manual_dir, f"{category}_{s}_lmdb.zip"))]
+        if missing:
+            raise FileNotFoundError(f"{manual_dir} lacks {', '.join(missing)}; download them from "
+                                    "http://dl.yf.io/lsun/scenes/ (nothing is downloaded here).")
+        kwargs["download_and_prepare_kwargs"] = {
+            "download_config": tfds.download.DownloadConfig(manual_dir=manual_dir)}
+    try:
+        ds = tfds.load(name, split=split, data_dir=data_dir, download=manual_dir is not None,
+                       shuffle_files=shuffle, **kwargs)
+    except AssertionError as e:  # tfds: "Dataset ... could not find data in ..."
+        raise FileNotFoundError(f"LSUN {category} is not prepared in {data_dir or '~/tensorflow_datasets'}; "
+                                "pass manual_dir= with the LSUN lmdb zips to prepare it. "
+                                f"({e})") from None
+    ds = ds.map(lambda ex: ex["image"], num_parallel_calls=tf.data.AUTOTUNE)
+    return _batched(ds, image_size, batch_size, crop, shuffle, seed, repeat, drop_remainder)
+
+
+def check_image(path):
+    """None if `path` decodes completely, else the reason it does not.
+
+    `Image.open` only reads the header and `verify()` only checks structure, so both accept a
+    truncated JPEG; a full strict PIL `load()` and TensorFlow's own decoder (the one `image_folder`
+    uses) catch it.
+    """
+    try:
+        with Image.open(path) as im:
+            im.verify()
+        truncated_ok = ImageFile.LOAD_TRUNCATED_IMAGES
+        ImageFile.LOAD_TRUNCATED_IMAGES = False  # some libraries switch this on globally
+        try:
+            with Image.open(path) as im:
+                im.load()
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = truncated_ok
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        if min(image.shape[:2]) < 1:
+            return "empty image"
+    except Exception as e:  # noqa: BLE001 - any decoder failure means the file is unusable
+        return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]
+    return None
+
+
+def clean_image_folder(folder, quarantine=None, report=None, verbose=1):
+    """Move every image under `folder` that fails `check_image` to `quarantine`, keeping its subpath.
+
+    `quarantine` defaults to ``<folder>_quarantine`` (outside `folder`, so the pipeline never sees
+    it); the JSON report (default ``<quarantine>/report.json``) lists each moved file and why.
+    Returns the report dict.
+    """
+    folder = os.path.abspath(folder)
+    quarantine = quarantine or folder.rstrip(os.sep) + "_quarantine"
+    report = report or os.path.join(quarantine, "report.json")
+    paths = list_images(folder)
+    bar = keras.utils.Progbar(len(paths), verbose=verbose, stateful_metrics=["quarantined"],
+                              unit_name="image")
+    bad = []
+    for i, path in enumerate(paths):
+        reason = check_image(path)
+        if reason is not None:
+            rel = os.path.relpath(path, folder)
+            os.makedirs(os.path.dirname(os.path.join(quarantine, rel)), exist_ok=True)
+            shutil.move(path, os.path.join(quarantine, rel))
+            bad.append({"file": rel, "error": reason})
+        bar.update(i + 1, values=[("quarantined", len(bad))])
+    result = {"folder": folder, "quarantine": quarantine, "checked": len(paths), "quarantined": bad}
+    os.makedirs(os.path.dirname(os.path.abspath(report)), exist_ok=True)
+    with open(report, "w") as f:
+        json.dump(result, f, indent=2)
+    return result

@@ -1,0 +1,306 @@
+"""Analysis of repeat-recognition memory experiments: d', split-half consistency, the papers' tests.
+
+Trial table
+-----------
+A dict of equal-length numpy columns (`vms_zoo.annotations.read_table` reads one from CSV)::
+
+    participant, image_id, repeat, response
+
+one row per presentation: ``repeat`` is 1 when the image had already been shown to that participant (a
+signal trial), 0 on a first showing (a noise trial); ``response`` is 1 when the participant pressed
+"seen it". A hit is a response on a repeat, a false alarm a response on a first showing.
+
+Annotation tables (boxes) are described in `vms_zoo.annotations`.
+
+`analyse` rebuilds the summaries of the W-MEMGAN paper from such raw data: Table 1 (per-category VMS map
+consistency over 25 split halves), Table 2 (per-category d'), their rank correlation, and Fig. 1 (per
+category, the correlation across images of map consistency with d'); `memory_experiment` runs the tests
+of its human experiment (high vs low memorability images); `write_report` saves JSON and PNG charts.
+"""
+
+import json
+import os
+
+import numpy as np
+from scipy import integrate, stats
+
+from vms_zoo.annotations import vms_maps
+from vms_zoo.metrics import corr2
+
+N_SPLITS = 25
+
+
+# --- signal detection ------------------------------------------------------------------------------
+
+def dprime(hits, n_signal, false_alarms, n_noise):
+    """d' = Z(H) - Z(F) with the log-linear correction (Hautus, 1995).
+
+    Adding 0.5 to the hit and false-alarm counts and 1 to the signal and noise trial counts keeps Z
+    finite when a rate is 0 or 1 and biases d' less than replacing extreme rates by 1/(2N).
+    """
+    h = (np.asarray(hits, np.float64) + 0.5) / (np.asarray(n_signal, np.float64) + 1.0)
+    f = (np.asarray(false_alarms, np.float64) + 0.5) / (np.asarray(n_noise, np.float64) + 1.0)
+    return stats.norm.ppf(h) - stats.norm.ppf(f)
+
+
+def rates(trials, groups=None):
+    """Hit rate, false-alarm rate and d' per image, or per group when `groups` maps image_id -> label.
+
+    Groups pool the counts of their images before computing d' (Table 2 style). Raw rates are NaN where
+    a group has no signal (or noise) trials; d' is always finite thanks to the correction.
+    """
+    ids = np.asarray(trials["image_id"])
+    labels = ids if groups is None else np.array([groups[i] for i in ids.tolist()])
+    repeat = np.asarray(trials["repeat"]).astype(bool)
+    response = np.asarray(trials["response"]).astype(bool)
+    keys, inverse = np.unique(labels, return_inverse=True)
+    count = lambda mask: np.bincount(inverse, weights=mask, minlength=len(keys))  # noqa: E731
+    hits, n_signal = count(repeat & response), count(repeat)
+    fas, n_noise = count(~repeat & response), count(~repeat)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {"group": keys, "hits": hits, "n_signal": n_signal, "false_alarms": fas, "n_noise": n_noise,
+                "hit_rate": hits / n_signal, "fa_rate": fas / n_noise,
+                "dprime": dprime(hits, n_signal, fas, n_noise)}
+
+
+# --- consistency -----------------------------------------------------------------------------------
+
+def hit_rate_consistency(trials, n_splits=N_SPLITS, seed=0):
+    """Spearman rho between per-image hit rates of two random halves of the participants, per split.
+
+    The classic memorability consistency: if people agree on which images are memorable, one half of
+    them ranks the images like the other half. Returns the (n_splits,) array; report its mean.
+    """
+    rng = np.random.default_rng(seed)
+    people = np.unique(trials["participant"])
+    ids = np.unique(trials["image_id"])
+    out = []
+    for _ in range(n_splits):
+        half = np.isin(trials["participant"], rng.permutation(people)[: len(people) // 2])
+        hr = []
+        for mask in (half, ~half):
+            r = rates({k: np.asarray(v)[mask] for k, v in trials.items()})
+            hr.append(dict(zip(r["group"].tolist(), r["hit_rate"])))
+        a = np.array([hr[0].get(i, np.nan) for i in ids.tolist()])
+        b = np.array([hr[1].get(i, np.nan) for i in ids.tolist()])
+        ok = np.isfinite(a) & np.isfinite(b)
+        out.append(stats.spearmanr(a[ok], b[ok]).statistic if ok.sum() > 2 else np.nan)
+    return np.array(out)
+
+
+def map_consistency(annotations, size=(32, 32), n_splits=N_SPLITS, seed=0, channel=0, sigma=0.0):
+    """Per-image split-half consistency of VMS maps (Table 1 of the W-MEMGAN paper).
+
+    For each of `n_splits` splits, the participants who annotated an image are divided into two equal
+    random halves, each half's boxes make a map, and the two maps are correlated with `corr2`.
+    `channel` is 0 (true map), 1 (false map) or None (both channels together). Returns
+    {image_id: mean over splits}, NaN where no split gave two non-empty maps.
+    """
+    rng = np.random.default_rng(seed)
+    ids = np.asarray(annotations["image_id"])
+    people = np.asarray(annotations["participant"])
+    out = {}
+    for image_id in np.unique(ids).tolist():
+        mine = {k: np.asarray(v)[ids == image_id] for k, v in annotations.items()}
+        who = np.unique(people[ids == image_id])
+        scores = []
+        for _ in range(n_splits):
+            half = np.isin(mine["participant"], rng.permutation(who)[: len(who) // 2])
+            a, b = (vms_maps({k: v[m] for k, v in mine.items()}, size, [image_id], sigma=sigma,
+                             normalise=None)[image_id] for m in (half, ~half))
+            sl = slice(None) if channel is None else channel
+            scores.append(corr2(a[..., sl], b[..., sl]))
+        scores = np.array(scores)
+        out[image_id] = float(np.nanmean(scores)) if np.isfinite(scores).any() else float("nan")
+    return out
+
+
+# --- statistical tests -----------------------------------------------------------------------------
+
+def cohens_d(a, b=None, paired=False):
+    """Cohen's d: one-sample (b=None), paired (d_z: mean difference over its SD) or pooled-SD two-sample."""
+    a = np.asarray(a, np.float64)
+    if b is None or paired:
+        diff = a if b is None else a - np.asarray(b, np.float64)
+        return float(diff.mean() / diff.std(ddof=1))
+    b = np.asarray(b, np.float64)
+    n1, n2 = len(a), len(b)
+    pooled = np.sqrt(((n1 - 1) * a.var(ddof=1) + (n2 - 1) * b.var(ddof=1)) / (n1 + n2 - 2))
+    return float((a.mean() - b.mean()) / pooled)
+
+
+def jzs_bayes_factor(t, n1, n2=None, r=np.sqrt(2) / 2):
+    """BF10 of the JZS t-test (Rouder et al., 2009, Eq. 1) by numerical integration over g.
+
+    One-sample/paired when n2 is None (effective N = n1, df = n1 - 1), else two-sample (N = n1 n2 /
+    (n1 + n2), df = n1 + n2 - 2). The effect size has a Cauchy(0, r) prior, written as a normal with an
+    inverse-chi-square(1) mixing variance g; r = sqrt(2)/2 is the usual "medium" default (r = 1 in the
+    paper). BF10 > 1 favours an effect, < 1 the null.
+    """
+    n = n1 if n2 is None else n1 * n2 / (n1 + n2)
+    df = n1 - 1 if n2 is None else n1 + n2 - 2
+
+    def log_lik(g):  # log of the t likelihood under delta ~ N(0, g r^2), up to the constant of the null
+        s = 1.0 + n * g * r * r
+        return -0.5 * np.log(s) - (df + 1) / 2 * np.log1p(t * t / (s * df))
+
+    def integrand(g):
+        if g <= 0:
+            return 0.0
+        log_prior = -0.5 * np.log(2 * np.pi) - 1.5 * np.log(g) - 1.0 / (2 * g)
+        return np.exp(log_lik(g) + log_prior + (df + 1) / 2 * np.log1p(t * t / df))
+
+    value = integrate.quad(integrand, 0, 1)[0] + integrate.quad(integrand, 1, np.inf)[0]
+    return float(value)
+
+
+def compare_groups(*groups, paired=False, alternative="greater"):
+    """The papers' test battery on two (or more) groups of scores, as a dict of floats.
+
+    All groups: one-way ANOVA and Kruskal-Wallis. First vs second group: Student t-test (paired or
+    independent), Mann-Whitney U in the `alternative` direction (first > second by default), Cohen's d and
+    the JZS Bayes factor; paired adds the Wilcoxon signed-rank test.
+    """
+    a, b = (np.asarray(g, np.float64) for g in groups[:2])
+    out = {"means": [float(np.mean(g)) for g in groups], "n": [len(g) for g in groups]}
+    f = stats.f_oneway(*groups)
+    h = stats.kruskal(*groups)
+    out["anova"] = {"F": float(f.statistic), "p": float(f.pvalue)}
+    out["kruskal"] = {"H": float(h.statistic), "p": float(h.pvalue)}
+    u = stats.mannwhitneyu(a, b, alternative=alternative)
+    out["mann_whitney"] = {"U": float(u.statistic), "p": float(u.pvalue), "alternative": alternative}
+    if paired:
+        t = stats.ttest_rel(a, b)
+        w = stats.wilcoxon(a, b, alternative=alternative)
+        out["wilcoxon"] = {"W": float(w.statistic), "p": float(w.pvalue), "alternative": alternative}
+        bf = jzs_bayes_factor(t.statistic, len(a))
+    else:
+        t = stats.ttest_ind(a, b)
+        bf = jzs_bayes_factor(t.statistic, len(a), len(b))
+    out["t_test"] = {"t": float(t.statistic), "df": float(t.df), "p": float(t.pvalue), "paired": paired}
+    out["cohens_d"] = cohens_d(a, b, paired=paired)
+    out["bf10"] = bf
+    return out
+
+
+# --- reports ---------------------------------------------------------------------------------------
+
+def analyse(trials, annotations, categories, size=(32, 32), n_splits=N_SPLITS, seed=0, sigma=0.0):
+    """Table 1, Table 2 and Fig. 1 of the W-MEMGAN paper from raw trials and boxes.
+
+    `categories` maps image_id -> category name. Consistency is the per-image true-map split-half
+    correlation averaged over a category's images; d' pools each category's counts.
+    """
+    per_image_cons = map_consistency(annotations, size, n_splits, seed, sigma=sigma)
+    per_image = rates(trials)
+    image_d = dict(zip(per_image["group"].tolist(), per_image["dprime"]))
+    per_cat = rates(trials, categories)
+    names = per_cat["group"].tolist()
+    table1, figure1 = {}, {}
+    for c in names:
+        ids = [i for i in per_image_cons if categories[i] == c and np.isfinite(per_image_cons[i])]
+        cons = np.array([per_image_cons[i] for i in ids])
+        table1[c] = float(cons.mean()) if len(cons) else float("nan")
+        d = np.array([image_d.get(i, np.nan) for i in ids])
+        ok = np.isfinite(d)
+        figure1[c] = (float(stats.pearsonr(cons[ok], d[ok]).statistic)
+                      if ok.sum() > 2 and np.ptp(cons[ok]) > 0 and np.ptp(d[ok]) > 0 else float("nan"))
+    table2 = {c: {k: float(per_cat[k][j]) for k in ("hit_rate", "fa_rate", "dprime", "hits", "n_signal",
+                                                      "false_alarms", "n_noise")}
+              for j, c in enumerate(names)}
+    x = np.array([table1[c] for c in names])
+    y = np.array([table2[c]["dprime"] for c in names])
+    ok = np.isfinite(x)
+    rho = stats.spearmanr(x[ok], y[ok]) if ok.sum() > 2 else None
+    return {
+        "table1_consistency": table1,
+        "table2_dprime": table2,
+        "consistency_vs_dprime": {"rho": float(rho.statistic) if rho else float("nan"),
+                                  "p": float(rho.pvalue) if rho else float("nan")},
+        "figure1_image_correlation": figure1,
+        "hit_rate_consistency": float(np.nanmean(hit_rate_consistency(trials, n_splits, seed))),
+        "per_image": {"consistency": per_image_cons, "dprime": image_d},
+        "settings": {"size": list(size), "n_splits": n_splits, "seed": seed, "sigma": sigma},
+    }
+
+
+def memory_experiment(trials, kinds, high="high", low="low", foil="foil"):
+    """Tests of the W-MEMGAN human experiment: are high-memorability images remembered better?
+
+    `kinds` maps image_id -> "high" / "low" / "foil". Per participant, hit rates on high and low repeats
+    are compared paired (t, Wilcoxon, d, BF); per image, hit rates of the three kinds go through the
+    ANOVA / Kruskal-Wallis and high vs low through Mann-Whitney U.
+    """
+    kind = np.array([kinds[i] for i in np.asarray(trials["image_id"]).tolist()])
+    people = np.unique(trials["participant"])
+    per_person = {}
+    for k in (high, low):
+        sel = {c: np.asarray(v)[kind == k] for c, v in trials.items()}
+        per_person[k] = _per_participant_hit_rate(sel, people)
+    ok = np.isfinite(per_person[high]) & np.isfinite(per_person[low])
+    r = rates(trials)
+    image_kind = np.array([kinds[i] for i in r["group"].tolist()])
+    by_image = [r["hit_rate"][(image_kind == k) & np.isfinite(r["hit_rate"])] for k in (high, low, foil)]
+    by_image = [g for g in by_image if len(g)]
+    dk = rates(trials, kinds)
+    return {
+        "per_participant": compare_groups(per_person[high][ok], per_person[low][ok], paired=True),
+        "per_image": compare_groups(*by_image),
+        "dprime": dict(zip(dk["group"].tolist(), dk["dprime"].tolist())),
+        "hit_rate": dict(zip(dk["group"].tolist(), dk["hit_rate"].tolist())),
+    }
+
+
+def _per_participant_hit_rate(trials, people):
+    r = rates({**trials, "image_id": trials["participant"]})
+    lookup = dict(zip(r["group"].tolist(), r["hit_rate"]))
+    return np.array([lookup.get(p, np.nan) for p in people.tolist()])
+
+
+def write_report(report, out_dir):
+    """Save `report` as report.json plus PNG bar charts of Table 1, Table 2 and Fig. 1 (PIL only)."""
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "report.json"), "w") as f:
+        json.dump(report, f, indent=2, default=_json_default, allow_nan=True)
+    charts = {
+        "table1_consistency.png": ("VMS consistency per category", report["table1_consistency"]),
+        "table2_dprime.png": ("d' per category", {k: v["dprime"] for k, v in report["table2_dprime"].items()}),
+        "figure1_image_correlation.png": ("corr(consistency, d') across images",
+                                          report["figure1_image_correlation"]),
+    }
+    paths = []
+    for name, (title, values) in charts.items():
+        paths.append(os.path.join(out_dir, name))
+        bar_chart(values, title).save(paths[-1])
+    return paths
+
+
+def bar_chart(values, title, width=640, height=360):
+    """A labelled bar chart of {label: value} drawn with PIL (matplotlib is not a dependency)."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(img)
+    draw.text((10, 8), title, fill="black")
+    labels = list(values)
+    v = np.nan_to_num(np.array([values[k] for k in labels], np.float64))
+    top, bottom, left = 30, height - 60, 40
+    lo, hi = min(0.0, v.min(initial=0)), max(0.0, v.max(initial=0))
+    span = (hi - lo) or 1.0
+    y = lambda val: bottom - (val - lo) / span * (bottom - top)  # noqa: E731
+    draw.line([(left, y(0)), (width - 10, y(0))], fill="black")
+    step = (width - left - 10) / max(len(labels), 1)
+    for j, (label, val) in enumerate(zip(labels, v)):
+        x0 = left + j * step + step * 0.15
+        draw.rectangle([x0, min(y(0), y(val)), x0 + step * 0.7, max(y(0), y(val))], fill=(60, 140, 60))
+        draw.text((x0, bottom + 6 + 12 * (j % 3)), str(label)[:14], fill="black")
+        draw.text((x0, min(y(0), y(val)) - 12), f"{val:.2f}", fill="black")
+    return img
+
+
+def _json_default(obj):
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"Not JSON serialisable: {type(obj).__name__}")

@@ -1,0 +1,208 @@
+"""Image streams for a repeat-recognition memory experiment (W-MEMGAN paper, Fig. 11).
+
+Paper design: 10 sequences of 150 images, 40 targets (repeats) per sequence, at least 30 images between a
+first showing and its repeat, and no sequence holding both the high- and the low-memorability image of a
+pair (otherwise a participant could "recognise" the other member of a pair). Foils (unconstrained images
+of another category) can repeat too, so repeats are not predictable from the category.
+
+`design_streams` balances each sequence: half of its distinct images are pair images (half high, half
+low), half foils; half of its repeats are pair images (again half high, half low), half foils. Across
+sequences it prefers the least-used images, so every image is shown about equally often and each pair's
+high and low member about equally often.
+
+A stream is a list of sequences; a sequence is a list of presentations
+``{"image": id, "kind": "high" | "low" | "foil", "pair": int or None, "repeat": bool}`` in display order.
+`save_streams` writes CSV (one row per presentation: sequence, position, image, kind, pair, repeat; pair
+-1 for foils) or JSON (``{"min_gap": 30, "display_s": 3.0, "sequences": [[...], ...]}``) for a web
+experiment; `load_streams` reads either and validates it.
+"""
+
+import csv
+import json
+
+import numpy as np
+
+KINDS = ("high", "low", "foil")
+
+
+class StreamError(ValueError):
+    """A stream breaks a design rule; the message lists every violation."""
+
+
+def design_streams(pairs, foils, n_sequences=10, length=150, n_targets=40, min_gap=30, seed=0,
+                   max_tries=200):
+    """K = `n_sequences` sequences of `length` presentations with `n_targets` repeats each.
+
+    `pairs` is a list of (high_id, low_id); `foils` a list of ids. `min_gap` is the minimum number of
+    images shown between a first showing and its repeat.
+    """
+    n_unique = length - n_targets
+    n_pair_images, n_foils = n_unique // 2, n_unique - n_unique // 2
+    if 2 * n_targets > length or n_targets > length - min_gap - 1:
+        raise ValueError(f"{n_targets} repeats with a gap of {min_gap} do not fit in {length} slots")
+    if len(pairs) < n_pair_images or len(foils) < n_foils:
+        raise ValueError(f"Each sequence needs {n_pair_images} pairs and {n_foils} foils; got "
+                         f"{len(pairs)} pairs and {len(foils)} foils")
+    rng = np.random.default_rng(seed)
+    pair_use = np.zeros(len(pairs))               # times a pair appeared in any sequence
+    high_bias = np.zeros(len(pairs))              # high shown minus low shown
+    foil_use = np.zeros(len(foils))
+    repeat_use = {}
+
+    def least_used(counts, k):
+        return np.lexsort((rng.random(len(counts)), counts))[:k]
+
+    streams = []
+    for _ in range(n_sequences):
+        chosen = least_used(pair_use, n_pair_images)
+        pair_use[chosen] += 1
+        chosen = chosen[np.lexsort((rng.random(len(chosen)), high_bias[chosen]))]
+        n_high = (n_pair_images + rng.integers(2) * (n_pair_images % 2)) // 2
+        items = []
+        for j, p in enumerate(chosen):
+            kind = "high" if j < n_high else "low"
+            high_bias[p] += 1 if kind == "high" else -1
+            items.append({"image": pairs[p][0 if kind == "high" else 1], "kind": kind, "pair": int(p)})
+        f = least_used(foil_use, n_foils)
+        foil_use[f] += 1
+        items += [{"image": foils[i], "kind": "foil", "pair": None} for i in f]
+
+        by_kind = {k: [it for it in items if it["kind"] == k] for k in KINDS}
+        n_rep = {"foil": n_targets - n_targets // 2}
+        n_rep["high"] = (n_targets // 2 + rng.integers(2) * (n_targets // 2 % 2)) // 2
+        n_rep["low"] = n_targets // 2 - n_rep["high"]
+        targets = []
+        for k in KINDS:
+            counts = np.array([repeat_use.get(it["image"], 0) for it in by_kind[k]])
+            if n_rep[k] > len(counts):
+                raise ValueError(f"Not enough {k} images in a sequence for {n_rep[k]} repeats")
+            targets += [by_kind[k][i] for i in least_used(counts, n_rep[k])]
+        for it in targets:
+            repeat_use[it["image"]] = repeat_use.get(it["image"], 0) + 1
+        singles = [it for it in items if not any(it is t for t in targets)]
+        streams.append(_place(targets, singles, length, min_gap, rng, max_tries))
+    validate_streams(streams, min_gap)
+    return streams
+
+
+def _place(targets, singles, length, min_gap, rng, max_tries):
+    """Random positions for each target's two showings (gap >= min_gap), singles in the rest."""
+    for _ in range(max_tries):
+        slots = [None] * length
+        for t in rng.permutation(len(targets)):
+            free = np.flatnonzero([s is None for s in slots])
+            starts = free[free < free.max() - min_gap] if len(free) else free
+            if not len(starts):
+                break
+            p = rng.choice(starts)
+            q = rng.choice(free[free > p + min_gap])
+            slots[p] = {**targets[t], "repeat": False}
+            slots[q] = {**targets[t], "repeat": True}
+        else:
+            rest = iter(rng.permutation(len(singles)))
+            return [s if s is not None else {**singles[next(rest)], "repeat": False} for s in slots]
+    raise RuntimeError(f"Could not place {len(targets)} repeats with gap {min_gap} in {length} slots")
+
+
+def validate_streams(streams, min_gap=30):
+    """Raise StreamError listing every broken rule: repeats, gaps, pairs, kinds, lengths."""
+    errors = []
+    if not streams:
+        errors.append("no sequences")
+    kinds = {}
+    for s, seq in enumerate(streams):
+        where = f"sequence {s}"
+        if len(seq) != len(streams[0]):
+            errors.append(f"{where}: length {len(seq)} differs from sequence 0 ({len(streams[0])})")
+        seen, pair_images = {}, {}
+        for pos, item in enumerate(seq):
+            image, kind, pair, rep = item.get("image"), item.get("kind"), item.get("pair"), item.get("repeat")
+            at = f"{where}, position {pos} ({image!r})"
+            if kind not in KINDS:
+                errors.append(f"{at}: kind {kind!r} is not one of {KINDS}")
+            if kinds.setdefault(image, kind) != kind:
+                errors.append(f"{at}: kind {kind!r} but {kinds[image]!r} elsewhere")
+            if (kind == "foil") != (pair is None):
+                errors.append(f"{at}: {kind} images must {'not ' if kind == 'foil' else ''}have a pair")
+            if pair is not None and pair_images.setdefault(pair, image) != image:
+                errors.append(f"{at}: pair {pair} already shown as {pair_images[pair]!r} in this sequence")
+            if image in seen:
+                first = seen[image]
+                if not rep:
+                    errors.append(f"{at}: shown again at {pos} but not marked as a repeat")
+                elif first is None:
+                    errors.append(f"{at}: shown more than twice")
+                elif pos - first - 1 < min_gap:
+                    errors.append(f"{at}: only {pos - first - 1} images since its first showing at {first}; "
+                                  f"at least {min_gap} required")
+                seen[image] = None
+            else:
+                if rep:
+                    errors.append(f"{at}: marked as a repeat but not shown before")
+                seen[image] = pos
+    if errors:
+        shown = "\n  ".join(errors[:30]) + (f"\n  ... and {len(errors) - 30} more" if len(errors) > 30 else "")
+        raise StreamError(f"Invalid stream ({len(errors)} problems):\n  {shown}")
+
+
+def save_streams(streams, path, min_gap=30, display_s=3.0):
+    """Write streams as .csv or .json (chosen by the extension)."""
+    if str(path).endswith(".json"):
+        with open(path, "w") as f:
+            json.dump({"min_gap": min_gap, "display_s": display_s, "sequences": streams}, f, indent=1,
+                      default=lambda o: o.item())
+        return
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["sequence", "position", "image", "kind", "pair", "repeat"])
+        for s, seq in enumerate(streams):
+            for pos, it in enumerate(seq):
+                pair = -1 if it["pair"] is None else it["pair"]
+                writer.writerow([s, pos, it["image"], it["kind"], pair, int(it["repeat"])])
+
+
+def load_streams(path, min_gap=None):
+    """Read streams saved by `save_streams` (or written by hand) and validate them.
+
+    `min_gap` defaults to the JSON file's own value, else 30. Image ids come back as strings from CSV.
+    """
+    if str(path).endswith(".json"):
+        with open(path) as f:
+            data = json.load(f)
+        if not isinstance(data, dict) or "sequences" not in data:
+            raise StreamError(f"{path}: expected an object with a 'sequences' list")
+        streams = data["sequences"]
+        min_gap = data.get("min_gap", 30) if min_gap is None else min_gap
+    else:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+        need = {"sequence", "position", "image", "kind", "pair", "repeat"}
+        if not rows or need - set(rows[0]):
+            raise StreamError(f"{path}: expected CSV columns {sorted(need)}")
+        streams = {}
+        try:
+            for r in sorted(rows, key=lambda r: (int(r["sequence"]), int(r["position"]))):
+                pair = int(r["pair"])
+                streams.setdefault(int(r["sequence"]), []).append(
+                    {"image": r["image"], "kind": r["kind"], "pair": None if pair < 0 else pair,
+                     "repeat": bool(int(r["repeat"]))})
+        except ValueError as e:
+            raise StreamError(f"{path}: bad number in sequence/position/pair/repeat ({e})") from None
+        streams = [streams[k] for k in sorted(streams)]
+        min_gap = 30 if min_gap is None else min_gap
+    validate_streams(streams, min_gap)
+    return streams
+
+
+def responses_to_trials(streams, responses):
+    """Trial table for `vms_zoo.experiment` from web-experiment responses.
+
+    `responses` has columns participant, sequence, position, response (1 = pressed "seen it").
+    """
+    seq = np.asarray(responses["sequence"], int)
+    pos = np.asarray(responses["position"], int)
+    items = [streams[s][p] for s, p in zip(seq, pos)]
+    return {"participant": np.asarray(responses["participant"]),
+            "image_id": np.array([it["image"] for it in items]),
+            "repeat": np.array([int(it["repeat"]) for it in items]),
+            "response": np.asarray(responses["response"], int)}
