@@ -16,6 +16,7 @@ from vms_zoo.layers import Sampling, VGGPreprocess
 from vms_zoo.losses import kl_divergence, reconstruction_loss
 
 DECODER_LAYERS = 5  # the paper's five-layer upsampling decoder: each layer doubles the resolution
+OUTPUT_LOGIT_INIT = -2.0  # sigmoid(-2) = 0.12: VMS maps are mostly empty
 
 
 def build_encoder(kind, image_size, weights=None, filters=(32, 64, 128, 128)):
@@ -53,8 +54,11 @@ def build_decoder(latent_dim, image_size, filters, l2):
     widths = list(filters[: DECODER_LAYERS - 1]) + [2]
     for i, f in enumerate(widths):
         x = layers.Conv2DTranspose(f, 3, strides=2, padding="same", kernel_regularizer=reg, name=f"deconv{i}")(x)
-        x = layers.BatchNormalization(name=f"bn{i}")(x)
         last = i == len(widths) - 1
+        # Batch norm after every convolution, as the paper says. On the output layer its offset alone sets the
+        # map's mean level, so it starts at the logit of a sparse map (0.12) instead of 0.5 everywhere.
+        beta = keras.initializers.Constant(OUTPUT_LOGIT_INIT) if last else "zeros"
+        x = layers.BatchNormalization(beta_initializer=beta, name=f"bn{i}")(x)
         x = layers.Activation("sigmoid" if last else "relu", name="vms" if last else f"relu{i}")(x)
     return keras.Model(z, x, name="decoder")
 
@@ -78,6 +82,7 @@ class VMSPredictor(keras.Model):
         decoder_filters=(256, 128, 64, 32),
         reconstruction="mse",
         kl_weight=1.0,
+        kl_warmup_steps=0,
         l2=0.02,
         seed=None,
         **kwargs,
@@ -98,6 +103,7 @@ class VMSPredictor(keras.Model):
         self.decoder_filters = tuple(decoder_filters)
         self.reconstruction = reconstruction
         self.kl_weight = kl_weight
+        self.kl_warmup_steps = kl_warmup_steps
         self.l2 = l2
         self.seed = seed
 
@@ -112,6 +118,8 @@ class VMSPredictor(keras.Model):
         self.decoder = build_decoder(latent_dim, image_size, self.decoder_filters, l2)
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.kl_tracker = keras.metrics.Mean(name="kl_loss")
+        # Training steps seen, for the KL warm-up; a weight, so it is saved and a resumed run continues the ramp.
+        self.kl_step = self.add_weight(shape=(), initializer="zeros", trainable=False, name="kl_step")
         self.build()
 
     def build(self, input_shape=None):
@@ -149,7 +157,7 @@ class VMSPredictor(keras.Model):
         kl = kl_divergence(y_pred["z_mean"], y_pred["z_log_var"])
         self.reconstruction_tracker.update_state(recon, sample_weight=sample_weight)
         self.kl_tracker.update_state(kl, sample_weight=sample_weight)
-        per_sample = recon + self.kl_weight * kl
+        per_sample = recon + self.kl_scale(training) * kl
         if sample_weight is not None:
             sample_weight = ops.cast(ops.reshape(sample_weight, (-1,)), per_sample.dtype)
             loss = ops.sum(per_sample * sample_weight) / ops.maximum(ops.sum(sample_weight), 1e-12)
@@ -158,6 +166,18 @@ class VMSPredictor(keras.Model):
         if self.losses:
             loss = loss + sum(self.losses)  # l2 kernel regularisation
         return loss
+
+    def kl_scale(self, training=False):
+        """KL weight, ramped linearly from 0 over `kl_warmup_steps` training steps.
+
+        Without the ramp a small CPU model collapses its posterior before the decoder learns to use z
+        (KL -> 0, maps independent of the image); the paper presets keep kl_warmup_steps=0.
+        """
+        if not self.kl_warmup_steps:
+            return self.kl_weight
+        if training:
+            self.kl_step.assign_add(1.0)
+        return self.kl_weight * ops.minimum(1.0, self.kl_step / self.kl_warmup_steps)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         return super().compute_metrics(x, y, y_pred["vms"], sample_weight)
@@ -203,6 +223,7 @@ class VMSPredictor(keras.Model):
             "decoder_filters": list(self.decoder_filters),
             "reconstruction": self.reconstruction,
             "kl_weight": self.kl_weight,
+            "kl_warmup_steps": self.kl_warmup_steps,
             "l2": self.l2,
             "seed": self.seed,
         }

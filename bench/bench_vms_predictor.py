@@ -1,0 +1,97 @@
+"""Predictor throughput, measured side by side in one run so the ratios mean something on a noisy machine.
+
+    KERAS_BACKEND=tensorflow python bench/bench_vms_predictor.py [--image-size 64] [--steps 20]
+
+Training (images/s): on cached frozen-VGG16 features, on images without augmentation (the encoder runs every
+step), and fully end to end (tf.data + joint augmentation + encoder). Inference (images/s): the whole
+predictor against the encoder alone. VGG16 runs with random weights: the arithmetic is that of ImageNet's.
+"""
+
+import argparse
+import json
+import os
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np  # noqa: E402
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from vms_zoo.data.augment import JointAugment  # noqa: E402
+from vms_zoo.data.synthetic import SyntheticScenes  # noqa: E402
+from vms_zoo.models.vae import VMSPredictor  # noqa: E402
+
+
+def timed_fit(model, data, steps, **kwargs):
+    """Images/s of `steps` training steps, after a warm-up fit that pays for tracing and compilation."""
+    model.fit(data, epochs=1, steps_per_epoch=2, verbose=0, **kwargs)
+    start = time.perf_counter()
+    model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, **kwargs)
+    return steps * kwargs.get("batch_size", ARGS.batch_size) / (time.perf_counter() - start)
+
+
+def timed_predict(predict, x):
+    predict(x[: ARGS.batch_size])
+    start = time.perf_counter()
+    predict(x)
+    return len(x) / (time.perf_counter() - start)
+
+
+def main():
+    size, batch, steps = ARGS.image_size, ARGS.batch_size, ARGS.steps
+    n = batch * steps
+    data = SyntheticScenes(image_size=size, num_train=n).arrays("train", progress=False)
+    x, y = data["images"], data["vms"]
+    config = dict(image_size=size, encoder="vgg16", encoder_weights=None, dense_units=64, latent_dim=8, seed=0)
+
+    def fresh():
+        model = VMSPredictor(**config)
+        model.compile(optimizer=keras.optimizers.Adam(1e-4))
+        return model
+
+    model = fresh()
+    start = time.perf_counter()
+    features = model.encode(x, batch_size=batch, verbose=0)
+    cache_seconds = time.perf_counter() - start
+
+    results = {
+        "backend": keras.backend.backend(),
+        "image_size": size,
+        "batch_size": batch,
+        "steps": steps,
+        "train_cached_img_s": timed_fit(model, features, steps, y=y, batch_size=batch, shuffle=False),
+        "train_uncached_img_s": timed_fit(fresh(), x, steps, y=y, batch_size=batch, shuffle=False),
+    }
+    pipeline = (
+        tf.data.Dataset.from_tensor_slices((x, y)).repeat().batch(batch)
+        .map(JointAugment(seed=0), num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+    )
+    results["train_end_to_end_img_s"] = timed_fit(fresh(), pipeline, steps)
+    results["cache_build_seconds"] = cache_seconds
+    results["predict_img_s"] = timed_predict(lambda a: model.predict(a, batch_size=batch, verbose=0), x)
+    results["encoder_only_img_s"] = timed_predict(lambda a: model.encoder.predict(a, batch_size=batch, verbose=0), x)
+    results["ratio_cached_over_uncached"] = results["train_cached_img_s"] / results["train_uncached_img_s"]
+    results["ratio_end_to_end_over_uncached"] = results["train_end_to_end_img_s"] / results["train_uncached_img_s"]
+    results["ratio_predict_over_encoder"] = results["predict_img_s"] / results["encoder_only_img_s"]
+    # Epochs after which caching has paid for its one-off encoding pass.
+    per_epoch_saving = n / results["train_uncached_img_s"] - n / results["train_cached_img_s"]
+    results["cache_breakeven_epochs"] = cache_seconds / per_epoch_saving if per_epoch_saving > 0 else float("inf")
+
+    for key, value in results.items():
+        print(f"{key:32s} {value:.3f}" if isinstance(value, float) else f"{key:32s} {value}")
+    if ARGS.json:
+        with open(ARGS.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--json", default=None, help="also write the results here")
+    ARGS = parser.parse_args()
+    keras.utils.set_random_seed(0)
+    np.set_printoptions(precision=3)
+    main()

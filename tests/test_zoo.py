@@ -1,0 +1,28 @@
+import pytest
+
+from vms_zoo.models.vae import VMSPredictor
+from vms_zoo.zoo import get_preset, list_presets
+
+
+def test_paper_predictor_presets_match_the_paper_configs():
+    expected = {"vms_vae_m8": (64, 8, "mse"), "vms_vae_m8_l1": (64, 8, "l1"), "vms_vae_m32": (128, 32, "mse")}
+    for name, (n, m, loss) in expected.items():
+        config = get_preset(name)["config"]
+        assert (config["dense_units"], config["latent_dim"], config["reconstruction"]) == (n, m, loss)
+        assert config["image_size"] == 224 and config["encoder"] == "vgg16"
+        training = get_preset(name)["training"]
+        assert (training["learning_rate"], training["batch_size"], training["epochs"], training["steps_per_epoch"]) == (
+            1e-4, 32, 250, 20)
+
+
+def test_cpu_preset_builds():
+    model = VMSPredictor(**get_preset("vms_vae_synthetic_64")["config"])
+    assert model.image_size == 64 and model.count_params() > 0
+
+
+def test_unknown_preset_suggests_close_names():
+    assert "vms_vae_m32" in list_presets()
+    with pytest.raises(ValueError, match="Did you mean 'vms_vae_m32'"):
+        get_preset("vms_vae_m23")
+    with pytest.raises(ValueError, match="Known presets"):
+        get_preset("zzz")
