@@ -1,0 +1,116 @@
+"""Gradients on every Keras backend: the only module in vms_zoo that imports tensorflow, jax or torch.
+
+Model code stays backend-agnostic by asking for three things only:
+
+- `value_and_grad(fn, variables)`: gradients of a scalar loss w.r.t. Keras variables. `fn()` takes no
+  arguments, reads the variables as ordinary layer weights and returns `(loss, aux)`.
+- `input_gradient(fn, x)`: d sum(fn(x)) / dx, kept differentiable w.r.t. the weights `fn` reads, so a
+  loss built from it (the WGAN-GP penalty) can be differentiated again (double backprop).
+- `train_step(model, step, *args)`: runs a stateful `step(data) -> logs` as Keras' train step. On JAX the
+  Keras trainer passes and expects the whole state (weights, optimizer slots, metrics); the step runs in
+  a `keras.StatelessScope` seeded with that state and the updated values are read back from it.
+
+On JAX `fn` must not update state (no seed draws, no batch-norm statistics): those updates happen inside
+`jax.grad` and cannot leave it. Draw random numbers before calling `value_and_grad`.
+"""
+
+import keras
+
+BACKEND = keras.backend.backend()
+
+if BACKEND == "tensorflow":
+    import tensorflow as tf
+
+    def value_and_grad(fn, variables):
+        with tf.GradientTape() as tape:
+            for v in variables:
+                tape.watch(v.value)
+            loss, aux = fn()
+        # Zeros, not None, for weights the loss ignores (as JAX does): e.g. the critic's output bias in the GP.
+        grads = tape.gradient(loss, [v.value for v in variables], unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        return loss, aux, grads
+
+    def input_gradient(fn, x):
+        x = tf.convert_to_tensor(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = fn(x)
+        # Computed inside any enclosing tape, so the outer tape records it: double backprop.
+        return tape.gradient(y, x)
+
+    def train_step(model, step, data):
+        return step(data)
+
+elif BACKEND == "jax":
+    import jax
+    from keras.src.backend.common.stateless_scope import get_stateless_scope
+
+    def _scope_with(variables, values):
+        """A StatelessScope that sees the enclosing scope's state, with `variables` set to `values`."""
+        outer = get_stateless_scope()
+        scope = keras.StatelessScope(state_mapping=list(zip(variables, values)))
+        if outer is not None:
+            scope.state_mapping = {**outer.state_mapping, **scope.state_mapping}
+        return scope
+
+    def value_and_grad(fn, variables):
+        variables = list(variables)
+        values = [v.value for v in variables]
+
+        def pure(values):
+            scope = _scope_with(variables, values)
+            before = dict(scope.state_mapping)
+            with scope:
+                loss, aux = fn()
+            if any(before.get(k) is not v for k, v in scope.state_mapping.items()):
+                raise RuntimeError(
+                    "The loss function passed to value_and_grad updated a variable (a seed draw or a "
+                    "batch-norm statistic); on JAX that update would be lost. Draw random numbers before."
+                )
+            return loss, aux
+
+        (loss, aux), grads = jax.value_and_grad(pure, has_aux=True)(values)
+        return loss, aux, grads
+
+    def input_gradient(fn, x):
+        # The weights `fn` reads are tracers of any enclosing jax.grad, so the result stays differentiable.
+        return jax.grad(lambda x: jax.numpy.sum(fn(x)))(x)
+
+    def train_step(model, step, state, data):
+        trainable, non_trainable, optimizer_vars, metrics_vars = state
+        groups = [
+            (model.trainable_variables, trainable),
+            (model.non_trainable_variables, non_trainable),
+            (model.optimizer.variables, optimizer_vars),
+            (model.metrics_variables, metrics_vars),
+        ]
+        mapping = [pair for refs, values in groups for pair in zip(refs, values)]
+        with keras.StatelessScope(state_mapping=mapping) as scope:
+            logs = step(data)
+        new_state = tuple([scope.get_current_value(v) for v in refs] for refs, _ in groups)
+        return logs, new_state
+
+elif BACKEND == "torch":
+    import torch
+
+    def value_and_grad(fn, variables):
+        loss, aux = fn()
+        values = [v.value for v in variables]
+        grads = torch.autograd.grad(loss, values, allow_unused=True)
+        grads = [torch.zeros_like(v) if g is None else g for v, g in zip(values, grads)]
+        return loss, aux, grads
+
+    def input_gradient(fn, x):
+        x = torch.as_tensor(x).detach().requires_grad_(True)
+        y = fn(x)
+        return torch.autograd.grad(y.sum(), x, create_graph=True)[0]
+
+    def train_step(model, step, data):
+        return step(data)
+
+else:
+    raise ImportError(
+        f"vms_zoo supports the tensorflow, jax and torch Keras backends, not {BACKEND!r}."
+    )
+
+__all__ = ["BACKEND", "value_and_grad", "input_gradient", "train_step"]

@@ -1,0 +1,67 @@
+"""Pair evaluation: statistics agree with scipy and hand computation; the pipeline runs on a tiny GAN."""
+
+import numpy as np
+import keras
+import pytest
+from scipy import stats
+
+from vms_zoo.evaluation import evaluate_pairs, pair_statistics, score_images
+from vms_zoo.models.wgan import WMEMGAN
+
+
+def test_pair_statistics_match_scipy_and_hand_computation():
+    low = np.array([0.50, 0.40, 0.70, 0.60, 0.55, 0.30])
+    high = np.array([0.60, 0.45, 0.66, 0.80, 0.70, 0.42])
+    r = pair_statistics(low, high, threshold=0.65)
+    diff = high - low
+    assert r["num_pairs"] == 6
+    assert np.isclose(r["mean_difference"], diff.mean())
+    assert np.isclose(r["positive_share"], 5 / 6)
+    pooled = np.sqrt((np.var(low, ddof=1) + np.var(high, ddof=1)) / 2)
+    assert np.isclose(r["cohens_d"], diff.mean() / pooled)
+    assert np.isclose(r["cohens_d_paired"], diff.mean() / np.std(diff, ddof=1))
+    assert np.isclose(r["p_paired_t"], stats.ttest_rel(high, low).pvalue)
+    assert np.isclose(r["t_paired"], stats.ttest_rel(high, low).statistic)
+    assert np.isclose(r["p_wilcoxon"], stats.wilcoxon(high, low).pvalue)
+    assert np.isclose(r["p_independent_t"], stats.ttest_ind(high, low).pvalue)
+    # Known numbers, so a silent change in scipy or in the formulas shows up.
+    assert np.isclose(r["cohens_d_paired"], 0.09666667 / 0.08358628, rtol=1e-5)
+    assert np.isclose(r["p_wilcoxon"], 0.0625)
+    # Split by the high image's score: above 0.65 are pairs 2, 4, 5 (0.66, 0.80, 0.70).
+    assert r["num_above"] == 3 and np.isclose(r["positive_share_above"], 2 / 3)
+    assert r["num_below"] == 3 and r["positive_share_below"] == 1.0
+
+
+def test_pair_statistics_edge_cases_and_errors():
+    same = pair_statistics([0.5, 0.5, 0.5], [0.5, 0.5, 0.5])
+    assert same["p_paired_t"] == 1.0 and same["p_wilcoxon"] == 1.0 and same["cohens_d"] == 0.0
+    assert same["positive_share_above"] is None
+    with pytest.raises(ValueError, match="pair up"):
+        pair_statistics([0.1, 0.2], [0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match="at least 2"):
+        pair_statistics([0.1], [0.2])
+
+
+def brightness_scorer(size=16):
+    """An 'independent predictor' whose true schema is the image's mean brightness everywhere."""
+    x = keras.Input((size, size, 3))
+    true = keras.layers.Lambda(lambda t: keras.ops.mean(t, axis=-1, keepdims=True))(x)
+    return keras.Model(x, keras.layers.Concatenate()([true, 1.0 - true]))
+
+
+def test_score_images_is_mean_true_schema_with_resize():
+    images = np.random.default_rng(0).uniform(size=(5, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(score_images(brightness_scorer(16), images), images.mean(axis=(1, 2, 3)), atol=1e-3)
+    with pytest.raises(ValueError, match="Images must be"):
+        score_images(brightness_scorer(16), images[..., 0])
+
+
+def test_evaluate_pairs_on_tiny_gan():
+    feedback = brightness_scorer(16)
+    model = WMEMGAN(feedback, image_size=16, latent_dim=8, condition="map", filters=16, seed=0)
+    with pytest.raises(ValueError, match="independent"):
+        evaluate_pairs(model, feedback, num_pairs=4)
+    r = evaluate_pairs(model, brightness_scorer(8), num_pairs=8, seed=1, batch_size=8)
+    assert r["num_pairs"] == 8 and r["condition"] == "map"
+    assert r["num_above"] + r["num_below"] == 8
+    assert 0.0 <= r["p_paired_t"] <= 1.0 and 0.0 <= r["positive_share"] <= 1.0

@@ -1,0 +1,106 @@
+"""Target memorability conditions M for W-MEMGAN: the target-VMS distribution P_t and single scores.
+
+P_t (W-MEMGAN paper, "Loss functions"): artificial true-schema maps on a coarse grid whose region height,
+width and intensity are uniform. Here: one axis-aligned rectangle on a zero background, and with
+probability `nested_prob` a second, brighter rectangle inside it (VMS maps often have a bright core).
+Samplers are keras.ops code, so the training step draws targets in-graph on every backend; `seed` is an
+int (reproducible) or a `keras.random.SeedGenerator` (a fresh draw per call).
+"""
+
+import numpy as np
+from keras import ops, random
+
+CONDITIONS = ("score", "map")
+
+
+def _check_condition(condition):
+    if condition not in CONDITIONS:
+        raise ValueError(f"Unknown condition {condition!r}; expected 'score' or 'map'.")
+
+
+def sample_target_maps(batch_size, seed=None, size=10, nested_prob=0.5):
+    """`batch_size` maps from P_t, shape (batch_size, size, size, 1), values in [0, 1]."""
+    if size < 1:
+        raise ValueError(f"Target map size must be >= 1, got {size}.")
+    if not 0.0 <= nested_prob <= 1.0:
+        raise ValueError(f"nested_prob must be in [0, 1], got {nested_prob}.")
+    u = random.uniform((batch_size, 11), seed=seed)
+    u = [ops.reshape(u[:, i], (-1, 1, 1)) for i in range(11)]  # each (N, 1, 1): broadcasts over the grid
+    # uniform() is in [0, 1): floor(u * k) is uniform over {0, ..., k - 1}.
+    h = ops.floor(u[0] * size) + 1.0
+    w = ops.floor(u[1] * size) + 1.0
+    y0 = ops.floor(u[2] * (size - h + 1.0))
+    x0 = ops.floor(u[3] * (size - w + 1.0))
+    level = u[4]
+    h2 = ops.floor(u[5] * h) + 1.0
+    w2 = ops.floor(u[6] * w) + 1.0
+    y2 = y0 + ops.floor(u[7] * (h - h2 + 1.0))
+    x2 = x0 + ops.floor(u[8] * (w - w2 + 1.0))
+    level2 = level + u[9] * (1.0 - level)  # brighter than the outer region, still <= 1
+    nested = ops.cast(u[10] < nested_prob, "float32")
+
+    rows = ops.reshape(ops.arange(size, dtype="float32"), (1, size, 1))
+    cols = ops.reshape(ops.arange(size, dtype="float32"), (1, 1, size))
+
+    def box(top, left, height, width):
+        inside = (rows >= top) & (rows < top + height) & (cols >= left) & (cols < left + width)
+        return ops.cast(inside, "float32")
+
+    maps = level * box(y0, x0, h, w) + nested * (level2 - level) * box(y2, x2, h2, w2)
+    return ops.expand_dims(maps, -1)
+
+
+def sample_target_scores(batch_size, seed=None, low=0.0, high=1.0):
+    """`batch_size` single memorability scores, uniform in [low, high], shape (batch_size, 1).
+
+    The paper draws scores from a Gaussian; a uniform over the predictor's [0, 1] range keeps every
+    target reachable.
+    """
+    if not 0.0 <= low <= high <= 1.0:
+        raise ValueError(f"Score range must satisfy 0 <= low <= high <= 1, got low={low}, high={high}.")
+    return low + (high - low) * random.uniform((batch_size, 1), seed=seed)
+
+
+def sample_targets(condition, batch_size, seed=None, map_size=10):
+    """Targets for a `condition` ("score" or "map"): what the generator is trained on."""
+    _check_condition(condition)
+    if condition == "score":
+        return sample_target_scores(batch_size, seed=seed)
+    return sample_target_maps(batch_size, seed=seed, size=map_size)
+
+
+def scale_to_level(maps, level):
+    """Rescale each map so its peak equals `level`: same layout, chosen strength."""
+    maps = np.asarray(maps, dtype="float32")
+    peak = np.maximum(maps.reshape(len(maps), -1).max(axis=1), 1e-6).reshape(-1, 1, 1, 1)
+    return (np.asarray(level, dtype="float32").reshape(-1, 1, 1, 1) * maps / peak).astype("float32")
+
+
+def target_ramp(condition, levels, seed=0, map_size=10):
+    """Targets rising through `levels` (a 1-D list in [0, 1]) with one fixed layout: numpy, (L, ...).
+
+    For "score" the targets are the levels themselves; for "map" one P_t map rescaled to each level.
+    """
+    _check_condition(condition)
+    levels = np.asarray(levels, dtype="float32").reshape(-1)
+    if levels.size == 0 or levels.min() < 0.0 or levels.max() > 1.0:
+        raise ValueError(f"Target levels must be a non-empty list of values in [0, 1], got {levels}.")
+    if condition == "score":
+        return levels.reshape(-1, 1)
+    layout = ops.convert_to_numpy(sample_target_maps(1, seed=seed, size=map_size))
+    return scale_to_level(np.repeat(layout, len(levels), axis=0), levels)
+
+
+def low_high_targets(condition, num, seed=0, low=0.1, high=0.9, map_size=10):
+    """`num` (low, high) target pairs for pair generation: numpy arrays of equal shape.
+
+    Scores are the constants `low` and `high`; maps share one P_t layout per pair, rescaled to peak at
+    `low` and at `high`, so only the intended memorability differs within a pair.
+    """
+    _check_condition(condition)
+    if not 0.0 <= low < high <= 1.0:
+        raise ValueError(f"Need 0 <= low < high <= 1, got low={low}, high={high}.")
+    if condition == "score":
+        return np.full((num, 1), low, "float32"), np.full((num, 1), high, "float32")
+    layouts = ops.convert_to_numpy(sample_target_maps(num, seed=seed, size=map_size))
+    return scale_to_level(layouts, np.full(num, low)), scale_to_level(layouts, np.full(num, high))
