@@ -23,19 +23,26 @@ from vms_zoo.data.synthetic import SyntheticScenes  # noqa: E402
 from vms_zoo.models.vae import VMSPredictor  # noqa: E402
 
 
+def best_rate(run, items):
+    """Items/s of the fastest of --repeats runs: the least disturbed by whatever else the machine is doing."""
+    times = []
+    for _ in range(ARGS.repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return items / min(times)
+
+
 def timed_fit(model, data, steps, **kwargs):
     """Images/s of `steps` training steps, after a warm-up fit that pays for tracing and compilation."""
-    model.fit(data, epochs=1, steps_per_epoch=2, verbose=0, **kwargs)
-    start = time.perf_counter()
-    model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, **kwargs)
-    return steps * kwargs.get("batch_size", ARGS.batch_size) / (time.perf_counter() - start)
+    model.fit(data, epochs=1, steps_per_epoch=2, verbose=0, shuffle=False, **kwargs)
+    return best_rate(lambda: model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False, **kwargs),
+                     steps * ARGS.batch_size)
 
 
 def timed_predict(predict, x):
     predict(x[: ARGS.batch_size])
-    start = time.perf_counter()
-    predict(x)
-    return len(x) / (time.perf_counter() - start)
+    return best_rate(lambda: predict(x), len(x))
 
 
 def main():
@@ -60,8 +67,8 @@ def main():
         "image_size": size,
         "batch_size": batch,
         "steps": steps,
-        "train_cached_img_s": timed_fit(model, features, steps, y=y, batch_size=batch, shuffle=False),
-        "train_uncached_img_s": timed_fit(fresh(), x, steps, y=y, batch_size=batch, shuffle=False),
+        "train_cached_img_s": timed_fit(model, features, steps, y=y, batch_size=batch),
+        "train_uncached_img_s": timed_fit(fresh(), x, steps, y=y, batch_size=batch),
     }
     pipeline = (
         tf.data.Dataset.from_tensor_slices((x, y)).repeat().batch(batch)
@@ -90,6 +97,7 @@ if __name__ == "__main__":
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", default=None, help="also write the results here")
     ARGS = parser.parse_args()
     keras.utils.set_random_seed(0)

@@ -84,11 +84,15 @@ def main(argv=None, callbacks=()):
     data_seconds = time.time() - start
 
     model = VMSPredictor(**config)
+    batch_size = training["batch_size"]
+    steps = training["steps_per_epoch"] or len(train["images"]) // batch_size
+    learning_rate = training["learning_rate"]
+    if training.get("cosine_decay"):  # ends training on small steps: no late jumps in held-out scores
+        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, training["epochs"] * steps)
     model.compile(
-        optimizer=keras.optimizers.Adam(training["learning_rate"]),
+        optimizer=keras.optimizers.Adam(learning_rate),
         metrics=[Pearson2D(0), Pearson2D(1), MSE255(0), MSE255(1)],
     )
-    batch_size = training["batch_size"]
     x_train, x_test = train["images"], test["images"]
     if training["augment"]:
         import tensorflow as tf
@@ -101,7 +105,7 @@ def main(argv=None, callbacks=()):
             .map(JointAugment(seed=args.seed), num_parallel_calls=tf.data.AUTOTUNE)
             .prefetch(tf.data.AUTOTUNE)
         )
-        fit_kwargs = {"steps_per_epoch": training["steps_per_epoch"] or len(x_train) // batch_size, "shuffle": False}
+        fit_kwargs = {"steps_per_epoch": steps, "shuffle": False}
     else:
         if model.encoder_frozen:  # nothing touches the images: encode them once, train the rest on features
             print("Caching frozen-encoder features", flush=True)

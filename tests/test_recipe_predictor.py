@@ -42,7 +42,7 @@ class Interrupt(keras.callbacks.Callback):
 
 
 def test_interrupted_run_resumes_from_its_last_epoch(tmp_path):
-    args = ["--num-train", "32", "--num-test", "8", "--epochs", "3", "--steps-per-epoch", "2",
+    args = ["--num-train", "64", "--num-test", "8", "--epochs", "3", "--steps-per-epoch", "2",
             "--output", str(tmp_path), "--verbose", "0"]
     with pytest.raises(KeyboardInterrupt):
         train_vms_predictor.main(args, callbacks=[Interrupt()])

@@ -32,6 +32,8 @@ import numpy as np
 from scipy import ndimage
 import keras
 
+from vms_zoo.metrics import CHANNEL_NAMES as VMS_CHANNELS  # channel 0 true, channel 1 false
+
 CATEGORIES = (
     "kitchen",
     "living_room",
@@ -42,7 +44,6 @@ CATEGORIES = (
     "populated",
     "isolated",
 )
-from vms_zoo.metrics import CHANNEL_NAMES as VMS_CHANNELS  # noqa: E402  (one definition of the order)
 SPLITS = ("train", "test")
 MIN_SIZE, MAX_SIZE = 16, 256
 
