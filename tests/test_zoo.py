@@ -26,3 +26,20 @@ def test_unknown_preset_suggests_close_names():
         get_preset("vms_vae_m23")
     with pytest.raises(ValueError, match="Known presets"):
         get_preset("zzz")
+
+
+def test_shipped_predictor_checkpoint_reproduces_its_card():
+    import json
+    from pathlib import Path
+
+    from vms_zoo.data.synthetic import SyntheticScenes
+    from vms_zoo.metrics import pearson_2d
+
+    folder = Path(__file__).resolve().parents[1] / "checkpoints" / "vms_vae_synthetic_64"
+    model = VMSPredictor.from_config(json.loads((folder / "config.json").read_text())["config"])
+    model.load_weights(folder / "model.weights.h5")
+    card = json.loads((folder / "metrics.json").read_text())["model"]["overall"]
+    test = SyntheticScenes(image_size=64, seed=0).arrays("test", num=96, progress=False)
+    rho = pearson_2d(test["vms"], model.predict(test["images"], verbose=0))
+    assert rho[0] == pytest.approx(card["rho2d_true"], abs=0.05)
+    assert rho[1] == pytest.approx(card["rho2d_false"], abs=0.06)
