@@ -1,6 +1,6 @@
 """Gradients on every Keras backend: the only module in vms_zoo that imports tensorflow, jax or torch.
 
-Model code stays backend-agnostic by asking for three things only:
+Model code stays backend-agnostic by asking for these things only:
 
 - `value_and_grad(fn, variables)`: gradients of a scalar loss w.r.t. Keras variables. `fn()` takes no
   arguments, reads the variables as ordinary layer weights and returns `(loss, aux)`.
@@ -9,6 +9,8 @@ Model code stays backend-agnostic by asking for three things only:
 - `train_step(model, step, *args)`: runs a stateful `step(data) -> logs` as Keras' train step. On JAX the
   Keras trainer passes and expects the whole state (weights, optimizer slots, metrics); the step runs in
   a `keras.StatelessScope` seeded with that state and the updated values are read back from it.
+- `scale_for_replicas(loss)`: a hand-written loss averaged over a replica's batch, scaled so that the
+  summed gradients of tf.distribute replicas equal those of the global batch (identity elsewhere).
 
 On JAX `fn` must not update state (no seed draws, no batch-norm statistics): those updates happen inside
 `jax.grad` and cannot leave it. Draw random numbers before calling `value_and_grad`.
@@ -40,6 +42,11 @@ if BACKEND == "tensorflow":
 
     def train_step(model, step, data):
         return step(data)
+
+    def scale_for_replicas(loss):
+        """A replica's share of a loss averaged over the global batch: gradients are summed across replicas."""
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        return loss / replicas if replicas > 1 else loss
 
 elif BACKEND == "jax":
     import jax
@@ -90,6 +97,9 @@ elif BACKEND == "jax":
         new_state = tuple([scope.get_current_value(v) for v in refs] for refs, _ in groups)
         return logs, new_state
 
+    def scale_for_replicas(loss):
+        return loss  # keras.distribution shards one global computation: nothing to rescale
+
 elif BACKEND == "torch":
     import torch
 
@@ -108,9 +118,12 @@ elif BACKEND == "torch":
     def train_step(model, step, data):
         return step(data)
 
+    def scale_for_replicas(loss):
+        return loss  # Keras' torch trainer runs one process on one device
+
 else:
     raise ImportError(
         f"vms_zoo supports the tensorflow, jax and torch Keras backends, not {BACKEND!r}."
     )
 
-__all__ = ["BACKEND", "value_and_grad", "input_gradient", "train_step"]
+__all__ = ["BACKEND", "value_and_grad", "input_gradient", "train_step", "scale_for_replicas"]

@@ -12,11 +12,17 @@ import numpy as np
 import keras
 from keras import layers, ops
 
+from vms_zoo.backend import scale_for_replicas
 from vms_zoo.layers import Sampling, VGGPreprocess
 from vms_zoo.losses import kl_divergence, reconstruction_loss
 
 DECODER_LAYERS = 5  # the paper's five-layer upsampling decoder: each layer doubles the resolution
 OUTPUT_LOGIT_INIT = -2.0  # sigmoid(-2) = 0.12: VMS maps are mostly empty
+
+
+def batch_norm(**kwargs):
+    """BatchNormalization with statistics over the global batch under tf.distribute, as JAX and one device do."""
+    return layers.BatchNormalization(synchronized=keras.backend.backend() == "tensorflow", **kwargs)
 
 
 def build_encoder(kind, image_size, weights=None, filters=(32, 64, 128, 128)):
@@ -38,7 +44,7 @@ def build_encoder(kind, image_size, weights=None, filters=(32, 64, 128, 128)):
         x = inputs
         for i, f in enumerate(filters):
             x = layers.Conv2D(f, 3, strides=2, padding="same", use_bias=False, name=f"conv{i}")(x)
-            x = layers.BatchNormalization(name=f"bn{i}")(x)
+            x = batch_norm(name=f"bn{i}")(x)
             x = layers.ReLU(name=f"relu{i}")(x)
         return keras.Model(inputs, x, name="conv_encoder")
     raise ValueError(f"Unknown encoder {kind!r}; expected 'vgg16' or 'conv'.")
@@ -58,7 +64,7 @@ def build_decoder(latent_dim, image_size, filters, l2):
         # Batch norm after every convolution, as the paper says. On the output layer its offset alone sets the
         # map's mean level, so it starts at the logit of a sparse map (0.12) instead of 0.5 everywhere.
         beta = keras.initializers.Constant(OUTPUT_LOGIT_INIT) if last else "zeros"
-        x = layers.BatchNormalization(beta_initializer=beta, name=f"bn{i}")(x)
+        x = batch_norm(beta_initializer=beta, name=f"bn{i}")(x)
         x = layers.Activation("sigmoid" if last else "relu", name="vms" if last else f"relu{i}")(x)
     return keras.Model(z, x, name="decoder")
 
@@ -165,7 +171,8 @@ class VMSPredictor(keras.Model):
             loss = ops.mean(per_sample)
         if self.losses:
             loss = loss + sum(self.losses)  # l2 kernel regularisation
-        return loss
+        # Replicas' gradients are summed under tf.distribute: each contributes its share of the global mean.
+        return scale_for_replicas(loss)
 
     def kl_scale(self, training=False):
         """KL weight, ramped linearly from 0 over `kl_warmup_steps` training steps.
