@@ -50,6 +50,7 @@ def parse_args(argv=None):
                    help="synthetic training scenes to draw the category from (1 in 8 is a kitchen)")
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--max-minutes", type=float, default=9.5, help="safety stop of the GAN training")
+    p.add_argument("--max-steps", type=int, help="stop after this many generator steps (equal budgets across runs)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--n-critic", type=int, default=4)
     p.add_argument("--learning-rate", type=float, default=2e-4, help="Adam(lr, beta_1=0, beta_2=0.9), both nets")
@@ -121,18 +122,18 @@ def held_out_rho2d(model, image_size, num=1000):
 
 
 class StepCounter(keras.callbacks.Callback):
-    """Counts generator steps and stops training after `max_seconds`."""
+    """Counts generator steps; stops training after `max_seconds` or `max_steps` (None: no step limit)."""
 
-    def __init__(self, max_seconds):
+    def __init__(self, max_seconds, max_steps=None):
         super().__init__()
-        self.max_seconds, self.steps, self.start = max_seconds, 0, None
+        self.max_seconds, self.max_steps, self.steps, self.start = max_seconds, max_steps, 0, None
 
     def on_train_begin(self, logs=None):
         self.start = time.time()
 
     def on_train_batch_end(self, batch, logs=None):
         self.steps += 1
-        if time.time() - self.start > self.max_seconds:
+        if time.time() - self.start > self.max_seconds or (self.max_steps and self.steps >= self.max_steps):
             self.model.stop_training = True
 
 
@@ -195,7 +196,7 @@ def main(argv=None):
     grid_low, grid_high = (low, high) if low is not None and high is not None else (0.0, 1.0)
     grids = SampleGrid(os.path.join(args.out, "samples"), low=grid_low, high=grid_high, seed=args.seed,
                        every=args.sample_every)
-    counter = StepCounter(args.max_minutes * 60)
+    counter = StepCounter(args.max_minutes * 60, args.max_steps)
     start = time.time()
     history = gan.fit(images, batch_size=args.batch_size, epochs=args.epochs, shuffle=True,
                       callbacks=[grids, counter], verbose=2)

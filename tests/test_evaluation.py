@@ -65,3 +65,22 @@ def test_evaluate_pairs_on_tiny_gan():
     assert r["num_pairs"] == 8 and r["condition"] == "map"
     assert r["num_above"] + r["num_below"] == 8
     assert 0.0 <= r["p_paired_t"] <= 1.0 and 0.0 <= r["positive_share"] <= 1.0
+
+
+def test_standardized_gan_pairs_default_to_z_score_quantiles():
+    from vms_zoo.evaluation import default_low_high, score_scale
+
+    images = np.random.default_rng(0).uniform(size=(50, 16, 16, 3)).astype("float32")
+    scale = score_scale(brightness_scorer(16), images, quantiles=(0.1, 0.9))
+    brightness = images.mean(axis=(1, 2, 3))
+    assert np.isclose(scale["mean"], brightness.mean(), atol=1e-4)
+    assert scale["low"] < 0.0 < scale["high"]
+    model = WMEMGAN(brightness_scorer(16), image_size=16, latent_dim=8, condition="score", filters=16, seed=0,
+                    score_scale=(scale["mean"], scale["std"]))
+    assert default_low_high(model) == (-1.645, 1.645)
+    assert default_low_high(model, -1.0, 0.5) == (-1.0, 0.5)
+    raw = WMEMGAN(brightness_scorer(16), image_size=16, latent_dim=8, condition="score", filters=16, seed=0)
+    assert default_low_high(raw) == (0.1, 0.9)
+    r = evaluate_pairs(model, brightness_scorer(8), num_pairs=8, seed=1, low=scale["low"], high=scale["high"],
+                       batch_size=8)
+    assert r["num_pairs"] == 8 and r["target_low"] == scale["low"] and r["target_high"] == scale["high"]

@@ -87,3 +87,42 @@ def test_bad_arguments_raise_clear_errors():
         targets.target_ramp("score", [0.5, 1.5])
     with pytest.raises(ValueError, match="Score range"):
         targets.sample_target_scores(2, low=-1.0)
+
+
+def test_standard_scores_are_gaussian_z_scores():
+    s = ops.convert_to_numpy(targets.sample_standard_scores(4000, seed=0))
+    assert s.shape == (4000, 1) and s.dtype == np.float32
+    assert abs(s.mean()) < 0.1 and abs(s.std() - 1.0) < 0.1 and s.min() < -2.0 and s.max() > 2.0
+    np.testing.assert_array_equal(s, ops.convert_to_numpy(targets.sample_standard_scores(4000, seed=0)))
+    t = ops.convert_to_numpy(targets.sample_targets("score", 500, seed=0, standardized=True))
+    assert t.shape == (500, 1) and t.min() < 0.0  # z-scores, not raw [0, 1] scores
+    assert tuple(targets.sample_targets("map", 3, seed=0, standardized=True).shape) == (3, 10, 10, 1)
+
+
+def test_fit_score_scale_gives_mean_std_and_quantile_z_scores():
+    scores = np.random.default_rng(0).gamma(2.0, 0.02, size=5000)  # skewed, sparse-map-like scores
+    scale = targets.fit_score_scale(scores, quantiles=(0.1, 0.9))
+    assert np.isclose(scale["mean"], scores.mean()) and np.isclose(scale["std"], scores.std())
+    q = np.quantile(scores, [0.1, 0.9])
+    assert np.isclose(scale["low"], (q[0] - scores.mean()) / scores.std())
+    assert np.isclose(scale["high"], (q[1] - scores.mean()) / scores.std())
+    assert scale["low"] < 0.0 < scale["high"] and scale["quantiles"] == [0.1, 0.9]
+    with pytest.raises(ValueError, match="zero spread"):
+        targets.fit_score_scale(np.full(10, 0.05))
+    with pytest.raises(ValueError, match="quantiles"):
+        targets.fit_score_scale(scores, quantiles=(0.9, 0.1))
+    with pytest.raises(ValueError, match="at least 2"):
+        targets.fit_score_scale([0.1])
+
+
+def test_standardized_pairs_and_ramps_take_any_z_scores():
+    low, high = targets.low_high_targets("score", 3, low=-1.5, high=2.0, standardized=True)
+    assert np.all(low == np.float32(-1.5)) and np.all(high == np.float32(2.0))
+    np.testing.assert_allclose(targets.target_ramp("score", [-2.0, 0.0, 2.0], standardized=True),
+                               [[-2.0], [0.0], [2.0]])
+    with pytest.raises(ValueError, match="low < high"):
+        targets.low_high_targets("score", 2, low=1.0, high=-1.0, standardized=True)
+    with pytest.raises(ValueError, match="levels"):
+        targets.target_ramp("score", [], standardized=True)
+    with pytest.raises(ValueError, match="levels"):  # maps stay in [0, 1] whatever the score scale
+        targets.target_ramp("map", [-1.0, 0.5], standardized=True)

@@ -194,3 +194,50 @@ def test_sample_grid_rows_share_z_and_columns_rise(tmp_path):
     assert grid.shape == (2 * SIZE, 3 * SIZE, 3)
     np.testing.assert_array_equal(grid, callback.grid())
     assert not np.array_equal(grid[:SIZE, :SIZE], grid[:SIZE, SIZE:2 * SIZE])  # M changes the image
+
+
+def test_score_scale_standardizes_feedback_and_targets():
+    raw_model = make_gan("score")
+    model = make_gan("score", score_scale=(0.2, 0.05))
+    assert model.standardized and not raw_model.standardized
+    images = np.random.default_rng(0).uniform(-1, 1, size=(3, SIZE, SIZE, 3)).astype("float32")
+    raw = ops.convert_to_numpy(raw_model.feedback(images))
+    np.testing.assert_allclose(ops.convert_to_numpy(model.feedback(images)), (raw - 0.2) / 0.05, rtol=1e-4,
+                               atol=1e-4)
+    np.testing.assert_allclose(model.to_condition([0.1, 0.25]), [[-2.0], [1.0]], rtol=1e-5)
+    np.testing.assert_allclose(raw_model.to_condition([0.1]), [[0.1]])
+    m = ops.convert_to_numpy(model.draw_noise(256)["m"])
+    assert m.shape == (256, 1) and m.min() < 0.0 and m.max() > 1.0  # N(0, 1) z-scores
+    assert make_gan("score", score_scale={"mean": 0.2, "std": 0.05}).score_scale == (0.2, 0.05)
+    model.compile(n_critic=1)
+    history = model.fit(np.random.default_rng(1).uniform(size=(BATCH, SIZE, SIZE, 3)).astype("float32"),
+                        batch_size=BATCH, epochs=1, verbose=0).history
+    assert np.isfinite(history["mem_loss"][-1])
+
+
+def test_score_scale_round_trips_and_rejects_bad_values(tmp_path):
+    model = make_gan("score", score_scale=(0.2, 0.05))
+    path = str(tmp_path / "scaled.keras")
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert loaded.score_scale == (0.2, 0.05)
+    images = np.zeros((1, SIZE, SIZE, 3), "float32")
+    np.testing.assert_allclose(ops.convert_to_numpy(loaded.feedback(images)),
+                               ops.convert_to_numpy(model.feedback(images)), atol=1e-5)
+    with pytest.raises(ValueError, match="condition='score'"):
+        make_gan("map", score_scale=(0.2, 0.05))
+    with pytest.raises(ValueError, match="std > 0"):
+        make_gan("score", score_scale=(0.2, 0.0))
+    with pytest.raises(ValueError, match="mean, std"):
+        make_gan("score", score_scale=0.2)
+    with pytest.raises(ValueError, match="maps"):
+        make_gan("map").to_condition([0.1])
+
+
+def test_sample_grid_uses_z_score_levels_and_writes_final_grid(tmp_path):
+    model = make_gan("score", score_scale=(0.2, 0.05))
+    callback = SampleGrid(str(tmp_path), rows=2, columns=3, low=-2.0, high=2.0)
+    callback.set_model(model)
+    callback.on_train_end()
+    assert (tmp_path / "samples_final.png").exists()
+    assert callback.grid().shape == (2 * SIZE, 3 * SIZE, 3)

@@ -10,7 +10,7 @@ from keras import ops
 from scipy import stats
 
 from vms_zoo.models.wgan import predictor_input_size, true_schema
-from vms_zoo.targets import low_high_targets
+from vms_zoo.targets import fit_score_scale, low_high_targets
 
 
 def score_images(predictor, images, batch_size=64):
@@ -26,6 +26,12 @@ def score_images(predictor, images, batch_size=64):
             x = ops.image.resize(x, (size, size), interpolation="bilinear")
         scores.append(ops.convert_to_numpy(ops.mean(true_schema(predictor(x, training=False)), axis=(1, 2, 3))))
     return np.concatenate(scores)
+
+
+def score_scale(predictor, images, quantiles=(0.05, 0.95), batch_size=64):
+    """`fit_score_scale` of `predictor`'s scores on real `images`: the standardized condition scale of a
+    W-MEMGAN fed back by `predictor` (mean, std, and the quantile targets low / high as z-scores)."""
+    return fit_score_scale(score_images(predictor, images, batch_size), quantiles)
 
 
 def pair_statistics(low_scores, high_scores, threshold=0.65):
@@ -69,16 +75,33 @@ def pair_statistics(low_scores, high_scores, threshold=0.65):
     }
 
 
-def generate_pairs(model, num_pairs, seed=0, low=0.1, high=0.9, batch_size=64):
-    """`num_pairs` (low-target, high-target) image pairs sharing z: two numpy (N, S, S, 3) in [0, 1]."""
+def default_low_high(model, low=None, high=None):
+    """Pair targets on `model`'s condition scale: given values, else 0.1 / 0.9 (raw scores, map peaks) or
+    -1.645 / +1.645 (z-scores: the 5th / 95th percentile of the N(0, 1) training targets)."""
+    standardized = getattr(model, "standardized", False)
+    default_low, default_high = (-1.645, 1.645) if standardized else (0.1, 0.9)
+    return (default_low if low is None else float(low)), (default_high if high is None else float(high))
+
+
+def generate_pairs(model, num_pairs, seed=0, low=None, high=None, batch_size=64):
+    """`num_pairs` (low-target, high-target) image pairs sharing z: two numpy (N, S, S, 3) in [0, 1].
+
+    `low` / `high` are on the model's condition scale (see `default_low_high`).
+    """
+    low, high = default_low_high(model, low, high)
     z = np.random.default_rng(seed).normal(size=(num_pairs, model.latent_dim)).astype("float32")
     m_low, m_high = low_high_targets(model.condition, num_pairs, seed=seed, low=low, high=high,
-                                     map_size=model.map_size)
+                                     map_size=model.map_size, standardized=getattr(model, "standardized", False))
     return model.generate(z, m_low, batch_size), model.generate(z, m_high, batch_size)
 
 
-def evaluate_pairs(model, scorer, num_pairs=1000, seed=0, low=0.1, high=0.9, threshold=0.65, batch_size=64):
-    """Generate pairs with `model` and score them with the independent predictor `scorer`."""
+def evaluate_pairs(model, scorer, num_pairs=1000, seed=0, low=None, high=None, threshold=0.65, batch_size=64):
+    """Generate pairs with `model` and score them with the independent predictor `scorer`.
+
+    `low` / `high` are on the model's condition scale (see `default_low_high`); `threshold` is on the
+    scorer's raw score scale.
+    """
+    low, high = default_low_high(model, low, high)
     if scorer is getattr(model, "predictor", None):
         raise ValueError("The scorer must be independent of the generator's feedback predictor.")
     images_low, images_high = generate_pairs(model, num_pairs, seed, low, high, batch_size)

@@ -36,3 +36,151 @@ class VGGPreprocess(keras.layers.Layer):
 
     def call(self, inputs):
         return keras.applications.vgg16.preprocess_input(inputs * 255.0)
+
+
+# --- progressive GAN layers (MEMGAN) ------------------------------------------------------------------
+
+
+def _unit_normal():
+    return keras.initializers.RandomNormal(0.0, 1.0)
+
+
+@keras.saving.register_keras_serializable(package="vms_zoo")
+class EqualizedDense(keras.layers.Layer):
+    """Dense layer with an equalised learning rate (Karras et al., ProGAN).
+
+    The kernel is drawn from N(0, 1) and multiplied by the He constant gain / sqrt(fan_in) at run time, so
+    Adam's scale-free updates move every layer at the same relative speed, whatever its fan-in.
+    """
+
+    def __init__(self, units, gain=2**0.5, use_bias=True, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.gain, self.use_bias = int(units), float(gain), bool(use_bias)
+
+    def build(self, input_shape):
+        fan_in = int(input_shape[-1])
+        self.scale = self.gain / fan_in**0.5
+        self.kernel = self.add_weight(shape=(fan_in, self.units), initializer=_unit_normal(), name="kernel")
+        self.bias = self.add_weight(shape=(self.units,), initializer="zeros", name="bias") if self.use_bias else None
+
+    def effective_kernel(self):
+        """The kernel the layer actually applies: N(0, 1) weights times the He constant."""
+        return self.kernel * self.scale
+
+    def call(self, inputs):
+        x = ops.matmul(inputs, self.effective_kernel())
+        return x + self.bias if self.use_bias else x
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "gain": self.gain, "use_bias": self.use_bias}
+
+
+@keras.saving.register_keras_serializable(package="vms_zoo")
+class EqualizedConv2D(keras.layers.Layer):
+    """Conv2D (stride 1, NHWC) with an equalised learning rate: N(0, 1) kernel, He constant at run time."""
+
+    def __init__(self, filters, kernel_size=3, padding="same", gain=2**0.5, use_bias=True, **kwargs):
+        super().__init__(**kwargs)
+        self.filters, self.kernel_size, self.padding = int(filters), int(kernel_size), padding
+        self.gain, self.use_bias = float(gain), bool(use_bias)
+
+    def build(self, input_shape):
+        channels = int(input_shape[-1])
+        k = self.kernel_size
+        self.scale = self.gain / (k * k * channels) ** 0.5
+        self.kernel = self.add_weight(shape=(k, k, channels, self.filters), initializer=_unit_normal(), name="kernel")
+        self.bias = self.add_weight(shape=(self.filters,), initializer="zeros", name="bias") if self.use_bias else None
+
+    def effective_kernel(self):
+        """The kernel the layer actually applies: N(0, 1) weights times the He constant."""
+        return self.kernel * self.scale
+
+    def call(self, inputs):
+        x = ops.conv(inputs, self.effective_kernel(), strides=1, padding=self.padding)
+        return x + self.bias if self.use_bias else x
+
+    def compute_output_shape(self, input_shape):
+        n, h, w = input_shape[:3]
+        if self.padding == "valid" and h is not None:
+            h, w = h - self.kernel_size + 1, w - self.kernel_size + 1
+        return (n, h, w, self.filters)
+
+    def get_config(self):
+        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
+                "padding": self.padding, "gain": self.gain, "use_bias": self.use_bias}
+
+
+@keras.saving.register_keras_serializable(package="vms_zoo")
+class PixelNorm(keras.layers.Layer):
+    """Scales each pixel's feature vector to unit mean square: stops generator magnitudes escalating."""
+
+    def __init__(self, epsilon=1e-8, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = float(epsilon)
+
+    def call(self, inputs):
+        return inputs * ops.rsqrt(ops.mean(ops.square(inputs), axis=-1, keepdims=True) + self.epsilon)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="vms_zoo")
+class MinibatchStdDev(keras.layers.Layer):
+    """Appends one feature map: the standard deviation across a group of samples, averaged (ProGAN).
+
+    The critic can then see a lack of variety in a batch, which discourages mode collapse. As in the
+    reference code, sample n belongs to group n mod (N / G): the batch is reshaped to (G, N / G, ...).
+    The batch size must be a multiple of the group size, or smaller than it (one group of N).
+    """
+
+    def __init__(self, group_size=4, epsilon=1e-8, **kwargs):
+        super().__init__(**kwargs)
+        self.group_size, self.epsilon = int(group_size), float(epsilon)
+
+    def call(self, inputs):
+        n, h, w, c = ops.shape(inputs)
+        group = min(self.group_size, n) if isinstance(n, int) else ops.minimum(self.group_size, n)
+        y = ops.reshape(inputs, (group, -1, h, w, c))
+        y = ops.sqrt(ops.var(y, axis=0) + self.epsilon)  # (N / G, H, W, C): std within each group
+        y = ops.mean(y, axis=(1, 2, 3), keepdims=True)  # (N / G, 1, 1, 1)
+        y = ops.tile(y, (group, h, w, 1))  # (N, H, W, 1): sample n gets its group's value
+        return ops.concatenate([inputs, ops.cast(y, inputs.dtype)], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (input_shape[-1] + 1,)
+
+    def get_config(self):
+        return {**super().get_config(), "group_size": self.group_size, "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package="vms_zoo")
+class FadeIn(keras.layers.Layer):
+    """Merges [old, new] as old + alpha * (new - old); alpha is a non-trainable variable.
+
+    Keeping alpha a weight (not a Python number) lets a callback move it during model.fit without
+    retracing, and saves it with the weights, so an interrupted fade resumes where it stopped.
+    """
+
+    def __init__(self, alpha=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.initial_alpha = float(alpha)
+        self.alpha = self.add_weight(shape=(), initializer=keras.initializers.Constant(self.initial_alpha),
+                                     trainable=False, name="alpha")
+        self.built = True
+
+    def call(self, inputs):
+        old, new = inputs
+        return old + ops.cast(self.alpha, old.dtype) * (new - old)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "alpha": self.initial_alpha}

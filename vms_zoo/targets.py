@@ -5,6 +5,12 @@ width and intensity are uniform. Here: one axis-aligned rectangle on a zero back
 probability `nested_prob` a second, brighter rectangle inside it (VMS maps often have a bright core).
 Samplers are keras.ops code, so the training step draws targets in-graph on every backend; `seed` is an
 int (reproducible) or a `keras.random.SeedGenerator` (a fresh draw per call).
+
+Single scores come on one of two scales. *Raw*: the predictor's score itself (mean of the true-schema map,
+in [0, 1]); targets uniform in [0, 1]. *Standardized* (W-MEMGAN's `score_scale`): M is a z-score of the
+predictor's score on real training images, M = (score - mean) / std, drawn from N(0, 1) as in the paper.
+Real VMS maps are sparse (synthetic scenes score about 0.05 +- 0.03), so raw targets near 0 or 1 lie far
+outside what any real-looking image reaches; `fit_score_scale` measures the scale from real scores.
 """
 
 import numpy as np
@@ -61,10 +67,46 @@ def sample_target_scores(batch_size, seed=None, low=0.0, high=1.0):
     return low + (high - low) * random.uniform((batch_size, 1), seed=seed)
 
 
-def sample_targets(condition, batch_size, seed=None, map_size=10):
-    """Targets for a `condition` ("score" or "map"): what the generator is trained on."""
+def sample_standard_scores(batch_size, seed=None):
+    """`batch_size` standardized scores (z-scores of real-image memorability) from N(0, 1), shape (batch_size, 1).
+
+    The paper's Gaussian M: a target of 0 asks for a typical real scene's memorability, +-1.645 for the 95th /
+    5th percentile of a normal score distribution.
+    """
+    return random.normal((batch_size, 1), seed=seed)
+
+
+def fit_score_scale(scores, quantiles=(0.05, 0.95)):
+    """The standardized score scale from a predictor's scores on real images (numpy, any shape).
+
+    Returns a dict: `mean` and `std` (M = (score - mean) / std), and `low` / `high`, the empirical
+    `quantiles` of the real scores already expressed as z-scores: reachable "very low" and "very high"
+    targets for pair generation.
+    """
+    scores = np.asarray(scores, "float64").reshape(-1)
+    if scores.size < 2:
+        raise ValueError(f"Need at least 2 real-image scores to fit a score scale, got {scores.size}.")
+    q_low, q_high = quantiles
+    if not 0.0 <= q_low < q_high <= 1.0:
+        raise ValueError(f"Need quantiles 0 <= low < high <= 1, got {quantiles}.")
+    mean, std = float(scores.mean()), float(scores.std())
+    if std <= 0.0:
+        raise ValueError("Real-image scores have zero spread: the predictor outputs one score for every image.")
+    low, high = np.quantile(scores, [q_low, q_high])
+    return {"mean": mean, "std": std, "low": float((low - mean) / std), "high": float((high - mean) / std),
+            "quantiles": [float(q_low), float(q_high)]}
+
+
+def sample_targets(condition, batch_size, seed=None, map_size=10, standardized=False):
+    """Targets for a `condition` ("score" or "map"): what the generator is trained on.
+
+    `standardized=True` draws score targets as z-scores from N(0, 1) (see `sample_standard_scores`);
+    it has no effect on maps.
+    """
     _check_condition(condition)
     if condition == "score":
+        if standardized:
+            return sample_standard_scores(batch_size, seed=seed)
         return sample_target_scores(batch_size, seed=seed)
     return sample_target_maps(batch_size, seed=seed, size=map_size)
 
@@ -76,13 +118,18 @@ def scale_to_level(maps, level):
     return (np.asarray(level, dtype="float32").reshape(-1, 1, 1, 1) * maps / peak).astype("float32")
 
 
-def target_ramp(condition, levels, seed=0, map_size=10):
+def target_ramp(condition, levels, seed=0, map_size=10, standardized=False):
     """Targets rising through `levels` (a 1-D list in [0, 1]) with one fixed layout: numpy, (L, ...).
 
-    For "score" the targets are the levels themselves; for "map" one P_t map rescaled to each level.
+    For "score" the targets are the levels themselves (any real z-scores when `standardized`); for "map"
+    one P_t map rescaled to each level.
     """
     _check_condition(condition)
     levels = np.asarray(levels, dtype="float32").reshape(-1)
+    if standardized and condition == "score":
+        if levels.size == 0 or not np.all(np.isfinite(levels)):
+            raise ValueError(f"Target levels must be a non-empty list of finite z-scores, got {levels}.")
+        return levels.reshape(-1, 1)
     if levels.size == 0 or levels.min() < 0.0 or levels.max() > 1.0:
         raise ValueError(f"Target levels must be a non-empty list of values in [0, 1], got {levels}.")
     if condition == "score":
@@ -91,14 +138,18 @@ def target_ramp(condition, levels, seed=0, map_size=10):
     return scale_to_level(np.repeat(layout, len(levels), axis=0), levels)
 
 
-def low_high_targets(condition, num, seed=0, low=0.1, high=0.9, map_size=10):
+def low_high_targets(condition, num, seed=0, low=0.1, high=0.9, map_size=10, standardized=False):
     """`num` (low, high) target pairs for pair generation: numpy arrays of equal shape.
 
-    Scores are the constants `low` and `high`; maps share one P_t layout per pair, rescaled to peak at
-    `low` and at `high`, so only the intended memorability differs within a pair.
+    Scores are the constants `low` and `high` (z-scores when `standardized`: any low < high); maps share
+    one P_t layout per pair, rescaled to peak at `low` and at `high`, so only the intended memorability
+    differs within a pair.
     """
     _check_condition(condition)
-    if not 0.0 <= low < high <= 1.0:
+    if standardized and condition == "score":
+        if not (np.isfinite(low) and np.isfinite(high) and low < high):
+            raise ValueError(f"Need finite z-scores low < high, got low={low}, high={high}.")
+    elif not 0.0 <= low < high <= 1.0:
         raise ValueError(f"Need 0 <= low < high <= 1, got low={low}, high={high}.")
     if condition == "score":
         return np.full((num, 1), low, "float32"), np.full((num, 1), high, "float32")

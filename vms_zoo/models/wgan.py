@@ -3,7 +3,9 @@
 G(z, M) makes an image from a latent code z and a memorability condition M (a single score, or a 10x10
 target true-schema map). The critic D only sees images, never M. The generator loss adds the
 memorability feedback alpha * E[(P(G(z, M)) - M)^2] of Eq. (3), where P is a frozen VMS predictor whose
-true-schema channel is reduced to M's shape. One `train_step` serves TensorFlow, JAX and PyTorch; the
+true-schema channel is reduced to M's shape. With `score_scale` a single-score M is a z-score of P's
+memorability on real images (M ~ N(0, 1), the paper's Gaussian) and P's score is standardized the same way,
+so the feedback is measured in units of the real-score spread (see `vms_zoo.targets`). One `train_step` serves TensorFlow, JAX and PyTorch; the
 backend-specific gradient code lives in `vms_zoo.backend`.
 """
 
@@ -133,12 +135,16 @@ class WMEMGAN(keras.Model):
         map_size: side of the target map for condition="map".
         filters: generator width at 4x4 (the critic mirrors it); halves per doubling, at least 8.
         seed: seed of the training noise (z, M, interpolation weights).
+        score_scale: None (M is a raw score in [0, 1], drawn uniformly) or the (mean, std) of P's scores
+            on real training images, e.g. from `vms_zoo.targets.fit_score_scale`: then M is the z-score
+            (score - mean) / std, drawn from N(0, 1), and the feedback is P's score on that scale.
+            condition="score" only.
 
     Calling the model on [z, M] returns images in [-1, 1]; `generate` returns them in [0, 1].
     """
 
     def __init__(self, predictor, image_size=64, latent_dim=128, condition="score", map_size=10,
-                 filters=256, seed=None, **kwargs):
+                 filters=256, seed=None, score_scale=None, **kwargs):
         super().__init__(**kwargs)
         if condition not in CONDITIONS:
             raise ValueError(f"Unknown condition {condition!r}; expected 'score' or 'map'.")
@@ -154,6 +160,7 @@ class WMEMGAN(keras.Model):
         self.map_size = int(map_size)
         self.filters = int(filters)
         self.seed = seed
+        self.score_scale = self._check_score_scale(score_scale, condition)
         self.condition_shape = (1,) if condition == "score" else (self.map_size, self.map_size, 1)
 
         self.generator = build_generator(self.image_size, self.latent_dim, self.condition_shape, self.filters)
@@ -180,6 +187,7 @@ class WMEMGAN(keras.Model):
             predictor=keras.saving.serialize_keras_object(self.predictor),
             image_size=self.image_size, latent_dim=self.latent_dim, condition=self.condition,
             map_size=self.map_size, filters=self.filters, seed=self.seed,
+            score_scale=None if self.score_scale is None else list(self.score_scale),
         )
         return config
 
@@ -189,6 +197,37 @@ class WMEMGAN(keras.Model):
     @property
     def metrics(self):
         return list(self.trackers.values())
+
+    @staticmethod
+    def _check_score_scale(score_scale, condition):
+        if score_scale is None:
+            return None
+        if condition != "score":
+            raise ValueError("score_scale applies to condition='score' only.")
+        if isinstance(score_scale, dict):
+            score_scale = (score_scale["mean"], score_scale["std"])
+        try:
+            mean, std = (float(v) for v in score_scale)
+        except (TypeError, ValueError):
+            raise ValueError(f"score_scale must be None or a (mean, std) pair, got {score_scale!r}.") from None
+        if not (np.isfinite(mean) and np.isfinite(std) and std > 0):
+            raise ValueError(f"score_scale needs a finite mean and a std > 0, got ({mean}, {std}).")
+        return mean, std
+
+    @property
+    def standardized(self):
+        """True when M is a z-score of real-image memorability (`score_scale` set)."""
+        return self.score_scale is not None
+
+    def to_condition(self, scores):
+        """Raw predictor scores in [0, 1] -> this model's condition M (z-scores with `score_scale`). numpy (N, 1)."""
+        if self.condition != "score":
+            raise ValueError("to_condition converts single scores; this model takes maps.")
+        m = np.asarray(scores, "float32").reshape(-1, 1)
+        if self.standardized:
+            mean, std = self.score_scale
+            m = (m - mean) / std
+        return m.astype("float32")
 
     def check_condition(self, m):
         """Raise a clear error unless `m` has the condition's shape (N, *condition_shape)."""
@@ -206,7 +245,11 @@ class WMEMGAN(keras.Model):
             x = ops.image.resize(x, (self.predictor_size, self.predictor_size), interpolation="bilinear")
         true = true_schema(self.predictor(x, training=False))
         if self.condition == "score":
-            return ops.mean(true, axis=(1, 2))
+            score = ops.mean(true, axis=(1, 2))
+            if self.standardized:
+                mean, std = self.score_scale
+                score = (score - mean) / std
+            return score
         return area_resize(true, self.map_size)
 
     def generate(self, z, m, batch_size=64):
@@ -243,11 +286,12 @@ class WMEMGAN(keras.Model):
         normal = keras.random.normal
         return {
             "critic_z": normal((k, batch_size, self.latent_dim), seed=seed),
-            "critic_m": ops.reshape(sample_targets(self.condition, k * batch_size, seed, self.map_size),
+            "critic_m": ops.reshape(sample_targets(self.condition, k * batch_size, seed, self.map_size,
+                                                   self.standardized),
                                     (k, -1) + self.condition_shape),
             "mix": keras.random.uniform((k, batch_size, 1, 1, 1), seed=seed),
             "z": normal((batch_size, self.latent_dim), seed=seed),
-            "m": sample_targets(self.condition, batch_size, seed, self.map_size),
+            "m": sample_targets(self.condition, batch_size, seed, self.map_size, self.standardized),
         }
 
     def train_step(self, *args):
@@ -296,7 +340,10 @@ class WMEMGAN(keras.Model):
 
 
 class SampleGrid(keras.callbacks.Callback):
-    """Writes a PNG per epoch: one row per fixed z, columns with M rising from low to high (Fig. 2)."""
+    """Writes a PNG per epoch: one row per fixed z, columns with M rising from low to high (Fig. 2).
+
+    `low` and `high` are on the model's condition scale (z-scores when it has a `score_scale`).
+    """
 
     def __init__(self, directory, rows=4, columns=6, low=0.0, high=1.0, seed=0, every=1):
         super().__init__()
@@ -309,7 +356,8 @@ class SampleGrid(keras.callbacks.Callback):
         model = self.model
         columns = len(self.levels)
         z = np.random.default_rng(self.seed).normal(size=(self.rows, model.latent_dim)).astype("float32")
-        m = target_ramp(model.condition, self.levels, seed=self.seed, map_size=model.map_size)
+        m = target_ramp(model.condition, self.levels, seed=self.seed, map_size=model.map_size,
+                        standardized=getattr(model, "standardized", False))
         images = model.generate(np.repeat(z, columns, axis=0), np.tile(m, (self.rows,) + (1,) * (m.ndim - 1)))
         s = model.image_size
         images = images.reshape(self.rows, columns, s, s, 3).transpose(0, 2, 1, 3, 4)
@@ -318,7 +366,14 @@ class SampleGrid(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every:
             return
+        self.save(f"samples_epoch{epoch + 1:03d}.png")
+
+    def on_train_end(self, logs=None):
+        self.save("samples_final.png")
+
+    def save(self, name):
+        """Write the current grid to `directory/name`."""
         from PIL import Image
 
         os.makedirs(self.directory, exist_ok=True)
-        Image.fromarray(self.grid()).save(os.path.join(self.directory, f"samples_epoch{epoch + 1:03d}.png"))
+        Image.fromarray(self.grid()).save(os.path.join(self.directory, name))
