@@ -31,6 +31,7 @@ def parse_args(argv=None):
     p.add_argument("--num-test", type=int, default=None, help="synthetic held-out scenes")
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--encoder-weights", default=None, help="VGG16 weights: imagenet | none | path")
+    p.add_argument("--image-size", type=int, default=None, help="override the preset's (a multiple of 32)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", default="runs/vms_predictor")
     p.add_argument("--verbose", type=int, default=1)
@@ -71,6 +72,8 @@ def main(argv=None, callbacks=()):
     config = dict(preset["config"])
     if args.encoder_weights is not None:
         config["encoder_weights"] = None if args.encoder_weights.lower() == "none" else args.encoder_weights
+    if args.image_size is not None:
+        config["image_size"] = args.image_size
     training = dict(preset["training"])
     for key in ("epochs", "steps_per_epoch", "batch_size", "learning_rate", "augment"):
         if getattr(args, key) is not None:

@@ -63,3 +63,22 @@ def test_recipe_trains_on_a_vischema_folder(tmp_path):
                                         "--steps-per-epoch", "1", "--output", str(out), "--verbose", "0"])
     assert metrics["num_train"] == 32 and metrics["num_test"] == 8  # the seeded 80/20 split per category
     assert (out / "predictions.png").exists()
+
+
+def _tiny_paper_run(tmp_path, *flags):
+    return train_vms_predictor.main(["--preset", "vms_vae_m8", "--encoder-weights", "none", "--image-size", "32",
+                                     "--num-train", "32", "--num-test", "8", "--epochs", "1",
+                                     "--steps-per-epoch", "1", "--batch-size", "8", "--output", str(tmp_path),
+                                     "--verbose", "0", *flags])
+
+
+def test_recipe_caches_frozen_encoder_features_without_augmentation(tmp_path, capsys):
+    metrics = _tiny_paper_run(tmp_path, "--no-augment")
+    assert "Caching frozen-encoder features" in capsys.readouterr().out
+    assert metrics["training"]["augment"] is False and metrics["model"]["overall"]["count"] == 8
+
+
+def test_recipe_augments_images_jointly_on_the_paper_preset(tmp_path, capsys):
+    metrics = _tiny_paper_run(tmp_path, "--augment")
+    assert "Caching" not in capsys.readouterr().out
+    assert metrics["training"]["augment"] is True and np.isfinite(metrics["history"]["loss"]).all()
