@@ -3,12 +3,14 @@
     python recipes/train_vms_predictor.py                          # CPU preset on the synthetic scenes
     python recipes/train_vms_predictor.py --preset vms_vae_m32 --data vischema_plus --data-dir ~/vischema
 
-Writes to --output: model.weights.h5, config.json, metrics.json (rho2D and MSE per channel and per category,
-for the model and for the category-mean baseline) and predictions.png (image | true VMS | predicted VMS |
+Writes to --output a preset folder that `vms_zoo.load(folder)` reads (model.weights.h5, config.json,
+metadata.json, README.md card), metrics.json (rho2D and MSE per channel and per category, for the model and
+for the category-mean baseline) and predictions.png (image | true VMS | predicted VMS |
 overlay; green = true schema, red = false schema). Interrupted runs resume from --output/backup.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -32,6 +34,10 @@ def parse_args(argv=None):
     p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None)
     p.add_argument("--encoder-weights", default=None, help="VGG16 weights: imagenet | none | path")
     p.add_argument("--image-size", type=int, default=None, help="override the preset's (a multiple of 32)")
+    p.add_argument("--distribute", action="store_true",
+                   help="data-parallel over all local devices (vms_zoo.distribute: MirroredStrategy, or "
+                        "MultiWorkerMirroredStrategy from TF_CONFIG, on tensorflow; DataParallel on jax); "
+                        "--batch-size stays the global batch")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", default="runs/vms_predictor")
     p.add_argument("--verbose", type=int, default=1)
@@ -66,7 +72,7 @@ def main(argv=None, callbacks=()):
     from vms_zoo.metrics import MSE255, Pearson2D, category_mean_baseline, map_report
     from vms_zoo.models.vae import VMSPredictor
     from vms_zoo.visualize import save_prediction_grid
-    from vms_zoo.zoo import get_preset
+    from vms_zoo.zoo import get_preset, save_preset
 
     preset = get_preset(args.preset)
     config = dict(preset["config"])
@@ -86,6 +92,13 @@ def main(argv=None, callbacks=()):
     train, test, category_names = load_data(args, training, config["image_size"])
     data_seconds = time.time() - start
 
+    scope = contextlib.ExitStack()  # --distribute: build, compile and train in the strategy / distribution
+    if args.distribute:
+        from vms_zoo.distribute import setup
+
+        dist = setup()
+        print(f"Training on {dist.num_replicas} replicas ({dist.kind})", flush=True)
+        scope.enter_context(dist.scope())
     model = VMSPredictor(**config)
     batch_size = training["batch_size"]
     steps = training["steps_per_epoch"] or len(train["images"]) // batch_size
@@ -126,6 +139,7 @@ def main(argv=None, callbacks=()):
         verbose=args.verbose,
         **fit_kwargs,
     )
+    scope.close()
     train_seconds = time.time() - start - data_seconds
 
     predicted = model.predict(x_test, batch_size=64, verbose=0)
@@ -143,8 +157,15 @@ def main(argv=None, callbacks=()):
         "category_mean_baseline": map_report(test["vms"], baseline, test["categories"], category_names),
         "history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
     }
-    model.save_weights(out / "model.weights.h5")
-    (out / "config.json").write_text(json.dumps({"class": "VMSPredictor", "config": model.get_config()}, indent=2))
+    save_preset(model, out, {
+        "description": f"VMS predictor trained by recipes/train_vms_predictor.py from preset {args.preset}.",
+        "paper": preset["metadata"].get("paper"),
+        "dataset": args.data,
+        "resolution": config["image_size"],
+        "metrics": {"held_out": metrics["model"]["overall"],
+                    "category_mean_baseline": metrics["category_mean_baseline"]["overall"]},
+        "recipe": metrics["command"],
+    })
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     save_prediction_grid(test["images"][:8], test["vms"][:8], predicted[:8], out / "predictions.png")
 

@@ -57,8 +57,9 @@ def _predictor_recipe(preset, data="vischema1"):
             f"--output runs/{preset}")
 
 
-def _wmemgan_recipe(condition, size, extra=""):
-    return f"python recipes/train_wmemgan.py --condition {condition} --alpha 10 --image-size {size}{extra} --out runs/"
+def _wmemgan_recipe(preset, condition, size, extra=""):
+    return (f"python recipes/train_wmemgan.py --condition {condition} --alpha 10 --image-size {size}{extra} "
+            f"--out runs/{preset}")
 
 
 # Adding a preset is one dict. "weights": None until published; then {"sha256", "file"} for a file in
@@ -99,7 +100,7 @@ PRESETS = {
         "weights": None,
         "metadata": {"description": "W-MEMGAN, single-score condition: G(z, score) -> 128 px kitchen.",
                      "paper": GENERATOR_PAPER, "dataset": "lsun_kitchen", "resolution": 128, "metrics": {},
-                     "recipe": _wmemgan_recipe("score", 128, " --epochs 500"), "license": LICENSE},
+                     "recipe": _wmemgan_recipe("wmemgan_score_128", "score", 128, " --epochs 500"), "license": LICENSE},
     },
     "wmemgan_map_128": {
         "class": "WMEMGAN",
@@ -108,7 +109,7 @@ PRESETS = {
         "weights": None,
         "metadata": {"description": "W-MEMGAN, 10x10 target-map condition: G(z, M) -> 128 px kitchen.",
                      "paper": GENERATOR_PAPER, "dataset": "lsun_kitchen", "resolution": 128, "metrics": {},
-                     "recipe": _wmemgan_recipe("map", 128, " --epochs 500"), "license": LICENSE},
+                     "recipe": _wmemgan_recipe("wmemgan_map_128", "map", 128, " --epochs 500"), "license": LICENSE},
     },
     # --- MEMGAN (progressive GAN), Scientific Reports 2022: 256 px ------------------------------------------
     # "config": None until vms_zoo/models/progan.py exists and the authors' values are filled in.
@@ -134,6 +135,8 @@ PRESETS = {
                      "license": LICENSE},
     },
     # --- CPU presets trained here on the embedded synthetic scenes ------------------------------------------
+    # The W-MEMGAN ones use vms_vae_synthetic_64 as feedback, as recipes/train_wmemgan.py does; with a
+    # standardized score condition, copy the trained model's "score_scale" into the config with its weights.
     "vms_vae_synthetic_64": {
         "class": "VMSPredictor",
         "config": _SYNTHETIC_VAE,
@@ -141,7 +144,7 @@ PRESETS = {
         # black borders pull the batch-norm statistics away from those of clean held-out scenes.
         "training": {"learning_rate": 1e-3, "batch_size": 32, "epochs": 30, "steps_per_epoch": None,
                      "augment": False, "cosine_decay": True, "num_train": 8000, "num_test": 1000},
-        "weights": {"file": WEIGHTS_FILE, "sha256": "da986e5451e066347faceaa412bfd94670c3aba7f734549bb39bae50bb62555b"},
+        "weights": {"file": WEIGHTS_FILE, "sha256": "7d51904a60759ebe219aaf6244c4158846b7f41bf1a9609f7a8090cead471cb1"},
         "metadata": {"description": "CPU preset: small trainable conv encoder, 64 px synthetic scenes.",
                      "paper": PREDICTOR_PAPER, "dataset": "synthetic", "resolution": 64,
                      # held-out synthetic test scenes (1000); the category-mean baseline scores rho2D 0.199 / 0.196
@@ -152,21 +155,21 @@ PRESETS = {
     },
     "wmemgan_synthetic_score_32": {
         "class": "WMEMGAN",
-        "config": {"predictor": nested("VMSPredictor", {"image_size": 32, "encoder": "conv", "kl_weight": 1e-3}),
+        "config": {"predictor": nested("VMSPredictor", _SYNTHETIC_VAE),
                    "image_size": 32, "latent_dim": 64, "condition": "score", "filters": 128, "seed": 0},
         "weights": None,
         "metadata": {"description": "CPU preset: W-MEMGAN, score condition, 32 px synthetic kitchens.",
                      "paper": GENERATOR_PAPER, "dataset": "synthetic", "resolution": 32, "metrics": {},
-                     "recipe": _wmemgan_recipe("score", 32), "license": LICENSE},
+                     "recipe": _wmemgan_recipe("wmemgan_synthetic_score_32", "score", 32), "license": LICENSE},
     },
     "wmemgan_synthetic_map_32": {
         "class": "WMEMGAN",
-        "config": {"predictor": nested("VMSPredictor", {"image_size": 32, "encoder": "conv", "kl_weight": 1e-3}),
+        "config": {"predictor": nested("VMSPredictor", _SYNTHETIC_VAE),
                    "image_size": 32, "latent_dim": 64, "condition": "map", "map_size": 10, "filters": 128, "seed": 0},
         "weights": None,
         "metadata": {"description": "CPU preset: W-MEMGAN, 10x10 map condition, 32 px synthetic kitchens.",
                      "paper": GENERATOR_PAPER, "dataset": "synthetic", "resolution": 32, "metrics": {},
-                     "recipe": _wmemgan_recipe("map", 32), "license": LICENSE},
+                     "recipe": _wmemgan_recipe("wmemgan_synthetic_map_32", "map", 32), "license": LICENSE},
     },
 }
 
@@ -343,6 +346,11 @@ def save_preset(model, directory, metadata=None):
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    if getattr(model, "optimizer", None) is not None:
+        # A compiled model's weights file also holds the optimizer slots (3x the size); presets publish weights.
+        bare = type(model).from_config(without_downloads(model.get_config()))
+        bare.set_weights(model.get_weights())
+        model = bare
     model.save_weights(directory / WEIGHTS_FILE)
     class_name = keras.saving.get_registered_name(type(model)).removeprefix("vms_zoo>")
     spec = {"class": class_name, "module": type(model).__module__, "config": model.get_config()}

@@ -1,0 +1,182 @@
+"""The `vms-zoo` command: predict end to end in a subprocess, the other commands in process, and its errors."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vms_zoo import cli, zoo
+from vms_zoo.io import read_image
+
+TINY_PREDICTOR = {"image_size": 32, "encoder": "conv", "encoder_weights": None, "encoder_filters": [8, 8, 8, 8],
+                  "dense_units": 8, "latent_dim": 4, "decoder_filters": [8, 8, 8, 8], "seed": 0}
+
+
+@pytest.fixture(scope="module")
+def presets(tmp_path_factory):
+    """Preset folders of a tiny predictor, an independent tiny scorer and a tiny map-conditioned W-MEMGAN."""
+    root = tmp_path_factory.mktemp("presets")
+    predictor = zoo.build("VMSPredictor", TINY_PREDICTOR)
+    zoo.save_preset(predictor, root / "predictor")
+    zoo.save_preset(zoo.build("VMSPredictor", {**TINY_PREDICTOR, "seed": 1}), root / "scorer")
+    for condition in ("score", "map"):
+        gan = zoo.build("WMEMGAN", {"predictor": zoo.nested("VMSPredictor", TINY_PREDICTOR), "image_size": 16,
+                                    "latent_dim": 8, "filters": 16, "condition": condition})
+        zoo.save_preset(gan, root / f"gan_{condition}")
+    return root
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    """Images in the modes people have: RGB JPEG, greyscale, RGBA, 16-bit greyscale, palette GIF."""
+    root = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    rgb = (rng.uniform(size=(50, 70, 3)) * 255).astype(np.uint8)
+    files = {
+        "photo.jpg": Image.fromarray(rgb),
+        "grey.png": Image.fromarray(rgb[..., 0]),
+        "alpha.png": Image.fromarray(np.dstack([rgb, rgb[..., :1]]), "RGBA"),
+        "deep.png": Image.fromarray((rng.uniform(size=(40, 40)) * 65535).astype(np.uint16)),
+        "palette.gif": Image.fromarray(rgb).convert("P"),
+    }
+    for name, image in files.items():
+        image.save(root / name)
+    return root, sorted(files)
+
+
+def run_cli(*args):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run([sys.executable, "-m", "vms_zoo.cli", *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=300)
+
+
+def assert_one_line_error(stderr, match):
+    """The command's own stderr is one line naming the problem (TensorFlow's C++ start-up log may precede it)."""
+    assert "Traceback" not in stderr
+    ours = [line for line in stderr.splitlines() if line.startswith("vms-zoo:")]
+    assert len(ours) == 1 and ours[0] == stderr.strip().splitlines()[-1], stderr
+    assert ours[0].startswith("vms-zoo: error: ") and match in ours[0], ours[0]
+
+
+def test_predict_end_to_end(tmp_path, presets, images):
+    folder, names = images
+    result = run_cli("predict", *[folder / n for n in names], "--preset", presets / "predictor", "--output", tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "scores.json").read_text())
+    assert [os.path.basename(r["image"]) for r in report["images"]] == names
+
+    model = zoo.load(presets / "predictor")
+    maps = model.predict(np.stack([read_image(folder / n, 32) for n in names]), verbose=0)
+    for name, entry, vms in zip(names, report["images"], maps):
+        np.testing.assert_allclose([entry["true"], entry["false"]], vms.mean(axis=(0, 1)), atol=1e-5)
+        source = Image.open(folder / name)
+        for key in ("vms", "overlay"):
+            with Image.open(tmp_path / entry[key]) as picture:
+                picture.load()
+                assert picture.format == "PNG" and picture.mode == "RGB" and picture.size == source.size
+        colours = np.asarray(Image.open(tmp_path / entry["vms"]), np.float32) / 255
+        assert np.allclose(colours[..., 2], 0)  # green = true, red = false, no blue
+        assert abs(colours[..., 1].mean() - entry["true"]) < 0.02
+
+
+def test_predict_reads_every_mode_as_rgb_in_unit_range(images):
+    folder, names = images
+    for name in names:
+        x = read_image(folder / name, 32)
+        assert x.shape == (32, 32, 3) and x.dtype == np.float32 and 0.0 <= x.min() and x.max() <= 1.0
+        assert x.std() > 0.05, name  # content survived (16-bit is scaled, not clipped to white)
+    grey = read_image(folder / "grey.png")
+    assert np.array_equal(grey[..., 0], grey[..., 2])
+    deep = read_image(folder / "deep.png")
+    raw = np.asarray(Image.open(folder / "deep.png"), np.float64) / 65535
+    assert np.abs(deep[..., 0] - raw).max() < 1 / 255
+
+
+def test_a_missing_image_fails_with_one_line(tmp_path, presets):
+    result = run_cli("predict", tmp_path / "nope.jpg", "--preset", presets / "predictor", "--output", tmp_path)
+    assert result.returncode != 0
+    assert_one_line_error(result.stderr, "No such image file")
+
+
+def in_process_error(capsys, *args):
+    code = cli.main([str(a) for a in args])
+    err = capsys.readouterr().err
+    assert code != 0 and len(err.strip().splitlines()) == 1, err
+    return err
+
+
+def test_user_errors_are_one_line(tmp_path, capsys, presets, images):
+    folder, names = images
+    corrupt = tmp_path / "corrupt.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes((folder / "photo.jpg").read_bytes()[:300])
+    predict = ("predict", "--preset", presets / "predictor", "--output", tmp_path / "out")
+    assert "Cannot read image" in in_process_error(capsys, *predict, corrupt)
+    assert "Cannot read image" in in_process_error(capsys, *predict, truncated)
+    assert "Did you mean 'vms_vae_m32'" in in_process_error(
+        capsys, "predict", folder / names[0], "--preset", "vms_vae_m23", "--output", tmp_path)
+    generate = ("generate", "--preset", presets / "gan_score", "--output", tmp_path / "gen", "--memorability")
+    assert "must be low, high, a number" in in_process_error(capsys, *generate, "medium")
+    assert "must be in [0, 1]" in in_process_error(capsys, *generate, "1.5")
+    assert "not a generator" in in_process_error(capsys, *generate[:2], presets / "predictor", *generate[3:], "low")
+    assert "not a VMS predictor" in in_process_error(
+        capsys, "predict", folder / names[0], "--preset", presets / "gan_score", "--output", tmp_path)
+    assert "no published weights" in in_process_error(
+        capsys, "predict", folder / names[0], "--preset", "vms_vae_m8", "--output", tmp_path)
+
+
+@pytest.mark.parametrize("condition", ["score", "map"])
+def test_generate_writes_pairs_and_a_grid(tmp_path, presets, images, condition):
+    target = tmp_path / "target.png"
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(target)
+    args = ["generate", "--preset", presets / f"gan_{condition}", "--memorability", "low", "high", "0.5", target,
+            "--pairs", 3, "--seed", 1, "--output", tmp_path / "gen"]
+    assert cli.main([str(a) for a in args]) == 0
+    files = sorted(os.listdir(tmp_path / "gen"))
+    labels = ("low", "high", "0.5", "map-target")
+    assert files == sorted(["grid.png"] + [f"z{i:03d}_{label}.png" for i in range(3) for label in labels])
+    low, high = (np.asarray(Image.open(tmp_path / "gen" / f"z000_{label}.png")) for label in ("low", "high"))
+    assert low.shape == (16, 16, 3) and not np.array_equal(low, high)  # same z, memorability changed the image
+    assert not np.array_equal(low, np.asarray(Image.open(tmp_path / "gen" / "z001_low.png")))  # z changed it too
+    gan = zoo.load(presets / f"gan_{condition}")
+    m = cli.conditions(gan, cli.parse_memorability(str(target)), 2, 0)
+    assert m.shape == (2,) + gan.condition_shape and np.all(m == 0)  # an all-black target map asks for nothing
+
+
+def test_evaluate_scores_pairs_with_the_independent_predictor(tmp_path, capsys, presets):
+    out = tmp_path / "pairs.json"
+    args = ["evaluate", "--preset", presets / "gan_score", "--scorer", presets / "scorer", "--pairs", 4,
+            "--output", out]
+    assert cli.main([str(a) for a in args]) == 0
+    result = json.loads(out.read_text())
+    assert result["num_pairs"] == 4 and 0.0 <= result["mean_low"] <= 1.0 and result["condition"] == "score"
+    printed = capsys.readouterr().out
+    assert json.loads(printed[printed.index("{"):]) == result
+
+
+def test_train_runs_the_recipe_with_the_remaining_arguments(tmp_path, monkeypatch, capsys):
+    recipes = tmp_path / "recipes"
+    recipes.mkdir()
+    (recipes / "train_echo.py").write_text("import json, sys\n"
+                                           "open(sys.argv[-1], 'w').write(json.dumps(sys.argv[1:]))\n"
+                                           "sys.exit(3 if '--fail' in sys.argv else 0)\n")
+    monkeypatch.setattr(zoo, "CHECKPOINTS", tmp_path / "checkpoints")
+    record = tmp_path / "argv.json"
+    assert cli.main(["train", "echo", "--epochs", "2", str(record)]) == 0
+    assert json.loads(record.read_text()) == ["--epochs", "2", str(record)]
+    assert cli.main(["train", "train_echo.py", "--fail", str(record)]) == 3  # the recipe's exit code
+    assert "Unknown recipe 'nope'" in in_process_error(capsys, "train", "nope")
+
+
+def test_list_names_every_preset(capsys):
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert sorted(rows) == zoo.list_presets()
+    assert rows["vms_vae_m8"].endswith("not published") and rows["memgan_256"].endswith("no config yet")
+    assert rows["vms_vae_synthetic_64"].endswith("shipped")
