@@ -6,11 +6,13 @@ think they had seen a scene they had not). Values are in [0, 1]; in pictures gre
 """
 
 from vms_zoo.data.synthetic import CATEGORIES, SyntheticScenes
+from vms_zoo.models.progan import MEMGAN
 from vms_zoo.models.vae import VMSPredictor
+from vms_zoo.models.wgan import WMEMGAN
 from vms_zoo.zoo import get_preset, list_presets, load, save_preset
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "CATEGORIES", "SyntheticScenes", "VMSPredictor", "get_preset", "list_presets", "load", "save_preset", "__version__",
+    "CATEGORIES", "MEMGAN", "SyntheticScenes", "VMSPredictor", "WMEMGAN", "get_preset", "list_presets", "load", "save_preset", "__version__",
 ]

@@ -120,6 +120,7 @@ class PixelNorm(keras.layers.Layer):
     def __init__(self, epsilon=1e-8, **kwargs):
         super().__init__(**kwargs)
         self.epsilon = float(epsilon)
+        self.built = True  # no weights
 
     def call(self, inputs):
         return inputs * ops.rsqrt(ops.mean(ops.square(inputs), axis=-1, keepdims=True) + self.epsilon)
@@ -143,6 +144,7 @@ class MinibatchStdDev(keras.layers.Layer):
     def __init__(self, group_size=4, epsilon=1e-8, **kwargs):
         super().__init__(**kwargs)
         self.group_size, self.epsilon = int(group_size), float(epsilon)
+        self.built = True  # no weights
 
     def call(self, inputs):
         n, h, w, c = ops.shape(inputs)

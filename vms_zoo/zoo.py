@@ -52,6 +52,18 @@ def nested(class_name, config):
     return {"class_name": class_name, "registered_name": f"vms_zoo>{class_name}", "module": None, "config": config}
 
 
+# MEMGAN: ProGAN's widths with the 128 and 256 blocks at half capacity (the paper says only that they are halved).
+_MEMGAN_PAPER = {"predictor": nested("VMSPredictor", {**_PAPER_VAE, "dense_units": 64, "latent_dim": 8}),
+                 "image_size": 256, "latent_dim": 512, "condition": "map", "map_size": 10,
+                 "filters": [512, 512, 512, 512, 256, 64, 32], "alpha": 10.0, "ema_beta": 0.999, "group_size": 4}
+# Each block faded in over 2.4M images and stabilised over 2.4M more, 4x4 trained on 4.8M, the last block on
+# 2.4M in all (our reading of the paper's epochs); ProGAN's batch sizes per resolution.
+_MEMGAN_PAPER_TRAINING = {"fade_images": [0] + [2_400_000] * 5 + [1_200_000],
+                          "stabilise_images": [4_800_000] + [2_400_000] * 5 + [1_200_000],
+                          "batch_sizes": [128, 128, 128, 64, 32, 16, 8],
+                          "learning_rate": 1.5e-3, "gp_weight": 10.0, "drift_weight": 0.001, "n_critic": 1}
+
+
 def _predictor_recipe(preset, data="vischema1"):
     return (f"python recipes/train_vms_predictor.py --preset {preset} --data {data} --data-dir PATH "
             f"--output runs/{preset}")
@@ -112,26 +124,28 @@ PRESETS = {
                      "recipe": _wmemgan_recipe("wmemgan_map_128", "map", 128, " --epochs 500"), "license": LICENSE},
     },
     # --- MEMGAN (progressive GAN), Scientific Reports 2022: 256 px ------------------------------------------
-    # "config": None until vms_zoo/models/progan.py exists and the authors' values are filled in.
     "memgan_256": {
         "class": "MEMGAN",
-        "config": None,
+        "config": _MEMGAN_PAPER,
+        "training": _MEMGAN_PAPER_TRAINING,
         "weights": None,
         "metadata": {"description": "MEMGAN: progressive GAN with memorability feedback at every resolution, "
                                     "256 px kitchens, alpha = 10.",
                      "paper": GENERATOR_PAPER, "dataset": "lsun_kitchen", "resolution": 256, "metrics": {},
-                     "recipe": "python recipes/train_memgan.py --category kitchen --alpha 10 --out runs/memgan_256",
+                     "recipe": "python recipes/train_memgan.py --preset memgan_256 --images kitchens256.npy "
+                               "--predictor PREDICTOR.keras --scorer SCORER.keras --out runs/memgan_256",
                      "license": LICENSE},
     },
     "memgan_foil_256": {
         "class": "MEMGAN",
-        "config": None,
+        "config": {**_MEMGAN_PAPER, "alpha": 0.0},  # the memorability weight: no feedback for foils
+        "training": _MEMGAN_PAPER_TRAINING,
         "weights": None,
         "metadata": {"description": "The experiment's foil generator: MEMGAN without memorability feedback "
                                     "(alpha = 0), 256 px living rooms.",
                      "paper": GENERATOR_PAPER, "dataset": "lsun_living_room", "resolution": 256, "metrics": {},
-                     "recipe": "python recipes/train_memgan.py --category living_room --alpha 0 "
-                               "--out runs/memgan_foil_256",
+                     "recipe": "python recipes/train_memgan.py --preset memgan_foil_256 --images living256.npy "
+                               "--predictor PREDICTOR.keras --scorer SCORER.keras --out runs/memgan_foil_256",
                      "license": LICENSE},
     },
     # --- CPU presets trained here on the embedded synthetic scenes ------------------------------------------
@@ -152,6 +166,21 @@ PRESETS = {
                      "recipe": "python recipes/train_vms_predictor.py --preset vms_vae_synthetic_64 "
                                "--output runs/vms_vae_synthetic_64",
                      "license": LICENSE},
+    },
+    "memgan_synthetic_32": {
+        "class": "MEMGAN",
+        # The recipe trains its own 32 px feedback predictor and an independent scorer (different seed).
+        "config": {"predictor": nested("VMSPredictor", {"image_size": 32, "encoder": "conv", "encoder_weights": None,
+                                                        "kl_weight": 1e-3, "seed": 0}),
+                   "image_size": 32, "latent_dim": 64, "condition": "map", "map_size": 10, "filters": [64, 64, 32, 16],
+                   "alpha": 10.0, "ema_beta": 0.99, "group_size": 4, "seed": 0},  # ema 0.99: a ~1000-step run
+        "training": {"fade_images": [0, 3000, 3000, 3000], "stabilise_images": [3000, 3000, 3000, 6000],
+                     "batch_sizes": [32, 32, 32, 16], "learning_rate": 1.5e-3, "gp_weight": 10.0,
+                     "drift_weight": 0.001, "n_critic": 1},
+        "weights": None,
+        "metadata": {"description": "CPU preset: MEMGAN growing 4 -> 32 px on synthetic kitchens, 10x10 map condition.",
+                     "paper": GENERATOR_PAPER, "dataset": "synthetic", "resolution": 32, "metrics": {},
+                     "recipe": "python recipes/train_memgan.py --out runs/memgan_synthetic_32", "license": LICENSE},
     },
     "wmemgan_synthetic_score_32": {
         "class": "WMEMGAN",
