@@ -28,7 +28,7 @@ import keras
 import numpy as np
 
 from vms_zoo.data.synthetic import CATEGORIES, SyntheticScenes
-from vms_zoo.evaluation import evaluate_pairs, score_images
+from vms_zoo.evaluation import evaluate_pairs, generate_pairs, score_images
 from vms_zoo.metrics import pearson_2d
 from vms_zoo.models.vae import VMSPredictor
 from vms_zoo.models.wgan import SampleGrid, WMEMGAN, predictor_input_size
@@ -209,8 +209,6 @@ def main(argv=None):
     result = evaluate_pairs(gan, scorer, num_pairs=args.pairs, seed=args.seed + 100, low=low, high=high,
                             threshold=args.threshold)
     # The feedback predictor on the same pairs: how well the generator learned what it was trained on.
-    from vms_zoo.evaluation import generate_pairs
-
     im_low, im_high = generate_pairs(gan, args.pairs, seed=args.seed + 100, low=low, high=high)
     p_low, p_high = score_images(predictor, im_low), score_images(predictor, im_high)
     result["feedback_predictor"] = {"mean_low": float(p_low.mean()), "mean_high": float(p_high.mean()),
