@@ -178,5 +178,5 @@ def test_list_names_every_preset(capsys):
     out = capsys.readouterr().out
     rows = {line.split()[0]: line for line in out.splitlines()[1:]}
     assert sorted(rows) == zoo.list_presets()
-    assert rows["vms_vae_m8"].endswith("not published") and rows["memgan_256"].endswith("no config yet")
+    assert rows["vms_vae_m8"].endswith("not published") and rows["memgan_256"].endswith("not published")
     assert rows["vms_vae_synthetic_64"].endswith("shipped")

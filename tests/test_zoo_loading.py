@@ -39,10 +39,6 @@ def run_model(model, seed=0):
 @pytest.mark.parametrize("name", zoo.list_presets())
 def test_every_preset_builds_round_trips_and_runs(name):
     preset = zoo.get_preset(name)
-    if preset["config"] is None:  # a model still being written: loading says so
-        with pytest.raises(ValueError, match="no configuration yet"):
-            zoo.load(name, weights=False)
-        return
     assert preset["class"] in TINY, f"add test-size overrides for {preset['class']} to TINY"
     config = zoo.without_downloads(preset["config"])
     assert config["image_size"] == preset["metadata"]["resolution"]

@@ -91,9 +91,7 @@ def cmd_list(args):
     for name in zoo.list_presets():
         preset = zoo.PRESETS[name]
         weights = preset.get("weights")
-        if preset["config"] is None:
-            status = "no config yet"
-        elif not weights:
+        if not weights:
             status = "not published"
         elif (zoo.CHECKPOINTS / name / weights.get("file", zoo.WEIGHTS_FILE)).exists():
             status = "shipped"

@@ -353,9 +353,6 @@ def load(name_or_dir, weights=True, **overrides):
     elif name_or_dir in PRESETS or not (os.sep in name_or_dir or "/" in name_or_dir or name_or_dir.startswith(".")):
         preset = get_preset(name_or_dir)
         class_name, module, config = preset["class"], None, preset["config"]
-        if config is None:
-            raise ValueError(f"Preset {name_or_dir!r} ({class_name}) has no configuration yet: its model is "
-                             "still being written.")
         weights_file = preset_weights(name_or_dir) if weights is True else None
     else:
         raise FileNotFoundError(f"No preset folder {name_or_dir!r} (and it is not a preset name).")
