@@ -4,7 +4,7 @@
     vms-zoo predict photo.jpg more/*.png --preset vms_vae_synthetic_64 --output out/
     vms-zoo generate --preset wmemgan_synthetic_score_32 --memorability low high --pairs 8 --output gen/
     vms-zoo train vms_predictor --epochs 2 --output runs/quick
-    vms-zoo evaluate --preset wmemgan_synthetic_score_32 --scorer runs/scorer --pairs 200
+    vms-zoo evaluate --preset wmemgan_synthetic_score_32 --scorer vms_vae_synthetic_scorer_32 --pairs 200
 
 --preset takes a preset name or a preset folder (e.g. a recipe's --output folder). Maps are coloured as in
 the papers: green = true schema (what makes people remember a scene), red = false schema. Errors are one

@@ -167,6 +167,20 @@ PRESETS = {
                                "--output runs/vms_vae_synthetic_64",
                      "license": LICENSE},
     },
+    "vms_vae_synthetic_scorer_32": {
+        "class": "VMSPredictor",
+        # The generators' independent judge: another architecture, input size and data seed than their feedback.
+        "config": {"image_size": 32, "encoder": "conv", "encoder_weights": None, "encoder_filters": [32, 64, 128],
+                   "dense_units": 64, "latent_dim": 16, "decoder_filters": [128, 64, 32, 16], "reconstruction": "mse",
+                   "kl_weight": 0.1, "kl_warmup_steps": 1000, "l2": 0.02, "seed": 1},
+        "weights": {"file": WEIGHTS_FILE, "sha256": "52e96b6475f4ebf94c47862d6996fdc0637037e98bc391e73c66cf20c7b5c169"},
+        "metadata": {"description": "Independent VMS predictor that scores generated pairs (32 px, synthetic data seed 1).",
+                     "paper": PREDICTOR_PAPER, "dataset": "synthetic", "resolution": 32,
+                     "metrics": {"rho2d_true": 0.612, "rho2d_false": 0.476},
+                     "recipe": "python recipes/train_wmemgan.py --predictor runs/predictor64 --stop-after-predictors "
+                               "--out runs/scorer",
+                     "license": LICENSE},
+    },
     "memgan_synthetic_32": {
         "class": "MEMGAN",
         # The recipe trains its own 32 px feedback predictor and an independent scorer (different seed).
@@ -177,16 +191,33 @@ PRESETS = {
         "training": {"fade_images": [0, 3000, 3000, 3000], "stabilise_images": [3000, 3000, 3000, 6000],
                      "batch_sizes": [32, 32, 32, 16], "learning_rate": 1.5e-3, "gp_weight": 10.0,
                      "drift_weight": 0.001, "n_critic": 1},
-        "weights": None,
+        "weights": {"file": WEIGHTS_FILE, "sha256": "5486aa6dc3ab44e2a90458b430da15249d7bad6eb9750e103b85d9e555fa642f"},
         "metadata": {"description": "CPU preset: MEMGAN growing 4 -> 32 px on synthetic kitchens, 10x10 map condition.",
                      "paper": GENERATOR_PAPER, "dataset": "synthetic", "resolution": 32, "metrics": {},
                      "recipe": "python recipes/train_memgan.py --out runs/memgan_synthetic_32", "license": LICENSE},
     },
+    "memgan_foil_synthetic_32": {
+        "class": "MEMGAN",
+        # The recipe trains its own 32 px feedback predictor and an independent scorer (different seed).
+        "config": {"predictor": nested("VMSPredictor", {"image_size": 32, "encoder": "conv", "encoder_weights": None,
+                                                        "kl_weight": 1e-3, "seed": 0}),
+                   "image_size": 32, "latent_dim": 64, "condition": "map", "map_size": 10, "filters": [64, 64, 32, 16],
+                   "alpha": 0.0, "ema_beta": 0.99, "group_size": 4, "seed": 0},  # ema 0.99: a ~1000-step run
+        "training": {"fade_images": [0, 3000, 3000, 3000], "stabilise_images": [3000, 3000, 3000, 6000],
+                     "batch_sizes": [32, 32, 32, 16], "learning_rate": 1.5e-3, "gp_weight": 10.0,
+                     "drift_weight": 0.001, "n_critic": 1},
+        "weights": None,
+        "metadata": {"description": "CPU foil preset: the same MEMGAN without memorability feedback (alpha = 0).",
+                     "paper": GENERATOR_PAPER, "dataset": "synthetic", "resolution": 32, "metrics": {},
+                     "recipe": "python recipes/train_memgan.py --preset memgan_foil_synthetic_32 --out runs/memgan_foil_synthetic_32", "license": LICENSE},
+    },
     "wmemgan_synthetic_score_32": {
         "class": "WMEMGAN",
+        # score_scale: mean and std of the feedback predictor's scores on the real training kitchens (M is a z-score).
         "config": {"predictor": nested("VMSPredictor", _SYNTHETIC_VAE),
-                   "image_size": 32, "latent_dim": 64, "condition": "score", "filters": 128, "seed": 0},
-        "weights": None,
+                   "image_size": 32, "latent_dim": 64, "condition": "score", "filters": 128, "seed": 0,
+                   "score_scale": [0.06274096059830238, 0.03460666045824046]},
+        "weights": {"file": WEIGHTS_FILE, "sha256": "d6c8bf0fa3ad9de07ff68bd14bc65fce8332041d6149c615d77d0e60a6382764"},
         "metadata": {"description": "CPU preset: W-MEMGAN, score condition, 32 px synthetic kitchens.",
                      "paper": GENERATOR_PAPER, "dataset": "synthetic", "resolution": 32, "metrics": {},
                      "recipe": _wmemgan_recipe("wmemgan_synthetic_score_32", "score", 32), "license": LICENSE},
@@ -423,6 +454,8 @@ def model_card(name, metadata):
         lines += [f"| {key} | {value:.4g} |" if isinstance(value, float) else f"| {key} | {value} |"
                   for key, value in metrics]
     where = name if name in PRESETS else f"path/to/{name}"
+    generator = hasattr(model_class(metadata["class"]), "generate") if "class" in metadata else False
+    command = "generate --memorability low high --pairs 4" if generator else "predict photo.jpg"
     lines += ["", "## Use", "", "```python", "import vms_zoo", "", f'model = vms_zoo.load("{where}")', "```", "",
-              "```", f"vms-zoo predict photo.jpg --preset {where} --output out/", "```", ""]
+              "```", f"vms-zoo {command} --preset {where} --output out/", "```", ""]
     return "\n".join(lines)
