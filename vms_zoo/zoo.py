@@ -206,7 +206,7 @@ PRESETS = {
         "training": {"fade_images": [0, 3000, 3000, 3000], "stabilise_images": [3000, 3000, 3000, 6000],
                      "batch_sizes": [32, 32, 32, 16], "learning_rate": 1.5e-3, "gp_weight": 10.0,
                      "drift_weight": 0.001, "n_critic": 1},
-        "weights": None,
+        "weights": {"file": WEIGHTS_FILE, "sha256": "a9885c84afdd861e6bb09d95d3aaf5d404978d0eb48b508b31d724e9adfd639b"},
         "metadata": {"description": "CPU foil preset: the same MEMGAN without memorability feedback (alpha = 0).",
                      "paper": GENERATOR_PAPER, "dataset": "synthetic", "resolution": 32, "metrics": {},
                      "recipe": "python recipes/train_memgan.py --preset memgan_foil_synthetic_32 --out runs/memgan_foil_synthetic_32", "license": LICENSE},
