@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from vms_zoo import backend
+
 
 @keras.saving.register_keras_serializable(package="vms_zoo")
 class Sampling(keras.layers.Layer):
@@ -20,7 +22,13 @@ class Sampling(keras.layers.Layer):
         z_mean, z_log_var = inputs
         if not (training or sample):
             return z_mean
-        eps = keras.random.normal(ops.shape(z_mean), dtype=z_mean.dtype, seed=self.seed_generator)
+        # Under tf.distribute replicas share the seed state: draw the global batch's noise, keep this replica's.
+        index, replicas = backend.replica_slice()
+        batch = ops.shape(z_mean)[0]
+        eps = keras.random.normal((batch * replicas, ops.shape(z_mean)[1]), dtype=z_mean.dtype,
+                                  seed=self.seed_generator)
+        if replicas > 1:
+            eps = eps[index * batch:(index + 1) * batch]
         return z_mean + ops.exp(0.5 * z_log_var) * eps
 
     def compute_output_shape(self, input_shape):

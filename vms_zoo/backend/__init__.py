@@ -48,6 +48,14 @@ if BACKEND == "tensorflow":
         replicas = tf.distribute.get_strategy().num_replicas_in_sync
         return loss / replicas if replicas > 1 else loss
 
+    def replica_slice():
+        """(index, count) of this replica under tf.distribute: replicas draw the global batch's noise from
+        their shared (mirrored) seed state and keep their own slice of it. (0, 1) outside a replica context."""
+        context = tf.distribute.get_replica_context()
+        if context is None or context.num_replicas_in_sync == 1:
+            return 0, 1
+        return context.replica_id_in_sync_group, context.num_replicas_in_sync
+
 elif BACKEND == "jax":
     import jax
     from keras.src.backend.common.stateless_scope import get_stateless_scope
@@ -100,6 +108,9 @@ elif BACKEND == "jax":
     def scale_for_replicas(loss):
         return loss  # keras.distribution shards one global computation: nothing to rescale
 
+    def replica_slice():
+        return 0, 1
+
 elif BACKEND == "torch":
     import torch
 
@@ -121,9 +132,12 @@ elif BACKEND == "torch":
     def scale_for_replicas(loss):
         return loss  # Keras' torch trainer runs one process on one device
 
+    def replica_slice():
+        return 0, 1
+
 else:
     raise ImportError(
         f"vms_zoo supports the tensorflow, jax and torch Keras backends, not {BACKEND!r}."
     )
 
-__all__ = ["BACKEND", "value_and_grad", "input_gradient", "train_step", "scale_for_replicas"]
+__all__ = ["BACKEND", "value_and_grad", "input_gradient", "train_step", "scale_for_replicas", "replica_slice"]

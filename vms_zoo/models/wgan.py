@@ -281,18 +281,27 @@ class WMEMGAN(keras.Model):
         self.n_critic, self.gp_weight, self.alpha, self.drift_weight = int(n_critic), gp_weight, alpha, drift_weight
 
     def draw_noise(self, batch_size):
-        """All random inputs of one train step: z and M per critic and generator update, and GP weights."""
-        k, seed = self.n_critic, self.seed_generator
+        """All random inputs of one train step: z and M per critic and generator update, and GP weights.
+
+        Under tf.distribute every replica shares the seed state, so each draws the noise of the global
+        batch and keeps its own slice: fresh noise per sample, the same numbers as on one device.
+        """
+        index, replicas = backend.replica_slice()
+        k, seed, n = self.n_critic, self.seed_generator, batch_size * replicas
         normal = keras.random.normal
-        return {
-            "critic_z": normal((k, batch_size, self.latent_dim), seed=seed),
-            "critic_m": ops.reshape(sample_targets(self.condition, k * batch_size, seed, self.map_size,
-                                                   self.standardized),
+        noise = {
+            "critic_z": normal((k, n, self.latent_dim), seed=seed),
+            "critic_m": ops.reshape(sample_targets(self.condition, k * n, seed, self.map_size, self.standardized),
                                     (k, -1) + self.condition_shape),
-            "mix": keras.random.uniform((k, batch_size, 1, 1, 1), seed=seed),
-            "z": normal((batch_size, self.latent_dim), seed=seed),
-            "m": sample_targets(self.condition, batch_size, seed, self.map_size, self.standardized),
+            "mix": keras.random.uniform((k, n, 1, 1, 1), seed=seed),
+            "z": normal((n, self.latent_dim), seed=seed),
+            "m": sample_targets(self.condition, n, seed, self.map_size, self.standardized),
         }
+        if replicas == 1:
+            return noise
+        start = index * batch_size
+        return {key: value[:, start:start + batch_size] if key in ("critic_z", "critic_m", "mix")
+                else value[start:start + batch_size] for key, value in noise.items()}
 
     def train_step(self, *args):
         return backend.train_step(self, self._train_step, *args)
@@ -320,17 +329,20 @@ class WMEMGAN(keras.Model):
                 gp = losses.gradient_penalty(critic_fn, real, fake, noise["mix"][i])
                 d_loss = (losses.critic_loss(real_scores, fake_scores) + self.gp_weight * gp
                           + losses.drift_loss(real_scores, self.drift_weight))
-                return d_loss, (gp, losses.wasserstein_estimate(real_scores, fake_scores))
+                # Replicas' gradients are summed under tf.distribute: each contributes its share of the mean.
+                return backend.scale_for_replicas(d_loss), (d_loss, gp,
+                                                            losses.wasserstein_estimate(real_scores, fake_scores))
 
-            d_loss, (gp, wasserstein), grads = backend.value_and_grad(d_objective, critic_vars)
+            _, (d_loss, gp, wasserstein), grads = backend.value_and_grad(d_objective, critic_vars)
             self.d_optimizer.apply(list(grads), critic_vars)
 
         def g_objective():
             fake = self.generator([noise["z"], noise["m"]], training=True)
             mem = losses.memorability_loss(self.feedback(fake), noise["m"])
-            return losses.generator_loss(critic_fn(fake)) + self.alpha * mem, mem
+            g_loss = losses.generator_loss(critic_fn(fake)) + self.alpha * mem
+            return backend.scale_for_replicas(g_loss), (g_loss, mem)
 
-        g_loss, mem, grads = backend.value_and_grad(g_objective, generator_vars)
+        _, (g_loss, mem), grads = backend.value_and_grad(g_objective, generator_vars)
         self.g_optimizer.apply(list(grads), generator_vars)
 
         values = dict(d_loss=d_loss, g_loss=g_loss, gp=gp, mem_loss=mem, wasserstein=wasserstein)

@@ -1,0 +1,136 @@
+"""Data-parallel training on many devices and machines: one call picks the right setup for the backend.
+
+    dist = vms_zoo.distribute.setup()          # all local GPUs (or CPUs); several machines from TF_CONFIG
+    with dist.scope():                         # build, compile *and* fit inside (JAX reads it at fit time)
+        model = VMSPredictor(...)
+        model.compile(...)
+        model.fit(x, y, batch_size=dist.global_batch(32))
+
+- TensorFlow: `tf.distribute.MirroredStrategy` over the local GPUs (the logical CPUs when there are none),
+  or `tf.distribute.MultiWorkerMirroredStrategy` when TF_CONFIG names a cluster of several workers.
+  Replicas' gradients are summed, so hand-written losses go through `vms_zoo.backend.scale_for_replicas`.
+- JAX: `keras.distribution.DataParallel` over `keras.distribution.list_devices()`: one global computation
+  with the batch sharded, so losses, batch-norm statistics and random draws are those of one device. For
+  several hosts call `keras.distribution.initialize()` first (see its docs); the devices then span them.
+- PyTorch: Keras' torch trainer runs one process on one device; `setup()` gives that single device and
+  refuses to pretend otherwise when more are asked for.
+
+Known difference on TensorFlow: a `keras.random.SeedGenerator` is a mirrored variable, so every replica
+draws the *same* numbers (each of per-replica shape). The VAE's latent noise and a GAN's z are then
+repeated across replicas instead of being fresh for each sample of the global batch.
+"""
+
+import contextlib
+import json
+import os
+
+import keras
+
+
+class Setup:
+    """What `setup()` chose: `.scope()`, `.num_replicas`, and the tf `strategy` or keras `distribution`."""
+
+    def __init__(self, kind, num_replicas, strategy=None, distribution=None):
+        self.kind, self.num_replicas = kind, int(num_replicas)
+        self.strategy, self.distribution = strategy, distribution
+        self.backend = keras.backend.backend()
+
+    def scope(self):
+        """Context in which models are built, compiled and trained."""
+        if self.strategy is not None:
+            return self.strategy.scope()
+        if self.distribution is not None:
+            return self.distribution.scope()
+        return contextlib.nullcontext()
+
+    def global_batch(self, per_replica):
+        """The batch size to give `fit`: Keras splits it over the replicas."""
+        return int(per_replica) * self.num_replicas
+
+    def tuner_kwargs(self):
+        """Keyword arguments for a keras-tuner Tuner: its `distribution_strategy` is TensorFlow's only."""
+        return {"distribution_strategy": self.strategy} if self.strategy is not None else {}
+
+    def __repr__(self):
+        return f"Setup(backend={self.backend!r}, kind={self.kind!r}, num_replicas={self.num_replicas})"
+
+
+def _tf_config_workers():
+    """Number of workers TF_CONFIG declares (0 without TF_CONFIG)."""
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return 0
+    cluster = json.loads(raw).get("cluster", {})
+    return sum(len(cluster.get(role, [])) for role in ("chief", "worker"))
+
+
+def setup(devices=None, multi_worker=None):
+    """The data-parallel setup for the current Keras backend.
+
+    Args:
+        devices: device names to replicate over (TensorFlow: e.g. ["/gpu:0", "/gpu:1"]; JAX: e.g.
+            ["cpu:0", "cpu:1"]); default all local GPUs, else all (logical) CPUs.
+        multi_worker: TensorFlow only; True uses MultiWorkerMirroredStrategy (the cluster comes from
+            TF_CONFIG). Default: True when TF_CONFIG lists more than one worker.
+    """
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        if multi_worker is None:
+            multi_worker = _tf_config_workers() > 1
+        if multi_worker:
+            if devices is not None:
+                raise ValueError("Multi-worker training uses each worker's local devices; do not pass `devices`.")
+            strategy = _multi_worker_strategy()
+            return Setup("multi_worker", strategy.num_replicas_in_sync, strategy=strategy)
+        if devices is None:
+            devices = [d.name for d in tf.config.list_logical_devices("GPU")]
+            devices = devices or [d.name for d in tf.config.list_logical_devices("CPU")]
+        strategy = tf.distribute.MirroredStrategy(list(devices))
+        return Setup("mirrored", strategy.num_replicas_in_sync, strategy=strategy)
+    if backend == "jax":
+        if multi_worker:
+            raise ValueError("On JAX call keras.distribution.initialize() first; DataParallel then spans all hosts.")
+        devices = list(devices) if devices is not None else keras.distribution.list_devices()
+        distribution = keras.distribution.DataParallel(devices=devices)
+        return Setup("data_parallel", len(devices), distribution=distribution)
+    if backend == "torch":
+        if multi_worker or (devices is not None and len(devices) > 1):
+            raise NotImplementedError(
+                "Keras' PyTorch trainer runs one process on one device: data-parallel training is not "
+                "supported on the torch backend. Use the tensorflow or jax backend for several devices."
+            )
+        return Setup("single", 1)
+    raise ValueError(f"Unsupported Keras backend {backend!r}.")
+
+
+def _multi_worker_strategy():
+    """MultiWorkerMirroredStrategy with a `reduce` that takes what Keras 3.15's `fit` gives it.
+
+    Keras reduces a whole (x, y) batch in one call (the collective implementation takes one value at a
+    time) and averages scalar logs over `axis=0` (they have no axis 0). Without this, fit fails on its
+    first batch with a PerReplica conversion error, then with "Invalid reduction dimension 0".
+    """
+    import tensorflow as tf
+
+    class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+        def reduce(self, reduce_op, value, axis):
+            parent = super().reduce
+
+            def one(v):
+                rank = self.experimental_local_results(v)[0].shape.rank
+                return parent(reduce_op, v, axis if rank else None)
+
+            return tf.nest.map_structure(one, value)
+
+    return MultiWorkerMirroredStrategy()
+
+
+def split_cpu(num_devices):
+    """TensorFlow only: split the host CPU into `num_devices` logical devices (tests and CPU demos of
+    MirroredStrategy). Must run before TensorFlow initialises its devices."""
+    import tensorflow as tf
+
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * num_devices)
