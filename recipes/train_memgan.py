@@ -21,6 +21,7 @@ share z, columns raise the target map), memgan.weights.h5 (moving-average genera
 import argparse
 import json
 import os
+import sys
 
 import keras
 import numpy as np
@@ -29,7 +30,7 @@ from vms_zoo.data.synthetic import CATEGORIES, SyntheticScenes
 from vms_zoo.evaluation import evaluate_pairs, score_images
 from vms_zoo.models.progan import MEMGAN, Checkpoint, GrowthSchedule, StageSamples, train
 from vms_zoo.models.vae import VMSPredictor
-from vms_zoo.zoo import get_preset, list_presets
+from vms_zoo.zoo import get_preset, list_presets, save_preset
 
 MEMGAN_PRESETS = sorted(name for name in list_presets() if get_preset(name)["class"] == "MEMGAN")
 
@@ -121,6 +122,13 @@ def main(argv=None):
                   resolution=gan.resolution, backend=keras.backend.backend())
     with open(os.path.join(args.out, "pairs.json"), "w") as f:
         json.dump(result, f, indent=2)
+    # A preset folder for vms_zoo.load / vms-zoo generate (weights only, card with the pair statistics).
+    save_preset(gan, os.path.join(args.out, "preset"), {
+        "description": f"MEMGAN {args.preset}, alpha = {config['alpha']}.", "dataset": args.images or "synthetic",
+        "resolution": config["image_size"],
+        "metrics": {"pairs": {k: v for k, v in result.items() if isinstance(v, (int, float))}},
+        "recipe": "python recipes/train_memgan.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    })
     print(json.dumps(result, indent=2))
     return result
 

@@ -22,6 +22,7 @@ import argparse
 import json
 import math
 import os
+import sys
 import time
 
 import keras
@@ -33,6 +34,7 @@ from vms_zoo.metrics import pearson_2d
 from vms_zoo.models.vae import VMSPredictor
 from vms_zoo.models.wgan import SampleGrid, WMEMGAN, predictor_input_size
 from vms_zoo.targets import fit_score_scale
+from vms_zoo.zoo import save_preset
 
 # The independent scorer: a narrower encoder, a smaller latent, 32 px input (P is the 64 px preset).
 SCORER_CONFIG = {"image_size": 32, "encoder": "conv", "encoder_weights": None, "encoder_filters": [32, 64, 128],
@@ -217,6 +219,14 @@ def main(argv=None):
     record["pairs"] = result
     with open(os.path.join(args.out, "pairs.json"), "w") as f:
         json.dump(record, f, indent=2)
+    # A preset folder for vms_zoo.load / vms-zoo generate (weights only, card with the pair statistics).
+    save_preset(gan, os.path.join(args.out, "preset"), {
+        "description": f"W-MEMGAN, {args.condition} condition, {args.image_size} px synthetic {args.category}, "
+                       f"alpha = {args.alpha}.",
+        "dataset": f"synthetic {args.category}", "resolution": args.image_size,
+        "metrics": {"pairs": {k: v for k, v in result.items() if isinstance(v, (int, float))}},
+        "recipe": "python recipes/train_wmemgan.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    })
     print(json.dumps(result, indent=2))
     return record
 

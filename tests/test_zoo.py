@@ -45,7 +45,8 @@ def test_shipped_predictor_checkpoint_reproduces_its_card():
     assert rho[1] == pytest.approx(card["rho2d_false"], abs=0.06)
 
 
-SHIPPED_GENERATORS = ["wmemgan_synthetic_score_32", "memgan_synthetic_32", "memgan_foil_synthetic_32"]
+SHIPPED_GENERATORS = ["wmemgan_synthetic_score_32", "wmemgan_synthetic_map_32", "memgan_synthetic_32",
+                      "memgan_foil_synthetic_32"]
 
 
 @pytest.mark.parametrize("name", SHIPPED_GENERATORS)

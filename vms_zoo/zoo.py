@@ -226,7 +226,7 @@ PRESETS = {
         "class": "WMEMGAN",
         "config": {"predictor": nested("VMSPredictor", _SYNTHETIC_VAE),
                    "image_size": 32, "latent_dim": 64, "condition": "map", "map_size": 10, "filters": 128, "seed": 0},
-        "weights": None,
+        "weights": {"file": WEIGHTS_FILE, "sha256": "8d746cbcc22279230a9afa8661169b886c4792e4097a837c7a9c65b027fcae36"},
         "metadata": {"description": "CPU preset: W-MEMGAN, 10x10 map condition, 32 px synthetic kitchens.",
                      "paper": GENERATOR_PAPER, "dataset": "synthetic", "resolution": 32, "metrics": {},
                      "recipe": _wmemgan_recipe("wmemgan_synthetic_map_32", "map", 32), "license": LICENSE},
