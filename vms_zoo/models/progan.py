@@ -17,7 +17,7 @@ from keras import ops
 
 from vms_zoo import backend, losses
 from vms_zoo.layers import EqualizedConv2D, EqualizedDense, FadeIn, MinibatchStdDev, PixelNorm
-from vms_zoo.models.wgan import WMEMGAN, _OptimizerPair, predictor_input_size
+from vms_zoo.models.wgan import MemorabilityGAN, OptimizerPair, predictor_input_size
 from vms_zoo.targets import CONDITIONS, target_ramp
 
 # ProGAN widths (fmap_base 8192, fmap_max 512) with the 128 and 256 blocks at half capacity (the paper).
@@ -136,7 +136,7 @@ class ProCritic(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="vms_zoo")
-class MEMGAN(keras.Model):
+class MEMGAN(MemorabilityGAN):
     """Progressive conditional WGAN-GP (ProGAN) steered by a frozen VMS predictor (the paper's MEMGAN).
 
     Args:
@@ -202,14 +202,6 @@ class MEMGAN(keras.Model):
         self.n_critic, self.gp_weight, self.drift_weight = 1, 10.0, 0.001
         self.active = (0, False)  # the (stage, fading) the traced functions were built for
         self.built = True
-
-    # Borrowed from W-MEMGAN, which has the same condition attributes: one implementation of each.
-    feedback = WMEMGAN.feedback  # P(G(z, M)) at the predictor's input size, reduced to M's shape
-    check_condition = WMEMGAN.check_condition
-    draw_noise = WMEMGAN.draw_noise
-    standardized = WMEMGAN.standardized
-    get_compile_config = WMEMGAN.get_compile_config
-    metrics = WMEMGAN.metrics
 
     # --- growth state ------------------------------------------------------------------------------
 
@@ -297,7 +289,7 @@ class MEMGAN(keras.Model):
         self.g_optimizer = g_optimizer or adam()
         if self.d_optimizer is self.g_optimizer:
             raise ValueError("d_optimizer and g_optimizer must be two different optimizer instances.")
-        self.optimizer = _OptimizerPair(self)
+        self.optimizer = OptimizerPair(self)
         self.optimizer.build()
         self.n_critic, self.gp_weight, self.drift_weight = int(n_critic), gp_weight, drift_weight
 

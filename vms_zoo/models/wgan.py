@@ -99,7 +99,7 @@ def area_resize(maps, size):
     return ops.einsum("ih,nhwc,jw->nijc", rows, maps, cols)
 
 
-class _OptimizerPair:
+class OptimizerPair:
     """The critic's and generator's optimizers behind the single `model.optimizer` slot.
 
     Keras' JAX trainer carries `model.optimizer.variables` in the training state, so both optimizers'
@@ -122,8 +122,74 @@ class _OptimizerPair:
         self.model.g_optimizer.build(self.model.generator.trainable_variables)
 
 
+class MemorabilityGAN(keras.Model):
+    """What W-MEMGAN and MEMGAN share: the frozen-predictor feedback, the conditions and the training noise.
+
+    Subclasses set predictor, predictor_size, condition, condition_shape, map_size, score_scale, latent_dim,
+    n_critic, seed_generator and trackers.
+    """
+
+    def get_compile_config(self):
+        return None  # two optimizers and GAN weights: call compile() again after loading
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    @property
+    def standardized(self):
+        """True when M is a z-score of real-image memorability (`score_scale` set)."""
+        return self.score_scale is not None
+
+    def check_condition(self, m):
+        """Raise a clear error unless `m` has the condition's shape (N, *condition_shape)."""
+        if tuple(m.shape[1:]) != self.condition_shape:
+            raise ValueError(
+                f"Condition M for condition={self.condition!r} must have shape (N, "
+                f"{', '.join(map(str, self.condition_shape))}), got {tuple(m.shape)}."
+            )
+
+    def feedback(self, images):
+        """P(G(z, M)) reduced to M's shape, from generator images in [-1, 1]."""
+        # Map tanh output to the predictor's [0, 1] range (the original code fed raw tanh output).
+        x = (images + 1.0) * 0.5
+        if x.shape[1] != self.predictor_size or x.shape[2] != self.predictor_size:
+            x = ops.image.resize(x, (self.predictor_size, self.predictor_size), interpolation="bilinear")
+        true = true_schema(self.predictor(x, training=False))
+        if self.condition == "score":
+            score = ops.mean(true, axis=(1, 2))
+            if self.standardized:
+                mean, std = self.score_scale
+                score = (score - mean) / std
+            return score
+        return area_resize(true, self.map_size)
+
+    def draw_noise(self, batch_size):
+        """All random inputs of one train step: z and M per critic and generator update, and GP weights.
+
+        Under tf.distribute every replica shares the seed state, so each draws the noise of the global
+        batch and keeps its own slice: fresh noise per sample, the same numbers as on one device.
+        """
+        index, replicas = backend.replica_slice()
+        k, seed, n = self.n_critic, self.seed_generator, batch_size * replicas
+        normal = keras.random.normal
+        noise = {
+            "critic_z": normal((k, n, self.latent_dim), seed=seed),
+            "critic_m": ops.reshape(sample_targets(self.condition, k * n, seed, self.map_size, self.standardized),
+                                    (k, -1) + self.condition_shape),
+            "mix": keras.random.uniform((k, n, 1, 1, 1), seed=seed),
+            "z": normal((n, self.latent_dim), seed=seed),
+            "m": sample_targets(self.condition, n, seed, self.map_size, self.standardized),
+        }
+        if replicas == 1:
+            return noise
+        start = index * batch_size
+        return {key: value[:, start:start + batch_size] if key in ("critic_z", "critic_m", "mix")
+                else value[start:start + batch_size] for key, value in noise.items()}
+
+
 @keras.saving.register_keras_serializable(package="vms_zoo")
-class WMEMGAN(keras.Model):
+class WMEMGAN(MemorabilityGAN):
     """Conditional WGAN-GP with memorability feedback from a frozen VMS predictor.
 
     Args:
@@ -191,13 +257,6 @@ class WMEMGAN(keras.Model):
         )
         return config
 
-    def get_compile_config(self):
-        return None  # two optimizers and GAN weights: call compile() again after loading
-
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
-
     @staticmethod
     def _check_score_scale(score_scale, condition):
         if score_scale is None:
@@ -214,11 +273,6 @@ class WMEMGAN(keras.Model):
             raise ValueError(f"score_scale needs a finite mean and a std > 0, got ({mean}, {std}).")
         return mean, std
 
-    @property
-    def standardized(self):
-        """True when M is a z-score of real-image memorability (`score_scale` set)."""
-        return self.score_scale is not None
-
     def to_condition(self, scores):
         """Raw predictor scores in [0, 1] -> this model's condition M (z-scores with `score_scale`). numpy (N, 1)."""
         if self.condition != "score":
@@ -228,29 +282,6 @@ class WMEMGAN(keras.Model):
             mean, std = self.score_scale
             m = (m - mean) / std
         return m.astype("float32")
-
-    def check_condition(self, m):
-        """Raise a clear error unless `m` has the condition's shape (N, *condition_shape)."""
-        if tuple(m.shape[1:]) != self.condition_shape:
-            raise ValueError(
-                f"Condition M for condition={self.condition!r} must have shape (N, "
-                f"{', '.join(map(str, self.condition_shape))}), got {tuple(m.shape)}."
-            )
-
-    def feedback(self, images):
-        """P(G(z, M)) reduced to M's shape, from generator images in [-1, 1]."""
-        # Map tanh output to the predictor's [0, 1] range (the original code fed raw tanh output).
-        x = (images + 1.0) * 0.5
-        if x.shape[1] != self.predictor_size or x.shape[2] != self.predictor_size:
-            x = ops.image.resize(x, (self.predictor_size, self.predictor_size), interpolation="bilinear")
-        true = true_schema(self.predictor(x, training=False))
-        if self.condition == "score":
-            score = ops.mean(true, axis=(1, 2))
-            if self.standardized:
-                mean, std = self.score_scale
-                score = (score - mean) / std
-            return score
-        return area_resize(true, self.map_size)
 
     def generate(self, z, m, batch_size=64):
         """Images in [0, 1] (numpy, (N, S, S, 3)) for latent codes z and conditions m."""
@@ -276,32 +307,9 @@ class WMEMGAN(keras.Model):
         self.g_optimizer = g_optimizer or keras.optimizers.Adam(1e-4, beta_1=0.0, beta_2=0.9)
         if self.d_optimizer is self.g_optimizer:
             raise ValueError("d_optimizer and g_optimizer must be two different optimizer instances.")
-        self.optimizer = _OptimizerPair(self)
+        self.optimizer = OptimizerPair(self)
         self.optimizer.build()
         self.n_critic, self.gp_weight, self.alpha, self.drift_weight = int(n_critic), gp_weight, alpha, drift_weight
-
-    def draw_noise(self, batch_size):
-        """All random inputs of one train step: z and M per critic and generator update, and GP weights.
-
-        Under tf.distribute every replica shares the seed state, so each draws the noise of the global
-        batch and keeps its own slice: fresh noise per sample, the same numbers as on one device.
-        """
-        index, replicas = backend.replica_slice()
-        k, seed, n = self.n_critic, self.seed_generator, batch_size * replicas
-        normal = keras.random.normal
-        noise = {
-            "critic_z": normal((k, n, self.latent_dim), seed=seed),
-            "critic_m": ops.reshape(sample_targets(self.condition, k * n, seed, self.map_size, self.standardized),
-                                    (k, -1) + self.condition_shape),
-            "mix": keras.random.uniform((k, n, 1, 1, 1), seed=seed),
-            "z": normal((n, self.latent_dim), seed=seed),
-            "m": sample_targets(self.condition, n, seed, self.map_size, self.standardized),
-        }
-        if replicas == 1:
-            return noise
-        start = index * batch_size
-        return {key: value[:, start:start + batch_size] if key in ("critic_z", "critic_m", "mix")
-                else value[start:start + batch_size] for key, value in noise.items()}
 
     def train_step(self, *args):
         return backend.train_step(self, self._train_step, *args)
