@@ -64,9 +64,33 @@ _MEMGAN_PAPER_TRAINING = {"fade_images": [0] + [2_400_000] * 5 + [1_200_000],
                           "learning_rate": 1.5e-3, "gp_weight": 10.0, "drift_weight": 0.001, "n_critic": 1}
 
 
+# CPU MEMGAN: grows 4 -> 32 px; the recipe trains its own 32 px feedback predictor (this architecture) and an
+# independent scorer. A shorter moving average (0.99) suits a run of ~1000 steps.
+_MEMGAN_SYNTHETIC = {"predictor": nested("VMSPredictor", {"image_size": 32, "encoder": "conv", "encoder_weights": None,
+                                                          "kl_weight": 1e-3, "seed": 0}),
+                     "image_size": 32, "latent_dim": 64, "condition": "map", "map_size": 10, "filters": [64, 64, 32, 16],
+                     "alpha": 10.0, "ema_beta": 0.99, "group_size": 4, "seed": 0}
+_MEMGAN_SYNTHETIC_TRAINING = {"fade_images": [0, 3000, 3000, 3000], "stabilise_images": [3000, 3000, 3000, 6000],
+                              "batch_sizes": [32, 32, 32, 16], "learning_rate": 1.5e-3, "gp_weight": 10.0,
+                              "drift_weight": 0.001, "n_critic": 1}
+
+
 def _predictor_recipe(preset, data="vischema1"):
     return (f"python recipes/train_vms_predictor.py --preset {preset} --data {data} --data-dir PATH "
             f"--output runs/{preset}")
+
+
+def _paper_predictor(preset, number, dense_units, latent_dim, reconstruction):
+    """A Table 1 configuration of the BMVC 2019 predictor: frozen ImageNet VGG16 at 224 px, no published weights."""
+    return {
+        "class": "VMSPredictor",
+        "config": {**_PAPER_VAE, "dense_units": dense_units, "latent_dim": latent_dim, "reconstruction": reconstruction},
+        "training": _PAPER_TRAINING,
+        "weights": None,
+        "metadata": {"description": f"Paper config {number}: n={dense_units}, m={latent_dim}, {reconstruction.upper()}.",
+                     "paper": PREDICTOR_PAPER, "dataset": "vischema1", "resolution": 224, "metrics": {},
+                     "recipe": _predictor_recipe(preset), "license": LICENSE},
+    }
 
 
 def _wmemgan_recipe(preset, condition, size, extra=""):
@@ -78,30 +102,9 @@ def _wmemgan_recipe(preset, condition, size, extra=""):
 # checkpoints/<name>/ and/or {"sha256", "url"} for a download (the local file wins when both exist).
 PRESETS = {
     # --- VMS predictor, BMVC 2019 (Table 1 configurations) -------------------------------------------------
-    "vms_vae_m8": {
-        "class": "VMSPredictor",
-        "config": {**_PAPER_VAE, "dense_units": 64, "latent_dim": 8, "reconstruction": "mse"},
-        "training": _PAPER_TRAINING,
-        "weights": None,
-        "metadata": {"description": "Paper config 1: n=64, m=8, MSE.", "paper": PREDICTOR_PAPER, "dataset": "vischema1",
-                     "resolution": 224, "metrics": {}, "recipe": _predictor_recipe("vms_vae_m8"), "license": LICENSE},
-    },
-    "vms_vae_m8_l1": {
-        "class": "VMSPredictor",
-        "config": {**_PAPER_VAE, "dense_units": 64, "latent_dim": 8, "reconstruction": "l1"},
-        "training": _PAPER_TRAINING,
-        "weights": None,
-        "metadata": {"description": "Paper config 2: n=64, m=8, L1.", "paper": PREDICTOR_PAPER, "dataset": "vischema1",
-                     "resolution": 224, "metrics": {}, "recipe": _predictor_recipe("vms_vae_m8_l1"), "license": LICENSE},
-    },
-    "vms_vae_m32": {
-        "class": "VMSPredictor",
-        "config": {**_PAPER_VAE, "dense_units": 128, "latent_dim": 32, "reconstruction": "mse"},
-        "training": _PAPER_TRAINING,
-        "weights": None,
-        "metadata": {"description": "Paper config 3: n=128, m=32, MSE.", "paper": PREDICTOR_PAPER, "dataset": "vischema1",
-                     "resolution": 224, "metrics": {}, "recipe": _predictor_recipe("vms_vae_m32"), "license": LICENSE},
-    },
+    "vms_vae_m8": _paper_predictor("vms_vae_m8", 1, dense_units=64, latent_dim=8, reconstruction="mse"),
+    "vms_vae_m8_l1": _paper_predictor("vms_vae_m8_l1", 2, dense_units=64, latent_dim=8, reconstruction="l1"),
+    "vms_vae_m32": _paper_predictor("vms_vae_m32", 3, dense_units=128, latent_dim=32, reconstruction="mse"),
     # --- W-MEMGAN, Scientific Reports 2022: 128 px LSUN kitchens, alpha = 10 ----------------------------------
     # Provisional configs (the W-MEMGAN defaults at 128 px with the paper predictor as feedback): replace them
     # with the authors' values. The feedback predictor's weights travel inside the W-MEMGAN weights file.
@@ -183,14 +186,8 @@ PRESETS = {
     },
     "memgan_synthetic_32": {
         "class": "MEMGAN",
-        # The recipe trains its own 32 px feedback predictor and an independent scorer (different seed).
-        "config": {"predictor": nested("VMSPredictor", {"image_size": 32, "encoder": "conv", "encoder_weights": None,
-                                                        "kl_weight": 1e-3, "seed": 0}),
-                   "image_size": 32, "latent_dim": 64, "condition": "map", "map_size": 10, "filters": [64, 64, 32, 16],
-                   "alpha": 10.0, "ema_beta": 0.99, "group_size": 4, "seed": 0},  # ema 0.99: a ~1000-step run
-        "training": {"fade_images": [0, 3000, 3000, 3000], "stabilise_images": [3000, 3000, 3000, 6000],
-                     "batch_sizes": [32, 32, 32, 16], "learning_rate": 1.5e-3, "gp_weight": 10.0,
-                     "drift_weight": 0.001, "n_critic": 1},
+        "config": _MEMGAN_SYNTHETIC,
+        "training": _MEMGAN_SYNTHETIC_TRAINING,
         "weights": {"file": WEIGHTS_FILE, "sha256": "5486aa6dc3ab44e2a90458b430da15249d7bad6eb9750e103b85d9e555fa642f"},
         "metadata": {"description": "CPU preset: MEMGAN growing 4 -> 32 px on synthetic kitchens, 10x10 map condition.",
                      "paper": GENERATOR_PAPER, "dataset": "synthetic", "resolution": 32, "metrics": {},
@@ -198,14 +195,8 @@ PRESETS = {
     },
     "memgan_foil_synthetic_32": {
         "class": "MEMGAN",
-        # The recipe trains its own 32 px feedback predictor and an independent scorer (different seed).
-        "config": {"predictor": nested("VMSPredictor", {"image_size": 32, "encoder": "conv", "encoder_weights": None,
-                                                        "kl_weight": 1e-3, "seed": 0}),
-                   "image_size": 32, "latent_dim": 64, "condition": "map", "map_size": 10, "filters": [64, 64, 32, 16],
-                   "alpha": 0.0, "ema_beta": 0.99, "group_size": 4, "seed": 0},  # ema 0.99: a ~1000-step run
-        "training": {"fade_images": [0, 3000, 3000, 3000], "stabilise_images": [3000, 3000, 3000, 6000],
-                     "batch_sizes": [32, 32, 32, 16], "learning_rate": 1.5e-3, "gp_weight": 10.0,
-                     "drift_weight": 0.001, "n_critic": 1},
+        "config": {**_MEMGAN_SYNTHETIC, "alpha": 0.0},  # the memorability weight: no feedback for foils
+        "training": _MEMGAN_SYNTHETIC_TRAINING,
         "weights": {"file": WEIGHTS_FILE, "sha256": "a9885c84afdd861e6bb09d95d3aaf5d404978d0eb48b508b31d724e9adfd639b"},
         "metadata": {"description": "CPU foil preset: the same MEMGAN without memorability feedback (alpha = 0).",
                      "paper": GENERATOR_PAPER, "dataset": "synthetic", "resolution": 32, "metrics": {},
