@@ -12,6 +12,9 @@ is memory-mapped), e.g. LSUN kitchens written with `vms_zoo.data.images`:
     KERAS_BACKEND=jax python recipes/train_memgan.py --preset memgan_256 --images kitchens256.npy \
         --predictor vms_vae_m8.keras --scorer scorer.keras --out runs/memgan_256
 
+`--distribute` trains data-parallel over all local devices (MirroredStrategy, multi-worker from TF_CONFIG,
+or JAX DataParallel); the preset's batch sizes are then global batches, split over the replicas.
+
 Interrupt it at any time (Ctrl-C, a killed job) and run the same command again: it reloads the predictors
 and `memgan.weights.h5` from --out and continues at the saved stage, fade alpha and image count. Writes the
 feedback predictor and the independent scorer (.keras, unless given), samples/ (a PNG grid per phase: rows
@@ -27,6 +30,7 @@ import keras
 import numpy as np
 
 from vms_zoo.data.synthetic import CATEGORIES, SyntheticScenes
+from vms_zoo.distribute import for_recipe
 from vms_zoo.evaluation import evaluate_pairs, score_images
 from vms_zoo.models.progan import MEMGAN, Checkpoint, GrowthSchedule, StageSamples, train
 from vms_zoo.models.vae import VMSPredictor
@@ -48,6 +52,9 @@ def parse_args(argv=None):
     p.add_argument("--pairs", type=int, default=1000)
     p.add_argument("--low", type=float, default=0.1, help="low target-map peak")
     p.add_argument("--high", type=float, default=0.9, help="high target-map peak")
+    p.add_argument("--phase-images", type=int, help="images per fade and per stabilise phase, overriding the "
+                                                     "preset's (short smoke runs)")
+    p.add_argument("--distribute", action="store_true", help="data-parallel over all local devices")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/memgan")
     return p.parse_args(argv)
@@ -72,10 +79,19 @@ def predictor_from(path, saved, images, vms, seed, epochs):
 
 def main(argv=None):
     args = parse_args(argv)
+    # --distribute: everything that holds weights, the frozen predictors included, lives in the scope
+    # (JAX cannot mix variables placed on one device with ones spread over the mesh).
+    with for_recipe(args.distribute).scope():
+        return run(args, argv)
+
+
+def run(args, argv):
     preset = get_preset(args.preset)
     # The preset names its feedback predictor's architecture; the recipe trains (or loads) that predictor itself.
     config = {k: v for k, v in preset["config"].items() if k != "predictor"}
-    training = preset["training"]
+    training = dict(preset["training"])
+    if args.phase_images is not None:
+        training.update(fade_images=args.phase_images, stabilise_images=args.phase_images)
     keras.utils.set_random_seed(args.seed)
     os.makedirs(args.out, exist_ok=True)
     size = config["image_size"]

@@ -69,6 +69,7 @@ def main(argv=None, callbacks=()):
     import keras
 
     from vms_zoo.data.augment import JointAugment
+    from vms_zoo.distribute import for_recipe
     from vms_zoo.metrics import MSE255, Pearson2D, category_mean_baseline, map_report
     from vms_zoo.models.vae import VMSPredictor
     from vms_zoo.visualize import save_prediction_grid
@@ -93,12 +94,7 @@ def main(argv=None, callbacks=()):
     data_seconds = time.time() - start
 
     scope = contextlib.ExitStack()  # --distribute: build, compile and train in the strategy / distribution
-    if args.distribute:
-        from vms_zoo.distribute import setup
-
-        dist = setup()
-        print(f"Training on {dist.num_replicas} replicas ({dist.kind})", flush=True)
-        scope.enter_context(dist.scope())
+    scope.enter_context(for_recipe(args.distribute).scope())
     model = VMSPredictor(**config)
     batch_size = training["batch_size"]
     steps = training["steps_per_epoch"] or len(train["images"]) // batch_size

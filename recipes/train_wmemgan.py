@@ -29,6 +29,7 @@ import keras
 import numpy as np
 
 from vms_zoo.data.synthetic import CATEGORIES, SyntheticScenes
+from vms_zoo.distribute import for_recipe
 from vms_zoo.evaluation import evaluate_pairs, generate_pairs, score_images
 from vms_zoo.metrics import pearson_2d
 from vms_zoo.models.vae import VMSPredictor
@@ -53,7 +54,7 @@ def parse_args(argv=None):
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--max-minutes", type=float, default=9.5, help="safety stop of the GAN training")
     p.add_argument("--max-steps", type=int, help="stop after this many generator steps (equal budgets across runs)")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=64, help="the global batch (split over replicas)")
     p.add_argument("--n-critic", type=int, default=4)
     p.add_argument("--learning-rate", type=float, default=2e-4, help="Adam(lr, beta_1=0, beta_2=0.9), both nets")
     p.add_argument("--gp-weight", type=float, default=10.0)
@@ -73,6 +74,9 @@ def parse_args(argv=None):
     p.add_argument("--threshold", type=float, default=0.65, help="split of the pairs, as in the paper")
     p.add_argument("--sample-every", type=int, default=5, help="write a sample grid every N epochs")
     p.add_argument("--seed", type=int, default=0, help="GAN seed and data seed of P's scenes")
+    p.add_argument("--distribute", action="store_true",
+                   help="data-parallel over all local devices (vms_zoo.distribute: MirroredStrategy, multi-worker "
+                        "from TF_CONFIG, or JAX DataParallel)")
     p.add_argument("--stop-after-predictors", action="store_true", help="train / check the predictors only")
     p.add_argument("--out", default="runs/wmemgan")
     return p.parse_args(argv)
@@ -141,6 +145,13 @@ class StepCounter(keras.callbacks.Callback):
 
 def main(argv=None):
     args = parse_args(argv)
+    # --distribute: everything that holds weights, the frozen predictors included, lives in the scope
+    # (JAX cannot mix variables placed on one device with ones spread over the mesh).
+    with for_recipe(args.distribute).scope():
+        return run(args, argv)
+
+
+def run(args, argv):
     keras.utils.set_random_seed(args.seed)
     os.makedirs(args.out, exist_ok=True)
     record = {"args": vars(args), "backend": keras.backend.backend()}

@@ -4,10 +4,10 @@ DataParallel on JAX, and a plain refusal on PyTorch.
 Devices must be configured before the framework initialises, so each check runs this file as a script in a
 fresh process (`python tests/test_distribute.py MODE`) that prints its results as JSON.
 
-What differs on TensorFlow, and how the comparison stays honest: a SeedGenerator is a mirrored variable,
-so each of R replicas draws the *same* latent noise of shape (B / R, m). The one-device reference draws
-noise of that shape from the same seed state and tiles it R times, i.e. it gets identical per-replica draws;
-everything else (weights, data, SGD, so that a wrong gradient scale would show) is the same.
+The references are plain one-device runs with the same weights, data, seeds and global batch. SGD keeps the
+comparison sharp: a wrong gradient scale (losses not divided among tf.distribute replicas) or noise repeated
+across replicas (they share one mirrored seed state; `vms_zoo.backend.replica_slice` gives each its slice of
+the global batch's draws) moves the weights.
 """
 
 import contextlib
@@ -21,15 +21,10 @@ import numpy as np
 import keras
 import pytest
 
-from vms_zoo import backend as vms_backend
-
 REPLICAS, BATCH, STEPS = 2, 8, 3
 CONFIG = dict(image_size=32, encoder="conv", encoder_weights=None, encoder_filters=(8, 16), dense_units=16,
               latent_dim=4, decoder_filters=(16, 8, 8, 8), kl_weight=0.5, kl_warmup_steps=2, l2=0.001, seed=0)
 BACKEND = keras.backend.backend()
-# With vms_zoo.backend.replica_slice (and the Sampling / WMEMGAN draws that use it) each tf.distribute replica
-# keeps its own slice of the global batch's noise: then one device is the reference as it is.
-PER_REPLICA_NOISE = hasattr(vms_backend, "replica_slice")
 
 
 # --- the script side ------------------------------------------------------------------------------------
@@ -41,21 +36,7 @@ def data():
     return x, y
 
 
-def tile_noise(sampler, replicas):
-    """Make a one-device sampler draw like `replicas` replicas do: one (B / R, m) draw, repeated R times."""
-    from keras import ops
-
-    def call(inputs, training=False, sample=False):
-        z_mean, z_log_var = inputs
-        if not (training or sample):
-            return z_mean
-        eps = keras.random.normal((ops.shape(z_mean)[0] // replicas, z_mean.shape[1]), seed=sampler.seed_generator)
-        return z_mean + ops.exp(0.5 * z_log_var) * ops.tile(eps, (replicas, 1))
-
-    sampler.call = call
-
-
-def train(dist=None, replicas_noise=1):
+def train(dist=None):
     """STEPS SGD steps of the tiny predictor from fixed weights; returns the weights and the last loss."""
     from vms_zoo.models.vae import VMSPredictor
 
@@ -65,12 +46,34 @@ def train(dist=None, replicas_noise=1):
         rng = np.random.default_rng(1)
         model.set_weights([rng.normal(0, 0.03, w.shape).astype("float32") if w.ndim > 1 else w
                            for w in model.get_weights()])
-        if replicas_noise > 1:
-            tile_noise(model.sampler, replicas_noise)
         model.compile(optimizer=keras.optimizers.SGD(0.05))
         x, y = data()
         history = model.fit(x, y, batch_size=BATCH, epochs=1, shuffle=False, verbose=0)
     return [w.tolist() for w in model.get_weights()], float(history.history["loss"][-1])
+
+
+def gan_weights(kind, dist):
+    """All weights after two SGD steps (global batch 8) of a tiny W-MEMGAN, or of a tiny MEMGAN mid-fade
+    (critic, generator and its moving average), built and trained in `dist`'s scope."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    keras.utils.set_random_seed(0)
+    with dist.scope() if dist is not None else contextlib.nullcontext():
+        if kind == "wmemgan":
+            from test_wgan import make_gan
+
+            model, size = make_gan("score"), 16
+            model.compile(d_optimizer=keras.optimizers.SGD(1e-2), g_optimizer=keras.optimizers.SGD(1e-2),
+                          n_critic=2, alpha=10.0)
+        else:
+            from test_progan import make_gan
+
+            model, size = make_gan(8, ema_beta=0.5), 8  # a fast average, so a wrong EMA update shows
+            model.compile(d_optimizer=keras.optimizers.SGD(1e-2), g_optimizer=keras.optimizers.SGD(1e-2))
+            model.set_growth_state(1, 0.5)
+        initial = [w.tolist() for w in model.get_weights()]
+        images = np.random.default_rng(4).uniform(size=(16, size, size, 3)).astype("float32")
+        model.fit(images, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    return initial, [w.tolist() for w in model.get_weights()]
 
 
 def script(mode):
@@ -80,48 +83,50 @@ def script(mode):
         distribute.split_cpu(REPLICAS)
         dist = distribute.setup()
         weights, loss = train(dist)
-        ref_weights, ref_loss = train(None, replicas_noise=1 if PER_REPLICA_NOISE else dist.num_replicas)
+        ref_weights, ref_loss = train(None)
         return {"replicas": dist.num_replicas, "kind": dist.kind, "weights": weights, "loss": loss,
                 "ref_weights": ref_weights, "ref_loss": ref_loss}
-    if mode == "wmemgan":  # two SGD steps of a tiny W-MEMGAN, two replicas against one device
-        distribute.split_cpu(REPLICAS)
-        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-        from test_wgan import make_gan
-
-        def gan(dist):
-            keras.utils.set_random_seed(0)
-            with dist.scope() if dist is not None else contextlib.nullcontext():
-                model = make_gan("score")
-                model.compile(d_optimizer=keras.optimizers.SGD(1e-2), g_optimizer=keras.optimizers.SGD(1e-2),
-                              n_critic=2, alpha=10.0)
-                images = np.random.default_rng(4).uniform(size=(16, 16, 16, 3)).astype("float32")
-                model.fit(images, batch_size=8, epochs=1, shuffle=False, verbose=0)
-            return [w.tolist() for w in model.get_weights()]
-
-        return {"weights": gan(distribute.setup()), "ref_weights": gan(None)}
+    if mode in ("wmemgan", "memgan"):  # two SGD steps of a tiny GAN, two replicas against one device
+        if BACKEND == "tensorflow":
+            distribute.split_cpu(REPLICAS)
+        dist = distribute.setup()
+        initial, weights = gan_weights(mode, dist)
+        return {"replicas": dist.num_replicas, "initial": initial, "weights": weights,
+                "ref_weights": gan_weights(mode, None)[1]}
     if mode == "data_parallel":
         dist = distribute.setup()
         weights, loss = train(dist)
         ref_weights, ref_loss = train(None)
         return {"replicas": dist.num_replicas, "kind": dist.kind, "weights": weights, "loss": loss,
                 "ref_weights": ref_weights, "ref_loss": ref_loss}
-    if mode == "recipe":  # train_vms_predictor.py --distribute on two devices
+    if mode == "recipe":  # train_vms_predictor.py and train_wmemgan.py --distribute on two devices
         if BACKEND == "tensorflow":
             distribute.split_cpu(REPLICAS)
-        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "recipes"))
+        root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+        sys.path.insert(0, os.path.join(root, "recipes"))
         import tempfile
 
         import train_vms_predictor
+        import train_wmemgan
 
         with tempfile.TemporaryDirectory() as out:
             metrics = train_vms_predictor.main(
                 ["--num-train", "32", "--num-test", "16", "--image-size", "32", "--epochs", "1",
                  "--steps-per-epoch", "2", "--batch-size", "8", "--distribute", "--output", out, "--verbose", "0"])
-        return {"loss": metrics["history"]["loss"], "rho2d": metrics["model"]["overall"]["rho2d_true"]}
+        with tempfile.TemporaryDirectory() as out:
+            gan = train_wmemgan.main(
+                ["--predictor", os.path.join(root, "checkpoints", "vms_vae_synthetic_64"),
+                 "--scorer", os.path.join(root, "checkpoints", "vms_vae_synthetic_scorer_32"), "--num-scenes", "160",
+                 "--epochs", "1", "--max-steps", "2", "--batch-size", "8", "--pairs", "8", "--distribute",
+                 "--out", out])
+        return {"loss": metrics["history"]["loss"], "rho2d": metrics["model"]["overall"]["rho2d_true"],
+                "gan_steps": gan["gan"]["generator_steps"], "gan_d_loss": gan["gan"]["history"]["d_loss"],
+                "pairs": gan["pairs"]["num_pairs"]}
     if mode == "tune":  # keras-tuner's distribution_strategy, through tune_alpha.py --distribute
         # Its own process: a second MirroredStrategy after keras-tuner's clear_session() can clash on
         # collective-op keys with the first one's.
-        distribute.split_cpu(REPLICAS)
+        if BACKEND == "tensorflow":
+            distribute.split_cpu(REPLICAS)
         sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "recipes"))
         import tempfile
 
@@ -131,7 +136,7 @@ def script(mode):
             record = tune_alpha.main(
                 ["--alphas", "0", "10", "--image-size", "16", "--num-scenes", "32", "--category", "all",
                  "--epochs", "1", "--batch-size", "8", "--n-critic", "1", "--latent-dim", "8", "--filters", "16",
-                 "--predictor-epochs", "0", "--pairs", "8", "--tiny", "--distribute", "--out", out])
+                 "--predictor-epochs", "0", "--pairs", "8", "--tiny", "--distribute", "--verbose", "0", "--out", out])
         return {"tune": record["distribute"], "alphas": [r["alpha"] for r in record["trials"]]}
     if mode == "worker":
         dist = distribute.setup()
@@ -163,13 +168,14 @@ def test_mirrored_strategy_matches_one_device():
     assert_same_weights(out["weights"], out["ref_weights"], atol=2e-4)
 
 
-@pytest.mark.skipif(BACKEND != "tensorflow", reason="tf.distribute is TensorFlow's")
-@pytest.mark.xfail(not PER_REPLICA_NOISE, strict=True,
-                   reason="W-MEMGAN's hand-written losses are not yet scaled per replica and its noise repeats "
-                          "across replicas (the wgan.py / backend patch of issue #6)")
-def test_wmemgan_mirrored_matches_one_device():
-    out = run_script("wmemgan")
+@pytest.mark.skipif(BACKEND not in ("tensorflow", "jax"), reason="data parallelism is tensorflow's and jax's")
+@pytest.mark.parametrize("kind", ["wmemgan", "memgan"])
+def test_gan_data_parallel_matches_one_device(kind):
+    out = run_script(kind, env={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
+    assert out["replicas"] == 2
     assert_same_weights(out["weights"], out["ref_weights"], atol=1e-5)
+    # Training moved the weights, so agreeing is not agreeing on the initialisation.
+    assert max(np.abs(np.array(a) - np.array(b)).max() for a, b in zip(out["weights"], out["initial"])) > 1e-3
 
 
 @pytest.mark.skipif(BACKEND != "jax", reason="keras.distribution.DataParallel is JAX's")
@@ -214,14 +220,16 @@ def test_multi_worker_mirrored_strategy_two_processes():
 
 
 @pytest.mark.skipif(BACKEND not in ("tensorflow", "jax"), reason="data parallelism is tensorflow's and jax's")
-def test_predictor_recipe_distribute_flag():
-    out = run_script("recipe", env={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
+def test_recipes_distribute_flag():
+    out = run_script("recipe", env={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}, timeout=240)
     assert np.isfinite(out["loss"]).all() and -1.0 <= out["rho2d"] <= 1.0
+    assert out["gan_steps"] == 2 and np.isfinite(out["gan_d_loss"]).all() and out["pairs"] == 8
 
 
-@pytest.mark.skipif(BACKEND != "tensorflow", reason="keras-tuner's distribution_strategy is TensorFlow's")
+@pytest.mark.skipif(BACKEND not in ("tensorflow", "jax"),
+                    reason="keras-tuner's distribution_strategy is TensorFlow's; JAX runs the search in DataParallel")
 def test_tune_alpha_distribute_flag():
-    out = run_script("tune")
+    out = run_script("tune", env={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
     assert "num_replicas=2" in out["tune"] and out["alphas"] == [0.0, 10.0]
 
 

@@ -49,13 +49,13 @@ def test_pixel_norm_gives_unit_mean_square_per_pixel():
 
 
 def minibatch_stddev_reference(x, group_size=4):
-    """The ProGAN reference in numpy: groups are samples n, n + N/G, n + 2N/G, ..."""
+    """ProGAN's feature in numpy, with groups of G consecutive samples: {0 .. G-1}, {G .. 2G-1}, ..."""
     n, h, w, c = x.shape
     g = min(group_size, n)
-    y = x.reshape(g, -1, h, w, c)
-    y = np.sqrt(((y - y.mean(axis=0)) ** 2).mean(axis=0) + 1e-8)
+    y = x.reshape(-1, g, h, w, c)
+    y = np.sqrt(((y - y.mean(axis=1, keepdims=True)) ** 2).mean(axis=1) + 1e-8)
     y = y.mean(axis=(1, 2, 3))  # (N / G,)
-    feature = np.tile(y, g).reshape(n, 1, 1, 1) * np.ones((n, h, w, 1), "float32")
+    feature = np.repeat(y, g).reshape(n, 1, 1, 1) * np.ones((n, h, w, 1), "float32")
     return np.concatenate([x, feature], axis=-1)
 
 
@@ -67,9 +67,11 @@ def test_minibatch_stddev_matches_numpy(batch):
     assert y.shape == (batch, 4, 4, 6)
     np.testing.assert_array_equal(y[..., :5], x)
     np.testing.assert_allclose(y, minibatch_stddev_reference(x), rtol=1e-5)
-    if batch == 8:  # two groups, {0, 2, 4, 6} and {1, 3, 5, 7}, with different values
-        assert y[0, 0, 0, 5] != pytest.approx(y[1, 0, 0, 5])
-        assert y[0, 0, 0, 5] == pytest.approx(y[2, 0, 0, 5])
+    if batch == 8:  # two groups, {0, 1, 2, 3} and {4, 5, 6, 7}, with different values
+        assert y[0, 0, 0, 5] != pytest.approx(y[4, 0, 0, 5])
+        assert y[0, 0, 0, 5] == pytest.approx(y[3, 0, 0, 5])
+        # Each half of the batch alone gives its half's values: what each of two replicas computes.
+        np.testing.assert_allclose(np_(MinibatchStdDev(group_size=4)(x[4:])), y[4:], rtol=1e-5)
 
 
 def test_fade_in_alpha_is_a_non_trainable_variable():

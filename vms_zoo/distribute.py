@@ -15,9 +15,11 @@
 - PyTorch: Keras' torch trainer runs one process on one device; `setup()` gives that single device and
   refuses to pretend otherwise when more are asked for.
 
-Known difference on TensorFlow: a `keras.random.SeedGenerator` is a mirrored variable, so every replica
-draws the *same* numbers (each of per-replica shape). The VAE's latent noise and a GAN's z are then
-repeated across replicas instead of being fresh for each sample of the global batch.
+Random draws on TensorFlow: a `keras.random.SeedGenerator` is a mirrored variable, so every replica would
+draw the *same* numbers. The VAE's sampling and the GANs' noise therefore draw for the global batch and
+keep their replica's slice (`vms_zoo.backend.replica_slice`): the same numbers as one device. The GANs'
+minibatch-stddev groups are consecutive samples, so they also stay within a replica. With those, a few
+training steps on 2 replicas give one device's weights (tests/test_distribute.py).
 """
 
 import contextlib
@@ -55,6 +57,27 @@ class Setup:
         return f"Setup(backend={self.backend!r}, kind={self.kind!r}, num_replicas={self.num_replicas})"
 
 
+_STRATEGIES = {}  # one tf.distribute strategy per kind and device list per process
+
+
+def _strategy(key, make):
+    """The strategy made for `key` earlier in this process, else `make()`: a second MirroredStrategy over the
+    same devices would reuse the first one's collective-op keys, and its first all-reduce fails with a
+    shape mismatch between two unrelated tensors."""
+    if key not in _STRATEGIES:
+        _STRATEGIES[key] = make()
+    return _STRATEGIES[key]
+
+
+def for_recipe(enabled):
+    """What a recipe's `--distribute` flag means: `setup()` when set (and says so), else one device."""
+    if not enabled:
+        return Setup("single", 1)
+    dist = setup()
+    print(f"Training on {dist.num_replicas} replicas ({dist.kind}, {dist.backend})", flush=True)
+    return dist
+
+
 def _tf_config_workers():
     """Number of workers TF_CONFIG declares (0 without TF_CONFIG)."""
     raw = os.environ.get("TF_CONFIG")
@@ -82,12 +105,12 @@ def setup(devices=None, multi_worker=None):
         if multi_worker:
             if devices is not None:
                 raise ValueError("Multi-worker training uses each worker's local devices; do not pass `devices`.")
-            strategy = _multi_worker_strategy()
+            strategy = _strategy(("multi_worker",), _multi_worker_strategy)
             return Setup("multi_worker", strategy.num_replicas_in_sync, strategy=strategy)
         if devices is None:
             devices = [d.name for d in tf.config.list_logical_devices("GPU")]
             devices = devices or [d.name for d in tf.config.list_logical_devices("CPU")]
-        strategy = tf.distribute.MirroredStrategy(list(devices))
+        strategy = _strategy(("mirrored", *devices), lambda: tf.distribute.MirroredStrategy(list(devices)))
         return Setup("mirrored", strategy.num_replicas_in_sync, strategy=strategy)
     if backend == "jax":
         if multi_worker:

@@ -144,9 +144,10 @@ class PixelNorm(keras.layers.Layer):
 class MinibatchStdDev(keras.layers.Layer):
     """Appends one feature map: the standard deviation across a group of samples, averaged (ProGAN).
 
-    The critic can then see a lack of variety in a batch, which discourages mode collapse. As in the
-    reference code, sample n belongs to group n mod (N / G): the batch is reshaped to (G, N / G, ...).
-    The batch size must be a multiple of the group size, or smaller than it (one group of N).
+    The critic can then see a lack of variety in a batch, which discourages mode collapse. Groups are
+    G consecutive samples, so under data parallelism (each replica's batch a multiple of G) every group
+    lies within one replica and training matches one device. The batch size must be a multiple of the
+    group size, or smaller than it (one group of N).
     """
 
     def __init__(self, group_size=4, epsilon=1e-8, **kwargs):
@@ -157,11 +158,12 @@ class MinibatchStdDev(keras.layers.Layer):
     def call(self, inputs):
         n, h, w, c = ops.shape(inputs)
         group = min(self.group_size, n) if isinstance(n, int) else ops.minimum(self.group_size, n)
-        y = ops.reshape(inputs, (group, -1, h, w, c))
-        y = ops.sqrt(ops.var(y, axis=0) + self.epsilon)  # (N / G, H, W, C): std within each group
-        y = ops.mean(y, axis=(1, 2, 3), keepdims=True)  # (N / G, 1, 1, 1)
-        y = ops.tile(y, (group, h, w, 1))  # (N, H, W, 1): sample n gets its group's value
-        return ops.concatenate([inputs, ops.cast(y, inputs.dtype)], axis=-1)
+        # Consecutive groups; the reference code takes samples n mod (N / G), which splits across replicas.
+        x = ops.reshape(inputs, (-1, group, h, w, c))
+        y = ops.sqrt(ops.var(x, axis=1) + self.epsilon)  # (N / G, H, W, C): std within each group
+        y = ops.mean(y, axis=(1, 2, 3))  # (N / G,)
+        y = ops.reshape(y, (-1, 1, 1, 1, 1)) + ops.zeros_like(x[..., :1])  # each group member gets its value
+        return ops.concatenate([inputs, ops.cast(ops.reshape(y, (-1, h, w, 1)), inputs.dtype)], axis=-1)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (input_shape[-1] + 1,)

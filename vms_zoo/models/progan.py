@@ -335,17 +335,20 @@ class MEMGAN(MemorabilityGAN):
                 gp = losses.gradient_penalty(critic_fn, real, fake, noise["mix"][i])
                 d_loss = (losses.critic_loss(real_scores, fake_scores) + self.gp_weight * gp
                           + losses.drift_loss(real_scores, self.drift_weight))
-                return d_loss, (gp, losses.wasserstein_estimate(real_scores, fake_scores))
+                # Replicas' gradients are summed under tf.distribute: each contributes its share of the mean.
+                return backend.scale_for_replicas(d_loss), (d_loss, gp,
+                                                            losses.wasserstein_estimate(real_scores, fake_scores))
 
-            d_loss, (gp, wasserstein), grads = backend.value_and_grad(d_objective, critic_vars)
+            _, (d_loss, gp, wasserstein), grads = backend.value_and_grad(d_objective, critic_vars)
             self.d_optimizer.apply(list(grads), critic_vars)
 
         def g_objective():
             fake = self.generator([noise["z"], noise["m"]], stage=stage, fade_in=fade)
             mem = losses.memorability_loss(self.feedback(fake), noise["m"])
-            return losses.generator_loss(critic_fn(fake)) + self.alpha * mem, mem
+            g_loss = losses.generator_loss(critic_fn(fake)) + self.alpha * mem
+            return backend.scale_for_replicas(g_loss), (g_loss, mem)
 
-        g_loss, mem, grads = backend.value_and_grad(g_objective, generator_vars)
+        _, (g_loss, mem), grads = backend.value_and_grad(g_objective, generator_vars)
         self.g_optimizer.apply(list(grads), generator_vars)
         beta = self.ema_beta
         for ema, w in zip(self.generator_ema.weights, self.generator.weights):
