@@ -1,16 +1,21 @@
 """Sweep W-MEMGAN's memorability weight alpha with keras-tuner on synthetic scenes (the paper's Fig. 3).
 
     python recipes/tune_alpha.py --out runs/tune_alpha                      # grid {0, 10, 25, 50}, CPU
+    python recipes/tune_alpha.py --seeds 4 --pairs 1000 --epochs 20         # 4 generators per alpha
     python recipes/tune_alpha.py --predictor runs/predictor --scorer runs/scorer --tuner bayesian --trials 6
     python recipes/tune_alpha.py --distribute ...                           # all local devices (tf / jax)
 
 Each trial trains a W-MEMGAN with one alpha, then generates pairs from the same z with a low and a high
 target; the independent scorer (another VMS predictor, other architecture and data seed) grades them. The
 objective is their separation (paired Cohen's d); the mean memorability of all pair images and a colour-
-statistics distance to the real images (quality guard) are recorded too. Writes to --out:
-alpha_sweep.csv / alpha_sweep.json (one row per trial, the best alpha) and alpha_sweep.png (alpha against
-separation, and against mean low / high / overall memorability). Predictors are trained here unless given
-as folders holding config.json + model.weights.h5 (what train_vms_predictor.py writes).
+statistics distance to the real images (quality guard) are recorded too. With --seeds K every alpha trains
+K generators (keras-tuner's executions_per_trial, seeds seed .. seed + K - 1): a trial's values are their
+means, and the across-generator t-test says whether the effect of the target is a property of that alpha
+or of one training run (`vms_zoo.evaluation.across_generators`). Writes to --out: alpha_sweep.csv /
+alpha_sweep.json (one row per alpha, the best alpha), alpha_sweep_generators.csv (one row per generator)
+and alpha_sweep.png (alpha against separation, each generator a dot, and against mean low / high / overall
+memorability). Predictors are trained here unless given as folders holding config.json + model.weights.h5
+(what train_vms_predictor.py writes).
 """
 
 import argparse
@@ -30,7 +35,9 @@ SCORER_CONFIG = {**PREDICTOR_CONFIG, "encoder_filters": [16, 32, 64, 64], "dense
 TINY = {"encoder_filters": [8, 16], "dense_units": 16, "latent_dim": 4, "decoder_filters": [16, 8, 8, 8],
         "kl_warmup_steps": 0}
 COLUMNS = ("alpha", "separation", "mean_difference", "positive_share", "mean_low", "mean_high",
-           "mean_memorability", "quality_distance", "final_d_loss", "final_g_loss", "final_mem_loss", "trial")
+           "mean_memorability", "quality_distance", "generators", "generators_positive", "p_across", "ci_low",
+           "ci_high", "final_d_loss", "final_g_loss", "final_mem_loss", "trial")
+GENERATOR_COLUMNS = ("alpha", "seed", "separation", "mean_difference", "mean_memorability", "p_paired_t")
 
 
 def parse_args(argv=None):
@@ -38,6 +45,7 @@ def parse_args(argv=None):
     p.add_argument("--alphas", type=float, nargs="+", default=[0.0, 10.0, 25.0, 50.0])
     p.add_argument("--tuner", default="grid", choices=("grid", "random", "bayesian", "hyperband"))
     p.add_argument("--trials", type=int, default=None, help="max trials (default: one per alpha)")
+    p.add_argument("--seeds", type=int, default=1, help="generators trained per alpha (executions per trial)")
     p.add_argument("--condition", choices=("score", "map"), default="score")
     p.add_argument("--image-size", type=int, default=32)
     p.add_argument("--category", default="kitchen", help="a synthetic scene category, or 'all'")
@@ -60,6 +68,7 @@ def parse_args(argv=None):
                    help="quality guard: best alpha only among trials whose colour statistics are this close")
     p.add_argument("--distribute", action="store_true", help="data-parallel over all local devices")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--verbose", type=int, default=1, help="keras-tuner / fit verbosity (0, 1 or 2)")
     p.add_argument("--out", default="runs/tune_alpha")
     return p.parse_args(argv)
 
@@ -91,10 +100,13 @@ def predictor_from(path, config, data_seed, epochs, num_scenes):
 
 
 def save_table(record, path):
-    with open(path + ".csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(record["trials"])
+    """<path>.json (everything), <path>.csv (a row per alpha), <path>_generators.csv (a row per generator)."""
+    generators = [{"alpha": r["alpha"], **g} for r in record["trials"] for g in r["per_generator"]]
+    for name, columns, rows in ((".csv", COLUMNS, record["trials"]), ("_generators.csv", GENERATOR_COLUMNS, generators)):
+        with open(path + name, "w", newline="") as f:
+            writer = csv.DictWriter(f, columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
     with open(path + ".json", "w") as f:
         json.dump(record, f, indent=2)
 
@@ -112,7 +124,8 @@ def plot(rows, path, size=(360, 260)):
     draw = ImageDraw.Draw(image)
     for i, (title, series) in enumerate(panels):
         x0, y0, x1, y1 = i * w + 50, 25, i * w + w - 15, h - 35
-        values = [r[key] for key, _ in series for r in rows]
+        dots = [(r["alpha"], g[key]) for key, _ in series for r in rows for g in r["per_generator"] if key in g]
+        values = [r[key] for key, _ in series for r in rows] + [v for _, v in dots]
         lo, hi = min(values), max(values)
         lo, hi = (lo - 0.5, hi + 0.5) if hi - lo < 1e-9 else (lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
         a_lo, a_hi = min(alphas), max(alphas) if max(alphas) > min(alphas) else min(alphas) + 1
@@ -127,6 +140,9 @@ def plot(rows, path, size=(360, 260)):
             draw.text((xy(a, lo)[0] - 6, y1 + 4), f"{a:g}", fill="black")
         for v in (lo, (lo + hi) / 2, hi):
             draw.text((i * w + 2, xy(a_lo, v)[1] - 5), f"{v:.4g}", fill="black")
+        for a, v in dots:  # each generator of a trial, behind the trial means
+            x, y = xy(a, v)
+            draw.ellipse([x - 2, y - 2, x + 2, y + 2], outline=(150, 150, 210))
         for key, colour in series:
             points = [xy(r["alpha"], r[key]) for r in rows]
             if len(points) > 1:
@@ -150,35 +166,38 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     keras.utils.set_random_seed(args.seed)
     start = time.time()
-    predictor_config, scorer_config = ((dict(c, **TINY) for c in (PREDICTOR_CONFIG, SCORER_CONFIG)) if args.tiny
-                                       else (PREDICTOR_CONFIG, SCORER_CONFIG))
-    predictor = predictor_from(args.predictor or os.path.join(args.out, "predictor"), predictor_config, args.seed,
-                               args.predictor_epochs, args.predictor_scenes if not args.tiny else 64)
-    scorer = predictor_from(args.scorer or os.path.join(args.out, "scorer"), scorer_config, args.seed + 1,
-                            args.predictor_epochs, args.predictor_scenes if not args.tiny else 64)
-
-    data = SyntheticScenes(image_size=args.image_size, seed=args.seed, num_train=args.num_scenes).arrays(
-        "train", progress=False)
-    images = data["images"] if args.category == "all" else \
-        data["images"][data["categories"] == CATEGORIES.index(args.category)]
-    score_scale, low, high = None, None, None
-    if args.condition == "score" and args.score_scale:
-        scale = fit_score_scale(score_images(predictor, images))
-        score_scale, low, high = (scale["mean"], scale["std"]), scale["low"], scale["high"]
-
     dist = distribute.setup() if args.distribute else None
-    adam = dict(learning_rate=args.learning_rate, beta_1=0.0, beta_2=0.9)
-    make = tuning.wmemgan_factory(
-        predictor, optimizer=lambda: keras.optimizers.Adam(**adam), compile_kwargs={"n_critic": args.n_critic},
-        image_size=args.image_size, latent_dim=args.latent_dim, condition=args.condition, filters=args.filters,
-        seed=args.seed, score_scale=score_scale)
-    hypermodel = tuning.AlphaHyperModel(make, scorer, images[:500], alphas=args.alphas, num_pairs=args.pairs,
-                                        low=low, high=high, pair_seed=args.seed + 100, seed=args.seed)
-    tuner = tuning.make_tuner(hypermodel, args.tuner, dist=dist, max_trials=args.trials, directory=args.out,
-                              project_name="tuner", overwrite=True, seed=args.seed)
-    search_scope = dist.scope() if dist is not None and dist.strategy is None else contextlib.nullcontext()
-    with search_scope:  # JAX's DataParallel is read when models are built and trained
-        tuner.search(images, epochs=args.epochs, batch_size=args.batch_size, shuffle=True, verbose=0)
+    # TensorFlow: keras-tuner enters the strategy for each trial. JAX: DataParallel is read when variables are
+    # made and models trained, and the predictors' variables must be spread over the mesh like the GANs'.
+    jax_scope = dist.scope() if dist is not None and dist.strategy is None else contextlib.nullcontext()
+    with jax_scope:
+        predictor_config, scorer_config = ((dict(c, **TINY) for c in (PREDICTOR_CONFIG, SCORER_CONFIG)) if args.tiny
+                                           else (PREDICTOR_CONFIG, SCORER_CONFIG))
+        predictor = predictor_from(args.predictor or os.path.join(args.out, "predictor"), predictor_config, args.seed,
+                                   args.predictor_epochs, args.predictor_scenes if not args.tiny else 64)
+        scorer = predictor_from(args.scorer or os.path.join(args.out, "scorer"), scorer_config, args.seed + 1,
+                                args.predictor_epochs, args.predictor_scenes if not args.tiny else 64)
+
+        data = SyntheticScenes(image_size=args.image_size, seed=args.seed, num_train=args.num_scenes).arrays(
+            "train", progress=False)
+        images = data["images"] if args.category == "all" else \
+            data["images"][data["categories"] == CATEGORIES.index(args.category)]
+        score_scale, low, high = None, None, None
+        if args.condition == "score" and args.score_scale:
+            scale = fit_score_scale(score_images(predictor, images))
+            score_scale, low, high = (scale["mean"], scale["std"]), scale["low"], scale["high"]
+
+        adam = dict(learning_rate=args.learning_rate, beta_1=0.0, beta_2=0.9)
+        make = tuning.wmemgan_factory(
+            predictor, optimizer=lambda: keras.optimizers.Adam(**adam), compile_kwargs={"n_critic": args.n_critic},
+            image_size=args.image_size, latent_dim=args.latent_dim, condition=args.condition, filters=args.filters,
+            score_scale=score_scale)
+        hypermodel = tuning.AlphaHyperModel(make, scorer, images[:500], alphas=args.alphas, num_pairs=args.pairs,
+                                            low=low, high=high, pair_seed=args.seed + 100, seed=args.seed)
+        tuner = tuning.make_tuner(hypermodel, args.tuner, dist=dist, max_trials=args.trials, directory=args.out,
+                                  project_name="tuner", overwrite=True, seed=args.seed,
+                                  executions_per_trial=args.seeds)
+        tuner.search(images, epochs=args.epochs, batch_size=args.batch_size, shuffle=True, verbose=args.verbose)
 
     rows = tuning.trial_table(tuner)
     best = tuning.best_alpha(rows, args.max_quality_distance)
@@ -190,6 +209,10 @@ def main(argv=None):
         print(f"alpha {r['alpha']:5g}: separation {r['separation']:+.3f}  mean memorability "
               f"{r['mean_memorability']:.4f} (low {r['mean_low']:.4f}, high {r['mean_high']:.4f})  "
               f"quality distance {r['quality_distance']:.3f}", flush=True)
+        if "p_across" in r:
+            print(f"    {r['generators']} generators, {r['generators_positive']} with high > low; mean difference "
+                  f"{r['mean_difference_across']:+.4f} (95% CI {r['ci_low']:+.4f} .. {r['ci_high']:+.4f}), "
+                  f"across-generator p = {r['p_across']:.3g}", flush=True)
     print(f"best alpha {best:g} -> {args.out}/alpha_sweep.{{csv,json,png}}", flush=True)
     return record
 

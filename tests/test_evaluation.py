@@ -5,7 +5,7 @@ import keras
 import pytest
 from scipy import stats
 
-from vms_zoo.evaluation import evaluate_pairs, pair_statistics, score_images
+from vms_zoo.evaluation import across_generators, evaluate_pairs, pair_statistics, score_images
 from vms_zoo.models.wgan import WMEMGAN
 
 
@@ -30,6 +30,21 @@ def test_pair_statistics_match_scipy_and_hand_computation():
     # Split by the high image's score: above 0.65 are pairs 2, 4, 5 (0.66, 0.80, 0.70).
     assert r["num_above"] == 3 and np.isclose(r["positive_share_above"], 2 / 3)
     assert r["num_below"] == 3 and r["positive_share_below"] == 1.0
+
+
+def test_across_generators_is_a_one_sample_t_test_over_generators():
+    d = np.array([0.012, -0.008, 0.004, -0.010])  # alpha = 0: arbitrary signs from run to run
+    r = across_generators(d)
+    assert r["generators"] == 4 and r["generators_positive"] == 2
+    assert np.isclose(r["mean_difference_across"], d.mean()) and np.isclose(r["sd_across"], d.std(ddof=1))
+    assert np.isclose(r["p_across"], stats.ttest_1samp(d, 0.0).pvalue) and r["p_across"] > 0.5
+    half = stats.t.ppf(0.975, 3) * d.std(ddof=1) / 2.0  # closed form of the 95% interval, sqrt(4) = 2
+    assert np.isclose(r["ci_low"], d.mean() - half) and np.isclose(r["ci_high"], d.mean() + half)
+    consistent = across_generators([0.031, 0.027, 0.035, 0.029])  # alpha = 10: every run pushes the same way
+    assert consistent["generators_positive"] == 4 and consistent["p_across"] < 1e-3 and consistent["ci_low"] > 0
+    assert across_generators([0.0, 0.0])["p_across"] == 1.0
+    with pytest.raises(ValueError, match="at least 2 generators"):
+        across_generators([0.1])
 
 
 def test_pair_statistics_edge_cases_and_errors():

@@ -29,7 +29,7 @@ def setup():
     images = np.random.default_rng(0).uniform(size=(32, SIZE, SIZE, 3)).astype("float32")
     predictor, scorer = tiny_predictor(0), tiny_predictor(1)
     make = tuning.wmemgan_factory(predictor, compile_kwargs={"n_critic": 1}, image_size=SIZE, latent_dim=8,
-                                  filters=16, seed=0)
+                                  filters=16)
     return images, scorer, make
 
 
@@ -54,6 +54,42 @@ def test_two_trial_grid_search(setup, tmp_path):
     # The weights are the trained ones the tuner saved, not a fresh initialisation.
     saved = tuner.hypermodel.build(best.hyperparameters)
     assert any(not np.allclose(a, b) for a, b in zip(saved.get_weights(), model.get_weights()))
+
+
+def test_several_generators_per_alpha(setup, tmp_path):
+    """executions_per_trial=2: two seeds per alpha, the trial value is their mean, the test is across them."""
+    images, scorer, make = setup
+    hypermodel = tuning.AlphaHyperModel(make, scorer, images, alphas=(10.0,), num_pairs=16, seed=3)
+    tuner = tuning.make_tuner(hypermodel, "grid", directory=str(tmp_path), project_name="seeds",
+                              executions_per_trial=2)
+    tuner.search(images, epochs=1, batch_size=16, verbose=0)
+    (row,) = tuning.trial_table(tuner)
+    generators = row["per_generator"]
+    assert [g["seed"] for g in generators] == [3, 4]
+    for name in tuning.PER_GENERATOR:
+        assert np.isclose(row[name], np.mean([g[name] for g in generators]))
+    # Different seeds train different generators (the check would pass vacuously on copies).
+    assert generators[0]["mean_difference"] != generators[1]["mean_difference"]
+    assert row["generators"] == 2 and 0.0 <= row["p_across"] <= 1.0
+    assert row["ci_low"] <= row["mean_difference_across"] <= row["ci_high"]
+    assert np.isclose(row["mean_difference_across"], row["mean_difference"])
+
+
+def test_memgan_sweep_at_its_final_resolution(tmp_path):
+    from vms_zoo.models.progan import MEMGAN
+
+    size = 8
+    images = np.random.default_rng(0).uniform(size=(16, size, size, 3)).astype("float32")
+    predictor, scorer = tiny_predictor(0), tiny_predictor(1)
+    make = tuning.memgan_factory(predictor, image_size=size, latent_dim=8, filters=(8, 8), growth_state=(1, 1.0))
+    hypermodel = tuning.AlphaHyperModel(make, scorer, images, alphas=(0.0, 10.0), num_pairs=8)
+    tuner = tuning.make_tuner(hypermodel, "grid", directory=str(tmp_path), project_name="memgan")
+    tuner.search(images, epochs=1, batch_size=8, verbose=0)
+    rows = tuning.trial_table(tuner)
+    assert [r["alpha"] for r in rows] == [0.0, 10.0]
+    assert all(np.isfinite(r["separation"]) and 0.0 <= r["mean_memorability"] <= 1.0 for r in rows)
+    model = tuning.best_model(tuner)
+    assert isinstance(model, MEMGAN) and model.growth_state()[0] == 1 and model.alpha in (0.0, 10.0)
 
 
 def test_other_tuners_and_bad_tuner(setup, tmp_path):
@@ -83,8 +119,11 @@ def test_recipe_writes_table_and_plot(tmp_path):
     record = tune_alpha.main(["--alphas", "0", "50", "--image-size", "16", "--num-scenes", "64", "--category",
                               "all", "--epochs", "1", "--batch-size", "16", "--n-critic", "1", "--latent-dim", "8",
                               "--filters", "16", "--predictor-epochs", "0", "--pairs", "16", "--tiny",
-                              "--out", str(out)])
+                              "--seeds", "2", "--verbose", "0", "--out", str(out)])
     assert [r["alpha"] for r in record["trials"]] == [0.0, 50.0]
+    assert all(r["generators"] == 2 and [g["seed"] for g in r["per_generator"]] == [0, 1] for r in record["trials"])
+    lines = (out / "alpha_sweep_generators.csv").read_text().splitlines()
+    assert lines[0].startswith("alpha,seed,separation") and len(lines) == 5
     table = json.loads((out / "alpha_sweep.json").read_text())
     assert table["trials"] == record["trials"] and table["best_alpha"] in (0.0, 50.0)
     assert (out / "alpha_sweep.csv").read_text().startswith("alpha,separation,")

@@ -75,6 +75,33 @@ def pair_statistics(low_scores, high_scores, threshold=0.65):
     }
 
 
+def across_generators(differences, confidence=0.95):
+    """Is the effect a property of the training method? A test with the trained generator as the unit.
+
+    `differences` holds one mean paired difference (high - low) per independently trained generator (other
+    seed, same recipe). A single generator's 1000 pairs test that generator only: without feedback its
+    condition is one more latent input whose effect is real for that network but of arbitrary sign across
+    training runs. Returns the mean over generators, their standard deviation, how many are positive, a
+    one-sample t-test of the mean against 0 and its `confidence` interval.
+    """
+    d = np.asarray(differences, "float64").reshape(-1)
+    if d.size < 2:
+        raise ValueError(f"Need at least 2 generators, got {d.size}.")
+    mean, sd = float(d.mean()), float(d.std(ddof=1))
+    half = float(stats.t.ppf(0.5 + confidence / 2, d.size - 1) * sd / np.sqrt(d.size))
+    test = stats.ttest_1samp(d, 0.0) if sd > 0 else None
+    return {
+        "generators": int(d.size),
+        "generators_positive": int(np.sum(d > 0)),
+        "mean_difference_across": mean,
+        "sd_across": sd,
+        "t_across": float(test.statistic) if test is not None else (0.0 if mean == 0 else float(np.sign(mean) * np.inf)),
+        "p_across": float(test.pvalue) if test is not None else (1.0 if mean == 0 else 0.0),
+        "ci_low": mean - half,
+        "ci_high": mean + half,
+    }
+
+
 def default_low_high(model, low=None, high=None):
     """Pair targets on `model`'s condition scale: given values, else 0.1 / 0.9 (raw scores, map peaks) or
     -1.645 / +1.645 (z-scores: the 5th / 95th percentile of the N(0, 1) training targets)."""

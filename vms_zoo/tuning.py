@@ -12,8 +12,17 @@ from those of the real training images (a feedback weight that wins by breaking 
     tuner.search(images, epochs=5, batch_size=64, verbose=0)
     rows = trial_table(tuner); alpha = best_alpha(rows); model = best_model(tuner)
 
-Any model plugs in through `make_model(alpha) -> compiled model` that has `generate(z, m)`, `latent_dim`,
-`condition`, `map_size` and a frozen `predictor` (W-MEMGAN sets alpha in `compile`, MEMGAN in its config).
+Several generators per alpha: pass keras-tuner's own `executions_per_trial=K` to the tuner. Execution k of a
+trial builds and trains its generator with seed `seed + k` (weights, training noise, data order); the trial's
+metrics are the means over its K generators (keras-tuner averages them, so the objective is the expected
+separation), and each generator's own values stay in the trial as `<metric>_seed<s>`. `trial_table` then
+tests the effect with the *generator* as the unit (`vms_zoo.evaluation.across_generators`): that is how
+"alpha = 0 has no effect" can be tested at all. Without feedback the condition M is one more latent input, so
+any single generator's pairs differ by the effect of an arbitrary latent direction, significant over 1000
+pairs but of random sign from one training run to the next.
+
+Any model plugs in through `make_model(alpha, seed) -> compiled model` that has `generate(z, m)`,
+`latent_dim`, `condition`, `map_size` and a frozen `predictor`: `wmemgan_factory` and `memgan_factory` give one.
 """
 
 import importlib.util
@@ -22,16 +31,18 @@ import keras
 import keras_tuner
 import numpy as np
 
-from vms_zoo.evaluation import default_low_high, generate_pairs, pair_statistics, score_images
+from vms_zoo.evaluation import across_generators, default_low_high, generate_pairs, pair_statistics, score_images
 
 DEFAULT_ALPHAS = (0.0, 10.0, 25.0, 50.0)  # the paper's grid
 OBJECTIVE = keras_tuner.Objective("separation", direction="max")
+# Per-generator values kept in each trial (as `<name>_seed<s>`) for the across-generator statistics.
+PER_GENERATOR = ("separation", "mean_difference", "mean_memorability", "p_paired_t")
 TUNERS = {"grid": keras_tuner.GridSearch, "random": keras_tuner.RandomSearch,
           "bayesian": keras_tuner.BayesianOptimization, "hyperband": keras_tuner.Hyperband}
 
 
 def wmemgan_factory(predictor, optimizer=None, compile_kwargs=None, **config):
-    """`make_model(alpha)` for W-MEMGAN: WMEMGAN(predictor, **config) compiled with that alpha.
+    """`make_model(alpha, seed)` for W-MEMGAN: WMEMGAN(predictor, seed=seed, **config) compiled with that alpha.
 
     `optimizer` is a zero-argument callable giving a fresh optimizer (called for the critic and for the
     generator of every trial: optimizer instances must not be shared between trials); None keeps WMEMGAN's
@@ -39,10 +50,29 @@ def wmemgan_factory(predictor, optimizer=None, compile_kwargs=None, **config):
     """
     from vms_zoo.models.wgan import WMEMGAN
 
-    def make_model(alpha):
-        model = WMEMGAN(predictor, **config)
+    def make_model(alpha, seed):
+        model = WMEMGAN(predictor, seed=seed, **config)
         optimizers = {"d_optimizer": optimizer(), "g_optimizer": optimizer()} if optimizer else {}
         model.compile(alpha=float(alpha), **optimizers, **(compile_kwargs or {}))
+        return model
+
+    return make_model
+
+
+def memgan_factory(predictor, optimizer=None, compile_kwargs=None, growth_state=None, **config):
+    """`make_model(alpha, seed)` for MEMGAN: MEMGAN(predictor, alpha=alpha, seed=seed, **config), compiled.
+
+    The tuner's `fit` trains the stage the model is at (4x4 when new): `growth_state=(stage, fade_alpha)`
+    sets it, e.g. `(len(MEMGAN sizes) - 1, 1.0)` to sweep alpha at the final resolution on full-size images.
+    """
+    from vms_zoo.models.progan import MEMGAN
+
+    def make_model(alpha, seed):
+        model = MEMGAN(predictor, alpha=float(alpha), seed=seed, **config)
+        optimizers = {"d_optimizer": optimizer(), "g_optimizer": optimizer()} if optimizer else {}
+        model.compile(**optimizers, **(compile_kwargs or {}))
+        if growth_state is not None:
+            model.set_growth_state(*growth_state)
         return model
 
     return make_model
@@ -61,12 +91,12 @@ class AlphaHyperModel(keras_tuner.HyperModel):
     """Builds a generator for one alpha, trains it with the tuner's `fit` arguments, returns its scores.
 
     Args:
-        make_model: alpha -> compiled model (see `wmemgan_factory`).
+        make_model: (alpha, seed) -> compiled model (see `wmemgan_factory`, `memgan_factory`).
         scorer: the independent VMS predictor that grades the pairs (not the feedback predictor).
         real_images: real images in [0, 1] for the quality guard (a few hundred are plenty).
         alphas: the values to try (a `Choice`, so every tuner, GridSearch included, can use it).
         num_pairs, low, high, pair_seed: the pair evaluation, see `vms_zoo.evaluation.generate_pairs`.
-        seed: set before building each trial's model, so trials differ by alpha only.
+        seed: seed of each trial's first generator (execution k uses seed + k), so trials differ by alpha only.
     """
 
     def __init__(self, make_model, scorer, real_images, alphas=DEFAULT_ALPHAS, num_pairs=200, low=None,
@@ -76,17 +106,27 @@ class AlphaHyperModel(keras_tuner.HyperModel):
         self.real_images = np.asarray(real_images, "float32")
         self.alphas = [float(a) for a in alphas]
         self.num_pairs, self.low, self.high, self.pair_seed, self.seed = num_pairs, low, high, pair_seed, seed
+        self.executions = {}  # hyperparameter values -> generators trained for them in this process
+
+    @staticmethod
+    def _key(hp):
+        return tuple(sorted(hp.values.items()))
 
     def build(self, hp):
         alpha = hp.Choice("alpha", self.alphas, ordered=True)
-        keras.utils.set_random_seed(self.seed)
-        return self.make_model(alpha)
+        seed = self.seed + self.executions.get(self._key(hp), 0)
+        keras.utils.set_random_seed(seed)
+        return self.make_model(alpha, seed)
 
     def fit(self, hp, model, *args, **kwargs):
         """Train with the arguments given to `tuner.search`, then return the metrics dict (objective included)."""
+        key = self._key(hp)
+        seed = self.seed + self.executions.get(key, 0)
         history = model.fit(*args, **kwargs)
+        self.executions[key] = self.executions.get(key, 0) + 1
         metrics = self.evaluate(model)
         metrics.update({f"final_{k}": float(v[-1]) for k, v in history.history.items() if v})
+        metrics.update({f"{name}_seed{seed}": metrics[name] for name in PER_GENERATOR})
         return metrics
 
     def evaluate(self, model):
@@ -104,6 +144,7 @@ class AlphaHyperModel(keras_tuner.HyperModel):
             "mean_low": stats["mean_low"],
             "mean_high": stats["mean_high"],
             "mean_memorability": (stats["mean_low"] + stats["mean_high"]) / 2.0,
+            "p_paired_t": stats["p_paired_t"],
             "quality_distance": image_statistics_distance(np.concatenate([images_low, images_high]),
                                                           self.real_images),
         }
@@ -128,13 +169,25 @@ def make_tuner(hypermodel, kind="grid", dist=None, max_trials=None, **kwargs):
 
 
 def trial_table(tuner):
-    """One row per completed trial, sorted by alpha: alpha and every metric the trial returned."""
+    """One row per completed trial, sorted by alpha: alpha, the metrics (means over the trial's generators),
+    and with several generators per trial the across-generator test of their mean differences
+    (`across_generators`: generators, generators_positive, t_across / p_across, ci_low / ci_high, ...).
+    Each row's "per_generator" list holds one dict per generator: its seed and its own PER_GENERATOR values."""
     rows = []
     for trial in tuner.oracle.trials.values():
         if trial.status != "COMPLETED":
             continue
+        metrics = {name: float(m.get_last_value()) for name, m in trial.metrics.metrics.items()}
+        per_seed = {}
+        for name, value in metrics.items():
+            base, _, seed = name.rpartition("_seed")
+            if base in PER_GENERATOR and seed.isdigit():
+                per_seed.setdefault(int(seed), {"seed": int(seed)})[base] = value
         row = {"trial": trial.trial_id, "alpha": float(trial.hyperparameters.get("alpha"))}
-        row.update({name: float(m.get_last_value()) for name, m in trial.metrics.metrics.items()})
+        row.update({k: v for k, v in metrics.items() if "_seed" not in k})
+        row["per_generator"] = [per_seed[s] for s in sorted(per_seed)]
+        if len(row["per_generator"]) > 1:
+            row.update(across_generators([g["mean_difference"] for g in row["per_generator"]]))
         rows.append(row)
     return sorted(rows, key=lambda r: (r["alpha"], r["trial"]))
 
@@ -149,7 +202,8 @@ def best_alpha(rows, max_quality_distance=None):
 
 
 def best_model(tuner):
-    """The best trial's model rebuilt from its hyperparameters with the weights the tuner saved for it.
+    """The best trial's model rebuilt from its hyperparameters with the weights the tuner saved for it
+    (with several executions per trial, those of its last generator).
 
     Rebuilt rather than `tuner.get_best_models()`: that path restores a build config a subclassed GAN
     does not have; our models are built in their constructors, so the saved weights load directly.
