@@ -102,7 +102,8 @@ def predictor_from(path, config, data_seed, epochs, num_scenes):
 def save_table(record, path):
     """<path>.json (everything), <path>.csv (a row per alpha), <path>_generators.csv (a row per generator)."""
     generators = [{"alpha": r["alpha"], **g} for r in record["trials"] for g in r["per_generator"]]
-    for name, columns, rows in ((".csv", COLUMNS, record["trials"]), ("_generators.csv", GENERATOR_COLUMNS, generators)):
+    tables = ((".csv", COLUMNS, record["trials"]), ("_generators.csv", GENERATOR_COLUMNS, generators))
+    for name, columns, rows in tables:
         with open(path + name, "w", newline="") as f:
             writer = csv.DictWriter(f, columns, extrasaction="ignore")
             writer.writeheader()

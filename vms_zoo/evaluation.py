@@ -89,14 +89,18 @@ def across_generators(differences, confidence=0.95):
         raise ValueError(f"Need at least 2 generators, got {d.size}.")
     mean, sd = float(d.mean()), float(d.std(ddof=1))
     half = float(stats.t.ppf(0.5 + confidence / 2, d.size - 1) * sd / np.sqrt(d.size))
-    test = stats.ttest_1samp(d, 0.0) if sd > 0 else None
+    if sd > 0:
+        test = stats.ttest_1samp(d, 0.0)
+        t, p = float(test.statistic), float(test.pvalue)
+    else:  # identical generators: no spread to test against
+        t, p = (0.0, 1.0) if mean == 0 else (float(np.sign(mean) * np.inf), 0.0)
     return {
         "generators": int(d.size),
         "generators_positive": int(np.sum(d > 0)),
         "mean_difference_across": mean,
         "sd_across": sd,
-        "t_across": float(test.statistic) if test is not None else (0.0 if mean == 0 else float(np.sign(mean) * np.inf)),
-        "p_across": float(test.pvalue) if test is not None else (1.0 if mean == 0 else 0.0),
+        "t_across": t,
+        "p_across": p,
         "ci_low": mean - half,
         "ci_high": mean + half,
     }
