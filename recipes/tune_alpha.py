@@ -15,7 +15,8 @@ or of one training run (`vms_zoo.evaluation.across_generators`). Writes to --out
 alpha_sweep.json (one row per alpha, the best alpha), alpha_sweep_generators.csv (one row per generator)
 and alpha_sweep.png (alpha against separation, each generator a dot, and against mean low / high / overall
 memorability). Predictors are trained here unless given as folders holding config.json + model.weights.h5
-(what train_vms_predictor.py writes).
+(what train_vms_predictor.py writes). Rerunning the same command resumes: finished trials are kept and the
+interrupted one starts again (--overwrite starts afresh; other settings on an existing --out are refused).
 """
 
 import argparse
@@ -38,6 +39,8 @@ COLUMNS = ("alpha", "separation", "mean_difference", "positive_share", "mean_low
            "mean_memorability", "quality_distance", "generators", "generators_positive", "p_across", "ci_low",
            "ci_high", "final_d_loss", "final_g_loss", "final_mem_loss", "trial")
 GENERATOR_COLUMNS = ("alpha", "seed", "separation", "mean_difference", "mean_memorability", "p_paired_t")
+# Arguments that may change when an interrupted sweep is resumed; every other one defines the sweep.
+SESSION_ARGS = ("verbose", "out", "overwrite", "distribute")
 
 
 def parse_args(argv=None):
@@ -70,6 +73,7 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--verbose", type=int, default=1, help="keras-tuner / fit verbosity (0, 1 or 2)")
     p.add_argument("--out", default="runs/tune_alpha")
+    p.add_argument("--overwrite", action="store_true", help="start afresh instead of resuming the sweep in --out")
     return p.parse_args(argv)
 
 
@@ -97,6 +101,24 @@ def predictor_from(path, config, data_seed, epochs, num_scenes):
     with open(config_file, "w") as f:
         json.dump({"class": "VMSPredictor", "config": model.get_config(), "data_seed": data_seed}, f, indent=2)
     return model
+
+
+def resuming(args):
+    """Whether --out holds a sweep with these settings to resume; refuses a sweep with other settings."""
+    path = os.path.join(args.out, "sweep_args.json")
+    settings = json.loads(json.dumps({k: v for k, v in vars(args).items() if k not in SESSION_ARGS}))
+    started = os.path.exists(os.path.join(args.out, "tuner", "oracle.json")) and os.path.exists(path)
+    if started and not args.overwrite:
+        with open(path) as f:
+            saved = json.load(f)
+        changed = sorted(k for k in saved.keys() | settings.keys() if saved.get(k) != settings.get(k))
+        if changed:
+            raise SystemExit(f"{args.out} holds a sweep with other settings ({', '.join(f'--{k}' for k in changed)}"
+                             f"); rerun with the same ones to resume, or pass --overwrite or another --out")
+        return True
+    with open(path, "w") as f:
+        json.dump(settings, f, indent=2)
+    return False
 
 
 def save_table(record, path):
@@ -165,6 +187,7 @@ def main(argv=None):
     from vms_zoo.targets import fit_score_scale
 
     os.makedirs(args.out, exist_ok=True)
+    resume = resuming(args)
     keras.utils.set_random_seed(args.seed)
     start = time.time()
     dist = distribute.setup() if args.distribute else None
@@ -196,8 +219,12 @@ def main(argv=None):
         hypermodel = tuning.AlphaHyperModel(make, scorer, images[:500], alphas=args.alphas, num_pairs=args.pairs,
                                             low=low, high=high, pair_seed=args.seed + 100, seed=args.seed)
         tuner = tuning.make_tuner(hypermodel, args.tuner, dist=dist, max_trials=args.trials, directory=args.out,
-                                  project_name="tuner", overwrite=True, seed=args.seed,
+                                  project_name="tuner", overwrite=not resume, seed=args.seed,
                                   executions_per_trial=args.seeds)
+        if resume:
+            done = sum(t.status == "COMPLETED" for t in tuner.oracle.trials.values())
+            print(f"Resuming the sweep in {args.out}: {done} trial(s) finished, "
+                  f"{len(tuner.oracle.trials) - done} to run again", flush=True)
         tuner.search(images, epochs=args.epochs, batch_size=args.batch_size, shuffle=True, verbose=args.verbose)
 
     rows = tuning.trial_table(tuner)

@@ -111,15 +111,22 @@ def test_quality_distance():
     assert tuning.image_statistics_distance(np.zeros_like(real), real) > 0.5
 
 
-def test_recipe_writes_table_and_plot(tmp_path):
+def tiny_sweep_args(out):
+    return ["--alphas", "0", "50", "--image-size", "16", "--num-scenes", "64", "--category", "all", "--epochs",
+            "1", "--batch-size", "16", "--n-critic", "1", "--latent-dim", "8", "--filters", "16",
+            "--predictor-epochs", "0", "--pairs", "16", "--tiny", "--seeds", "2", "--verbose", "0", "--out", str(out)]
+
+
+def import_recipe():
     sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "recipes"))
     import tune_alpha
 
+    return tune_alpha
+
+
+def test_recipe_writes_table_and_plot(tmp_path):
     out = tmp_path / "tune"
-    record = tune_alpha.main(["--alphas", "0", "50", "--image-size", "16", "--num-scenes", "64", "--category",
-                              "all", "--epochs", "1", "--batch-size", "16", "--n-critic", "1", "--latent-dim", "8",
-                              "--filters", "16", "--predictor-epochs", "0", "--pairs", "16", "--tiny",
-                              "--seeds", "2", "--verbose", "0", "--out", str(out)])
+    record = import_recipe().main(tiny_sweep_args(out))
     assert [r["alpha"] for r in record["trials"]] == [0.0, 50.0]
     assert all(r["generators"] == 2 and [g["seed"] for g in r["per_generator"]] == [0, 1] for r in record["trials"])
     lines = (out / "alpha_sweep_generators.csv").read_text().splitlines()
@@ -130,3 +137,37 @@ def test_recipe_writes_table_and_plot(tmp_path):
     from PIL import Image
 
     assert Image.open(out / "alpha_sweep.png").size[0] > 200
+
+
+def test_recipe_resumes_an_interrupted_sweep(tmp_path, monkeypatch, capsys):
+    """An interrupted sweep keeps its finished trials: the rerun trains only the interrupted alpha, both
+    generators of it, and a rerun with other settings is refused instead of mixing two sweeps."""
+    tune_alpha, out = import_recipe(), tmp_path / "tune"
+    trained, fit = [], tuning.AlphaHyperModel.fit
+
+    def interrupted_fit(self, hp, model, *args, **kwargs):
+        if hp.get("alpha") == 50.0:
+            raise KeyboardInterrupt  # like Ctrl-C, it escapes keras-tuner's failed-trial handling
+        trained.append(hp.get("alpha"))
+        return fit(self, hp, model, *args, **kwargs)
+
+    monkeypatch.setattr(tuning.AlphaHyperModel, "fit", interrupted_fit)
+    with pytest.raises(KeyboardInterrupt):
+        tune_alpha.main(tiny_sweep_args(out))
+    assert trained == [0.0, 0.0]
+
+    def counted_fit(self, hp, model, *args, **kwargs):
+        trained.append(hp.get("alpha"))
+        return fit(self, hp, model, *args, **kwargs)
+
+    monkeypatch.setattr(tuning.AlphaHyperModel, "fit", counted_fit)
+    record = tune_alpha.main(tiny_sweep_args(out))
+    assert trained == [0.0, 0.0, 50.0, 50.0]
+    assert "1 trial(s) finished, 1 to run again" in capsys.readouterr().out
+    assert [r["alpha"] for r in record["trials"]] == [0.0, 50.0]
+    assert all([g["seed"] for g in r["per_generator"]] == [0, 1] for r in record["trials"])
+
+    with pytest.raises(SystemExit, match="--pairs"):
+        tune_alpha.main(tiny_sweep_args(out) + ["--pairs", "32"])
+    tune_alpha.main(tiny_sweep_args(out) + ["--alphas", "10", "--overwrite"])
+    assert trained[4:] == [10.0, 10.0]
