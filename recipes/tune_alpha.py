@@ -172,8 +172,9 @@ def plot(rows, path, size=(360, 260)):
                 draw.line(points, fill=colour, width=2)
             for x, y in points:
                 draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=colour)
-        for j, (key, colour) in enumerate(series if len(series) > 1 else []):
-            draw.text((x1 - 110, y0 + 4 + 11 * j), key, fill=colour)
+        for j, (key, colour) in enumerate(series if len(series) > 1 else []):  # legend in the title row
+            draw.text((x0 + 90 + 60 * j, 5), key.replace("mean_", "").replace("memorability", "overall"),
+                      fill=colour)
     image.save(path)
 
 
@@ -230,7 +231,7 @@ def main(argv=None):
     rows = tuning.trial_table(tuner)
     best = tuning.best_alpha(rows, args.max_quality_distance)
     record = {"best_alpha": best, "trials": rows, "num_images": int(len(images)), "backend": keras.backend.backend(),
-              "distribute": repr(dist), "seconds": round(time.time() - start, 1), "args": vars(args)}
+              "distribute": repr(dist), "seconds": round(time.time() - start, 1), "resumed": resume, "args": vars(args)}
     save_table(record, os.path.join(args.out, "alpha_sweep"))
     plot(rows, os.path.join(args.out, "alpha_sweep.png"))
     for r in rows:
