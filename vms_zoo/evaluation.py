@@ -88,12 +88,13 @@ def across_generators(differences, confidence=0.95):
     if d.size < 2:
         raise ValueError(f"Need at least 2 generators, got {d.size}.")
     mean, sd = float(d.mean()), float(d.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + confidence / 2, d.size - 1) * sd / np.sqrt(d.size))
     if sd > 0:
         test = stats.ttest_1samp(d, 0.0)
         t, p = float(test.statistic), float(test.pvalue)
+        ci_low, ci_high = (float(v) for v in test.confidence_interval(confidence))
     else:  # identical generators: no spread to test against
         t, p = (0.0, 1.0) if mean == 0 else (float(np.sign(mean) * np.inf), 0.0)
+        ci_low = ci_high = mean
     return {
         "generators": int(d.size),
         "generators_positive": int(np.sum(d > 0)),
@@ -101,8 +102,8 @@ def across_generators(differences, confidence=0.95):
         "sd_across": sd,
         "t_across": t,
         "p_across": p,
-        "ci_low": mean - half,
-        "ci_high": mean + half,
+        "ci_low": ci_low,
+        "ci_high": ci_high,
     }
 
 

@@ -41,6 +41,11 @@ TUNERS = {"grid": keras_tuner.GridSearch, "random": keras_tuner.RandomSearch,
           "bayesian": keras_tuner.BayesianOptimization, "hyperband": keras_tuner.Hyperband}
 
 
+def _fresh_optimizers(optimizer):
+    """compile() arguments with a new critic and generator optimizer from `optimizer()` (None: the defaults)."""
+    return {"d_optimizer": optimizer(), "g_optimizer": optimizer()} if optimizer else {}
+
+
 def wmemgan_factory(predictor, optimizer=None, compile_kwargs=None, **config):
     """`make_model(alpha, seed)` for W-MEMGAN: WMEMGAN(predictor, seed=seed, **config) compiled with that alpha.
 
@@ -52,8 +57,7 @@ def wmemgan_factory(predictor, optimizer=None, compile_kwargs=None, **config):
 
     def make_model(alpha, seed):
         model = WMEMGAN(predictor, seed=seed, **config)
-        optimizers = {"d_optimizer": optimizer(), "g_optimizer": optimizer()} if optimizer else {}
-        model.compile(alpha=float(alpha), **optimizers, **(compile_kwargs or {}))
+        model.compile(alpha=float(alpha), **_fresh_optimizers(optimizer), **(compile_kwargs or {}))
         return model
 
     return make_model
@@ -69,8 +73,7 @@ def memgan_factory(predictor, optimizer=None, compile_kwargs=None, growth_state=
 
     def make_model(alpha, seed):
         model = MEMGAN(predictor, alpha=float(alpha), seed=seed, **config)
-        optimizers = {"d_optimizer": optimizer(), "g_optimizer": optimizer()} if optimizer else {}
-        model.compile(**optimizers, **(compile_kwargs or {}))
+        model.compile(**_fresh_optimizers(optimizer), **(compile_kwargs or {}))
         if growth_state is not None:
             model.set_growth_state(*growth_state)
         return model
@@ -112,18 +115,21 @@ class AlphaHyperModel(keras_tuner.HyperModel):
     def _key(hp):
         return tuple(sorted(hp.values.items()))
 
+    def _generator_seed(self, hp):
+        """Seed of the generator being built / trained for `hp`: seed + executions already finished."""
+        return self.seed + self.executions.get(self._key(hp), 0)
+
     def build(self, hp):
         alpha = hp.Choice("alpha", self.alphas, ordered=True)
-        seed = self.seed + self.executions.get(self._key(hp), 0)
+        seed = self._generator_seed(hp)
         keras.utils.set_random_seed(seed)
         return self.make_model(alpha, seed)
 
     def fit(self, hp, model, *args, **kwargs):
         """Train with the arguments given to `tuner.search`, then return the metrics dict (objective included)."""
-        key = self._key(hp)
-        seed = self.seed + self.executions.get(key, 0)
+        seed = self._generator_seed(hp)
         history = model.fit(*args, **kwargs)
-        self.executions[key] = self.executions.get(key, 0) + 1
+        self.executions[self._key(hp)] = seed - self.seed + 1
         metrics = self.evaluate(model)
         metrics.update({f"final_{k}": float(v[-1]) for k, v in history.history.items() if v})
         metrics.update({f"{name}_seed{seed}": metrics[name] for name in PER_GENERATOR})
