@@ -9,23 +9,15 @@ import numpy as np
 from keras import ops
 from scipy import stats
 
-from vms_zoo.models.wgan import predictor_input_size, true_schema
 from vms_zoo.targets import fit_score_scale, low_high_targets
+from vms_zoo.vms import check_images, memorability_score
 
 
 def score_images(predictor, images, batch_size=64):
     """Memorability score per image in [0, 1]: mean of the predictor's true-schema map. numpy (N,)."""
-    images = np.asarray(images, "float32")
-    if images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(f"Images must be (N, S, S, 3) in [0, 1], got shape {images.shape}.")
-    size = predictor_input_size(predictor)
-    scores = []
-    for i in range(0, len(images), batch_size):
-        x = ops.convert_to_tensor(images[i:i + batch_size])
-        if x.shape[1] != size or x.shape[2] != size:
-            x = ops.image.resize(x, (size, size), interpolation="bilinear")
-        scores.append(ops.convert_to_numpy(ops.mean(true_schema(predictor(x, training=False)), axis=(1, 2, 3))))
-    return np.concatenate(scores)
+    images = np.asarray(check_images(images), "float32")
+    return np.concatenate([ops.convert_to_numpy(memorability_score(predictor, ops.convert_to_tensor(images[i:i + batch_size])))
+                           for i in range(0, len(images), batch_size)])
 
 
 def score_scale(predictor, images, quantiles=(0.05, 0.95), batch_size=64):
@@ -107,33 +99,25 @@ def across_generators(differences, confidence=0.95):
     }
 
 
-def default_low_high(model, low=None, high=None):
-    """Pair targets on `model`'s condition scale: given values, else 0.1 / 0.9 (raw scores, map peaks) or
-    -1.645 / +1.645 (z-scores: the 5th / 95th percentile of the N(0, 1) training targets)."""
-    standardized = getattr(model, "standardized", False)
-    default_low, default_high = (-1.645, 1.645) if standardized else (0.1, 0.9)
-    return (default_low if low is None else float(low)), (default_high if high is None else float(high))
-
-
 def generate_pairs(model, num_pairs, seed=0, low=None, high=None, batch_size=64):
     """`num_pairs` (low-target, high-target) image pairs sharing z: two numpy (N, S, S, 3) in [0, 1].
 
-    `low` / `high` are on the model's condition scale (see `default_low_high`).
+    `low` / `high` are on the model's condition scale (see `MemorabilityGAN.low_high`).
     """
-    low, high = default_low_high(model, low, high)
+    low, high = model.low_high(low, high)
     z = np.random.default_rng(seed).normal(size=(num_pairs, model.latent_dim)).astype("float32")
     m_low, m_high = low_high_targets(model.condition, num_pairs, seed=seed, low=low, high=high,
-                                     map_size=model.map_size, standardized=getattr(model, "standardized", False))
+                                     map_size=model.map_size, standardized=model.standardized)
     return model.generate(z, m_low, batch_size), model.generate(z, m_high, batch_size)
 
 
 def evaluate_pairs(model, scorer, num_pairs=1000, seed=0, low=None, high=None, threshold=0.65, batch_size=64):
     """Generate pairs with `model` and score them with the independent predictor `scorer`.
 
-    `low` / `high` are on the model's condition scale (see `default_low_high`); `threshold` is on the
+    `low` / `high` are on the model's condition scale (see `MemorabilityGAN.low_high`); `threshold` is on the
     scorer's raw score scale.
     """
-    low, high = default_low_high(model, low, high)
+    low, high = model.low_high(low, high)
     if scorer is getattr(model, "predictor", None):
         raise ValueError("The scorer must be independent of the generator's feedback predictor.")
     images_low, images_high = generate_pairs(model, num_pairs, seed, low, high, batch_size)

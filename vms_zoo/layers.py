@@ -174,25 +174,25 @@ class MinibatchStdDev(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="vms_zoo")
 class FadeIn(keras.layers.Layer):
-    """Merges [old, new] as old + alpha * (new - old); alpha is a non-trainable variable.
+    """Merges [old, new] as old + fade * (new - old); `fade` is a non-trainable variable.
 
-    Keeping alpha a weight (not a Python number) lets a callback move it during model.fit without
+    Keeping the fade a weight (not a Python number) lets a callback move it during model.fit without
     retracing, and saves it with the weights, so an interrupted fade resumes where it stopped.
     """
 
-    def __init__(self, alpha=0.0, **kwargs):
+    def __init__(self, fade=0.0, **kwargs):
         super().__init__(**kwargs)
-        self.initial_alpha = float(alpha)
-        self.alpha = self.add_weight(shape=(), initializer=keras.initializers.Constant(self.initial_alpha),
-                                     trainable=False, name="alpha")
+        self.initial_fade = float(fade)
+        self.fade = self.add_weight(shape=(), initializer=keras.initializers.Constant(self.initial_fade),
+                                    trainable=False, name="fade")
         self.built = True
 
     def call(self, inputs):
         old, new = inputs
-        return old + ops.cast(self.alpha, old.dtype) * (new - old)
+        return old + ops.cast(self.fade, old.dtype) * (new - old)
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]
 
     def get_config(self):
-        return {**super().get_config(), "alpha": self.initial_alpha}
+        return {**super().get_config(), "fade": self.initial_fade}

@@ -15,6 +15,8 @@ from keras import layers, ops
 from vms_zoo.backend import scale_for_replicas
 from vms_zoo.layers import Sampling, VGGPreprocess
 from vms_zoo.losses import kl_divergence, reconstruction_loss
+from vms_zoo.presets import PresetMixin
+from vms_zoo.vms import check_images, check_maps, is_array, to_numpy
 
 DECODER_LAYERS = 5  # the paper's five-layer upsampling decoder: each layer doubles the resolution
 OUTPUT_LOGIT_INIT = -2.0  # sigmoid(-2) = 0.12: VMS maps are mostly empty
@@ -70,7 +72,7 @@ def build_decoder(latent_dim, image_size, filters, l2):
 
 
 @keras.saving.register_keras_serializable(package="vms_zoo")
-class VMSPredictor(keras.Model):
+class VMSPredictor(PresetMixin, keras.Model):
     """VAE predicting true/false VMS maps (channel 0 = true, channel 1 = false) from images in [0, 1].
 
     The model also accepts precomputed encoder features (see `encode`): with a frozen encoder and no image
@@ -207,12 +209,12 @@ class VMSPredictor(keras.Model):
         """Encoder features of `images` computed once, to train the bottleneck and decoder on (frozen encoders)."""
         if not self.encoder_frozen:
             raise ValueError("Feature caching needs a frozen encoder; the 'conv' encoder trains with the model.")
-        check_images(images, self.image_size)
+        images = check_images(images, self.image_size)
         return self.encoder.predict(images, batch_size=batch_size, verbose=verbose)
 
     def sample(self, images, num_samples=1):
         """`num_samples` maps per image from latents drawn from q(z|x): array (num_samples, N, H, W, 2)."""
-        check_images(images, self.image_size)
+        images = check_images(images, self.image_size)
         return np.stack(
             [ops.convert_to_numpy(self(images, training=False, sample=True)["vms"]) for _ in range(num_samples)]
         )
@@ -236,38 +238,11 @@ class VMSPredictor(keras.Model):
         }
 
 
-def check_images(images, image_size=None):
-    """Raise a ValueError naming the problem unless `images` is (N, S, S, 3), finite and in [0, 1]."""
-    images = np.asarray(images)
-    if images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(f"Images must have shape (N, H, W, 3) (RGB); got {images.shape}.")
-    if image_size is not None and images.shape[1:3] != (image_size, image_size):
-        raise ValueError(f"Images must be {image_size}x{image_size}; got {images.shape[1]}x{images.shape[2]}.")
-    _check_values(images, "Images")
-
-
-def check_maps(maps, image_size=None):
-    """Raise a ValueError naming the problem unless `maps` is (N, S, S, 2), finite and in [0, 1]."""
-    maps = np.asarray(maps)
-    if maps.ndim != 4 or maps.shape[-1] != 2:
-        raise ValueError(
-            f"VMS maps must have shape (N, H, W, 2) (channel 0 true, channel 1 false schema); got {maps.shape}."
-        )
-    if image_size is not None and maps.shape[1:3] != (image_size, image_size):
-        raise ValueError(f"VMS maps must be {image_size}x{image_size}; got {maps.shape[1]}x{maps.shape[2]}.")
-    _check_values(maps, "VMS maps")
-
-
-def _check_values(array, what):
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{what} contain NaN or infinite values.")
-    if array.size and (array.min() < 0.0 or array.max() > 1.0):
-        raise ValueError(f"{what} must have values in [0, 1]; got range [{array.min():.3g}, {array.max():.3g}].")
-
-
 def _check_arrays(model, x, y):
-    """Validate numpy inputs (datasets and tensors pass through untouched)."""
-    if isinstance(x, np.ndarray) and tuple(x.shape[1:]) != model.feature_shape:
-        check_images(x, model.image_size)
-    if isinstance(y, np.ndarray):
+    """The image contract for arrays and tensors of any backend (datasets pass through untouched)."""
+    if x is not None and is_array(x):
+        array = to_numpy(x)
+        if tuple(array.shape[1:]) != model.feature_shape:
+            check_images(array, model.image_size)
+    if y is not None and is_array(y):
         check_maps(y, model.image_size)

@@ -6,7 +6,7 @@ Cohen's d of the scores. Each trial also records the overall mean memorability (
 alpha raises every image) and an image-quality guard: how far the colour statistics of generated images are
 from those of the real training images (a feedback weight that wins by breaking the images shows there).
 
-    hypermodel = AlphaHyperModel(wmemgan_factory(predictor, image_size=32, latent_dim=64),
+    hypermodel = AlphaHyperModel(gan_factory(WMEMGAN, predictor, image_size=32, latent_dim=64),
                                  scorer=scorer, real_images=images)
     tuner = make_tuner(hypermodel, "grid", directory="runs/tune", dist=vms_zoo.distribute.setup())
     tuner.search(images, epochs=5, batch_size=64, verbose=0)
@@ -22,7 +22,7 @@ any single generator's pairs differ by the effect of an arbitrary latent directi
 pairs but of random sign from one training run to the next.
 
 Any model plugs in through `make_model(alpha, seed) -> compiled model` that has `generate(z, m)`,
-`latent_dim`, `condition`, `map_size` and a frozen `predictor`: `wmemgan_factory` and `memgan_factory` give one.
+`latent_dim`, `condition`, `map_size` and a frozen `predictor`: `gan_factory(WMEMGAN or MEMGAN, ...)` gives one.
 """
 
 import importlib.util
@@ -31,7 +31,7 @@ import keras
 import keras_tuner
 import numpy as np
 
-from vms_zoo.evaluation import across_generators, default_low_high, generate_pairs, pair_statistics, score_images
+from vms_zoo.evaluation import across_generators, generate_pairs, pair_statistics, score_images
 
 DEFAULT_ALPHAS = (0.0, 10.0, 25.0, 50.0)  # the paper's grid
 OBJECTIVE = keras_tuner.Objective("separation", direction="max")
@@ -41,39 +41,20 @@ TUNERS = {"grid": keras_tuner.GridSearch, "random": keras_tuner.RandomSearch,
           "bayesian": keras_tuner.BayesianOptimization, "hyperband": keras_tuner.Hyperband}
 
 
-def _fresh_optimizers(optimizer):
-    """compile() arguments with a new critic and generator optimizer from `optimizer()` (None: the defaults)."""
-    return {"d_optimizer": optimizer(), "g_optimizer": optimizer()} if optimizer else {}
+def gan_factory(model_class, predictor, optimizer=None, compile_kwargs=None, growth_state=None, **config):
+    """`make_model(alpha, seed)`: model_class(predictor, alpha=alpha, seed=seed, **config), compiled.
 
-
-def wmemgan_factory(predictor, optimizer=None, compile_kwargs=None, **config):
-    """`make_model(alpha, seed)` for W-MEMGAN: WMEMGAN(predictor, seed=seed, **config) compiled with that alpha.
-
-    `optimizer` is a zero-argument callable giving a fresh optimizer (called for the critic and for the
-    generator of every trial: optimizer instances must not be shared between trials); None keeps WMEMGAN's
-    defaults. `compile_kwargs` go to `WMEMGAN.compile` (n_critic, gp_weight, ...).
+    `model_class` is WMEMGAN or MEMGAN. `optimizer` is a zero-argument callable giving a fresh optimizer
+    (called for the critic and for the generator of every trial: optimizer instances must not be shared
+    between trials); None keeps the model's defaults. `compile_kwargs` go to `compile` (n_critic, gp_weight,
+    ...). For MEMGAN the tuner's `fit` trains the stage the model is at (4x4 when new): `growth_state=(stage,
+    fade)` sets it, e.g. `(len(model.sizes) - 1, 1.0)` to sweep alpha at the final resolution.
     """
-    from vms_zoo.models.wgan import WMEMGAN
 
     def make_model(alpha, seed):
-        model = WMEMGAN(predictor, seed=seed, **config)
-        model.compile(alpha=float(alpha), **_fresh_optimizers(optimizer), **(compile_kwargs or {}))
-        return model
-
-    return make_model
-
-
-def memgan_factory(predictor, optimizer=None, compile_kwargs=None, growth_state=None, **config):
-    """`make_model(alpha, seed)` for MEMGAN: MEMGAN(predictor, alpha=alpha, seed=seed, **config), compiled.
-
-    The tuner's `fit` trains the stage the model is at (4x4 when new): `growth_state=(stage, fade_alpha)`
-    sets it, e.g. `(len(MEMGAN sizes) - 1, 1.0)` to sweep alpha at the final resolution on full-size images.
-    """
-    from vms_zoo.models.progan import MEMGAN
-
-    def make_model(alpha, seed):
-        model = MEMGAN(predictor, alpha=float(alpha), seed=seed, **config)
-        model.compile(**_fresh_optimizers(optimizer), **(compile_kwargs or {}))
+        model = model_class(predictor, alpha=float(alpha), seed=seed, **config)
+        optimizers = {"d_optimizer": optimizer(), "g_optimizer": optimizer()} if optimizer else {}
+        model.compile(**optimizers, **(compile_kwargs or {}))
         if growth_state is not None:
             model.set_growth_state(*growth_state)
         return model
@@ -94,7 +75,7 @@ class AlphaHyperModel(keras_tuner.HyperModel):
     """Builds a generator for one alpha, trains it with the tuner's `fit` arguments, returns its scores.
 
     Args:
-        make_model: (alpha, seed) -> compiled model (see `wmemgan_factory`, `memgan_factory`).
+        make_model: (alpha, seed) -> compiled model (see `gan_factory`).
         scorer: the independent VMS predictor that grades the pairs (not the feedback predictor).
         real_images: real images in [0, 1] for the quality guard (a few hundred are plenty).
         alphas: the values to try (a `Choice`, so every tuner, GridSearch included, can use it).
@@ -137,7 +118,7 @@ class AlphaHyperModel(keras_tuner.HyperModel):
 
     def evaluate(self, model):
         """separation (paired Cohen's d, high - low), mean memorability and the quality distance of `model`."""
-        low, high = default_low_high(model, self.low, self.high)
+        low, high = model.low_high(self.low, self.high)
         images_low, images_high = generate_pairs(model, self.num_pairs, self.pair_seed, low, high)
         scores_low, scores_high = score_images(self.scorer, images_low), score_images(self.scorer, images_high)
         stats = pair_statistics(scores_low, scores_high)

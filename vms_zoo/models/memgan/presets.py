@@ -1,0 +1,62 @@
+"""MEMGAN presets: the paper's 256 px progressive GAN and its foil (alpha = 0), and CPU presets grown to 32 px.
+
+"training" is read by `vms_zoo.training`: the growth schedule in images (fade and stabilise phase lengths and
+the batch size per resolution), the optimiser (Adam(learning_rate, 0, 0.99, 1e-8) for both networks), and
+the feedback `predictor` / independent `scorer` (preset names or preset folders).
+"""
+
+from vms_zoo.models.vms_predictor.presets import PAPER_CONFIG
+from vms_zoo.presets import GENERATOR_PAPER, LICENSE, WEIGHTS_FILE, nested
+
+# ProGAN's widths with the 128 and 256 blocks at half capacity (the paper says only that they are halved).
+_PAPER = {"predictor": nested("VMSPredictor", {**PAPER_CONFIG, "dense_units": 64, "latent_dim": 8}),
+          "image_size": 256, "latent_dim": 512, "condition": "map", "map_size": 10,
+          "filters": [512, 512, 512, 512, 256, 64, 32], "alpha": 10.0, "ema_beta": 0.999, "group_size": 4}
+# Each block faded in over 2.4M images and stabilised over 2.4M more, 4x4 trained on 4.8M, the last block on
+# 2.4M in all (our reading of the paper's epochs); ProGAN's batch sizes per resolution.
+_PAPER_TRAINING = {"data": "lsun", "category": "kitchen", "predictor": "vms_vae_m8", "scorer": None,
+                   "fade_images": [0] + [2_400_000] * 5 + [1_200_000],
+                   "stabilise_images": [4_800_000] + [2_400_000] * 5 + [1_200_000],
+                   "batch_sizes": [128, 128, 128, 64, 32, 16, 8],
+                   "learning_rate": 1.5e-3, "gp_weight": 10.0, "drift_weight": 0.001, "n_critic": 1,
+                   "pairs": 1000, "low": 0.1, "high": 0.9, "checkpoint_every": 500, "seed": 0}
+
+# CPU: grows 4 -> 32 px on synthetic kitchens, fed back by a 32 px predictor trained first (vms_vae_synthetic_32).
+# A shorter moving average (0.99) suits a run of ~1000 steps.
+_SYNTHETIC = {"predictor": nested("VMSPredictor", {"image_size": 32, "encoder": "conv", "encoder_weights": None,
+                                                   "kl_weight": 1e-3, "seed": 0}),
+              "image_size": 32, "latent_dim": 64, "condition": "map", "map_size": 10, "filters": [64, 64, 32, 16],
+              "alpha": 10.0, "ema_beta": 0.99, "group_size": 4, "seed": 0}
+_SYNTHETIC_TRAINING = {"data": "synthetic", "category": "kitchen", "num_scenes": 4000,
+                       "predictor": "vms_vae_synthetic_32", "scorer": "vms_vae_synthetic_scorer_32",
+                       "fade_images": [0, 3000, 3000, 3000], "stabilise_images": [3000, 3000, 3000, 6000],
+                       "batch_sizes": [32, 32, 32, 16], "learning_rate": 1.5e-3, "gp_weight": 10.0,
+                       "drift_weight": 0.001, "n_critic": 1, "pairs": 1000, "low": 0.1, "high": 0.9,
+                       "checkpoint_every": 25, "seed": 0}
+
+
+def _preset(config, training, weights, dataset, description):
+    return {"class": "MEMGAN", "config": config, "training": training, "weights": weights,
+            "metadata": {"description": description, "paper": GENERATOR_PAPER, "dataset": dataset,
+                         "resolution": config["image_size"], "metrics": {}, "license": LICENSE}}
+
+
+PRESETS = {
+    "memgan_256": _preset(_PAPER, _PAPER_TRAINING, None, "lsun_kitchen",
+                          "MEMGAN: progressive GAN with memorability feedback at every resolution, 256 px kitchens, "
+                          "alpha = 10."),
+    # alpha = 0, the memorability weight: no feedback, for the experiment's foil images.
+    "memgan_foil_256": _preset({**_PAPER, "alpha": 0.0}, {**_PAPER_TRAINING, "category": "living_room"}, None,
+                               "lsun_living_room", "The experiment's foil generator: MEMGAN without memorability "
+                                                   "feedback (alpha = 0), 256 px living rooms."),
+    "memgan_synthetic_32": _preset(
+        _SYNTHETIC, _SYNTHETIC_TRAINING,
+        {"file": WEIGHTS_FILE, "sha256": "5486aa6dc3ab44e2a90458b430da15249d7bad6eb9750e103b85d9e555fa642f"},
+        "synthetic", "CPU preset: MEMGAN growing 4 -> 32 px on synthetic kitchens, 10x10 map condition."),
+    "memgan_foil_synthetic_32": _preset(
+        {**_SYNTHETIC, "alpha": 0.0}, _SYNTHETIC_TRAINING,
+        {"file": WEIGHTS_FILE, "sha256": "a9885c84afdd861e6bb09d95d3aaf5d404978d0eb48b508b31d724e9adfd639b"},
+        "synthetic", "CPU foil preset: the same MEMGAN without memorability feedback (alpha = 0)."),
+}
+for _name, _preset_dict in PRESETS.items():
+    _preset_dict["metadata"]["recipe"] = f"vms-zoo train {_name} --output runs/{_name}"

@@ -1,0 +1,375 @@
+"""What W-MEMGAN and MEMGAN share: the frozen-predictor feedback, two-optimizer compile, one train step.
+
+Both are conditional WGAN-GPs G(z, M) whose generator loss adds the memorability feedback of Eq. (3),
+alpha * E[(P(G(z, M)) - M)^2], with P a frozen VMS predictor whose true-schema channel is reduced to M's shape
+(a mean for a single score, an area resize for a 10x10 map). The critic never sees M. A subclass supplies
+its networks through four hooks; the step itself (noise, critic updates with the gradient penalty and drift
+term, the generator update, metrics) is written once here and runs on TensorFlow, JAX and PyTorch through
+`vms_zoo.backend`.
+
+Images cross every public boundary in [0, 1] (`fit` data, `generate` output); the networks work in [-1, 1].
+"""
+
+import os
+
+import keras
+import numpy as np
+from keras import ops
+
+from vms_zoo import backend, losses
+from vms_zoo.presets import PresetMixin
+from vms_zoo.targets import CONDITIONS, sample_target_maps, sample_targets, scale_to_level, target_ramp
+from vms_zoo.vms import (area_matrix, area_resize, check_images, is_array, predictor_input_size, to_numpy,
+                         true_schema)
+
+METRICS = ("d_loss", "g_loss", "gp", "mem_loss", "wasserstein")
+
+
+def frozen_predictor(predictor):
+    """The feedback predictor as a frozen Keras model; a serialised one must be a registered VMSPredictor.
+
+    Only our own class is rebuilt from a config, so a config file can never name a module to import.
+    """
+    if isinstance(predictor, dict):
+        from vms_zoo.models.vms_predictor import VMSPredictor
+
+        name = predictor.get("registered_name") or predictor.get("class_name")
+        if name not in ("VMSPredictor", "vms_zoo>VMSPredictor") or not isinstance(predictor.get("config"), dict):
+            raise ValueError(f"A serialised feedback predictor must be a VMSPredictor config, got class {name!r}.")
+        predictor = VMSPredictor.from_config(predictor["config"])
+    if not isinstance(predictor, keras.Model):
+        raise TypeError(f"predictor must be a Keras model, got {type(predictor).__name__}.")
+    predictor.trainable = False  # frozen for real: no trainable weights, and training=False in `feedback`
+    return predictor
+
+
+class OptimizerPair:
+    """The critic's and generator's optimizers behind the single `model.optimizer` slot.
+
+    Keras' JAX trainer carries `model.optimizer.variables` in the training state, so both optimizers'
+    slots must be listed there; the other backends only need it to build them.
+    """
+
+    def __init__(self, model):
+        self.model = model
+
+    @property
+    def variables(self):
+        return self.model.d_optimizer.variables + self.model.g_optimizer.variables
+
+    @property
+    def built(self):
+        return self.model.d_optimizer.built and self.model.g_optimizer.built
+
+    def build(self, variables=None):
+        self.model.d_optimizer.build(self.model.critic.trainable_variables)
+        self.model.g_optimizer.build(self.model.generator.trainable_variables)
+
+
+class MemorabilityGAN(PresetMixin, keras.Model):
+    """Base of the memorability-steered GANs.
+
+    Args (shared by both):
+        predictor: frozen VMS predictor, images in [0, 1] -> (N, S, S, 2) maps (or its serialised config).
+        latent_dim: size of z.
+        condition: "score" (M is one number per image) or "map" (a map_size x map_size target map).
+        map_size: side of the target map.
+        alpha: weight of the memorability feedback (10 in the papers; 0 trains without it, e.g. foils).
+        seed: seed of the training noise (z, M, gradient-penalty interpolation).
+
+    Subclasses build `generator` and `critic` and implement the hooks `generator_images`, `critic_scores`,
+    `real_images` (and optionally `after_generator_step`, `sampling_images`, `sample_tag`).
+    """
+
+    task = "generator"
+    default_n_critic = 5
+
+    def __init__(self, predictor, latent_dim, condition, map_size=10, alpha=10.0, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if condition not in CONDITIONS:
+            raise ValueError(f"Unknown condition {condition!r}; expected 'score' or 'map'.")
+        alpha = float(alpha)
+        if not np.isfinite(alpha) or alpha < 0:
+            raise ValueError(f"alpha (the memorability weight) must be a finite number >= 0, got {alpha}.")
+        if int(latent_dim) < 1 or int(map_size) < 1:
+            raise ValueError(f"latent_dim and map_size must be >= 1, got {latent_dim}, {map_size}.")
+        self.latent_dim, self.condition, self.map_size = int(latent_dim), condition, int(map_size)
+        self.alpha, self.seed = alpha, seed
+        self.condition_shape = (1,) if condition == "score" else (self.map_size, self.map_size, 1)
+        self.predictor = frozen_predictor(predictor)
+        self.predictor_size = predictor_input_size(self.predictor)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in METRICS}
+        self.n_critic, self.gp_weight, self.drift_weight = self.default_n_critic, 10.0, 0.001
+
+    def get_config(self):
+        return {**super().get_config(), "predictor": keras.saving.serialize_keras_object(self.predictor),
+                "latent_dim": self.latent_dim, "condition": self.condition, "map_size": self.map_size,
+                "alpha": self.alpha, "seed": self.seed}
+
+    def get_compile_config(self):
+        return None  # two optimizers and GAN weights: call compile() again after loading
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    @property
+    def standardized(self):
+        """True when M is a z-score of real-image memorability (W-MEMGAN with a `score_scale`)."""
+        return getattr(self, "score_scale", None) is not None
+
+    # --- hooks ---------------------------------------------------------------------------------------
+
+    def generator_images(self, z, m, training):
+        """The trained generator's images in [-1, 1] at the active resolution."""
+        raise NotImplementedError
+
+    def critic_scores(self, images):
+        """The critic's scores (N, 1) for images in [-1, 1] at the active resolution."""
+        raise NotImplementedError
+
+    def real_images(self, images):
+        """A batch of real training images in [0, 1] -> the critic's input in [-1, 1]."""
+        raise NotImplementedError
+
+    def after_generator_step(self):
+        """Called after each generator update (MEMGAN: the moving-average generator)."""
+
+    def sampling_images(self, z, m):
+        """Images in [-1, 1] that `generate` returns (rescaled): the generator in inference mode."""
+        return self.generator_images(z, m, training=False)
+
+    def sample_tag(self):
+        """Name part of the sample grid written when training ends."""
+        return "final"
+
+    # --- feedback and conditions ---------------------------------------------------------------------
+
+    def feedback(self, images):
+        """P(G(z, M)) reduced to M's shape, from generator images in [-1, 1]."""
+        # Map tanh output to the predictor's [0, 1] range (the original code fed raw tanh output).
+        x = (images + 1.0) * 0.5
+        if x.shape[1] != self.predictor_size or x.shape[2] != self.predictor_size:
+            x = ops.image.resize(x, (self.predictor_size, self.predictor_size), interpolation="bilinear")
+        true = true_schema(self.predictor(x, training=False))
+        if self.condition == "score":
+            score = ops.mean(true, axis=(1, 2))
+            if self.standardized:
+                mean, std = self.score_scale
+                score = (score - mean) / std
+            return score
+        return area_resize(true, self.map_size)
+
+    def check_condition(self, m):
+        """Raise a clear error unless `m` has the condition's shape (N, *condition_shape)."""
+        if tuple(m.shape[1:]) != self.condition_shape:
+            raise ValueError(f"Condition M for condition={self.condition!r} must have shape (N, "
+                             f"{', '.join(map(str, self.condition_shape))}), got {tuple(m.shape)}.")
+
+    def to_condition(self, scores):
+        """Raw predictor scores in [0, 1] -> this model's single-score condition M (numpy (N, 1))."""
+        if self.condition != "score":
+            raise ValueError("to_condition converts single scores; this model takes maps.")
+        m = np.asarray(scores, "float32").reshape(-1, 1)
+        if self.standardized:
+            mean, std = self.score_scale
+            m = (m - mean) / std
+        return m.astype("float32")
+
+    def low_high(self, low=None, high=None):
+        """Pair targets on this model's condition scale: the given values, else 0.1 / 0.9 (raw scores, map
+        peaks) or -1.645 / +1.645 (z-scores: the 5th / 95th percentile of the N(0, 1) training targets)."""
+        default_low, default_high = (-1.645, 1.645) if self.standardized else (0.1, 0.9)
+        return (default_low if low is None else float(low)), (default_high if high is None else float(high))
+
+    def make_condition(self, value, n, seed=0):
+        """M for `n` samples at one memorability request.
+
+        value: "low" / "high" (the model's own pair targets), a raw score in [0, 1], or a true-schema map
+        (2-D array in [0, 1], any size: area-resized to the map grid, or averaged for a score model).
+        """
+        if isinstance(value, str):
+            if value not in ("low", "high"):
+                raise ValueError(f"Unknown memorability {value!r}; expected 'low', 'high', a score or a map.")
+            level, raw = self.low_high()[value == "high"], False
+        elif np.ndim(value) == 2:
+            target = np.asarray(value, "float32")
+            if self.condition == "map":
+                m = area_matrix(target.shape[0], self.map_size) @ target @ area_matrix(target.shape[1],
+                                                                                        self.map_size).T
+                return np.repeat(m[None, :, :, None], n, axis=0).astype("float32")
+            level, raw = float(target.mean()), True
+        else:
+            level, raw = float(value), True
+        if self.condition == "map":
+            layouts = ops.convert_to_numpy(sample_target_maps(n, seed=seed, size=self.map_size))
+            return scale_to_level(layouts, np.full(n, level))
+        m = np.full((n, 1), level, "float32")
+        return self.to_condition(m) if raw else m
+
+    # --- generation ----------------------------------------------------------------------------------
+
+    def generate(self, z, m, batch_size=64):
+        """Images in [0, 1] (numpy (N, S, S, 3)) for latent codes z (N, latent_dim) and conditions m."""
+        z, m = np.asarray(to_numpy(z), "float32"), np.asarray(to_numpy(m), "float32")
+        self.check_condition(m)
+        if z.shape != (len(m), self.latent_dim):
+            raise ValueError(f"z must have shape ({len(m)}, {self.latent_dim}), got {z.shape}.")
+        out = [ops.convert_to_numpy(self.sampling_images(z[i:i + batch_size], m[i:i + batch_size]))
+               for i in range(0, len(z), batch_size)]
+        return np.clip((np.concatenate(out) + 1.0) * 0.5, 0.0, 1.0)
+
+    def call(self, inputs, training=False):
+        return self.generator_images(inputs[0], inputs[1], training=training)
+
+    # --- training ------------------------------------------------------------------------------------
+
+    def default_optimizer(self):
+        """A fresh optimizer for the critic or the generator when compile() is given none."""
+        return keras.optimizers.Adam(1e-4, beta_1=0.0, beta_2=0.9)  # WGAN-GP's settings
+
+    def compile(self, d_optimizer=None, g_optimizer=None, n_critic=None, gp_weight=10.0, drift_weight=0.001,
+                **kwargs):
+        """Two optimizers (critic, generator), critic updates per generator update, GP and drift weights."""
+        n_critic = self.default_n_critic if n_critic is None else int(n_critic)
+        if n_critic < 1:
+            raise ValueError(f"n_critic must be >= 1, got {n_critic}.")
+        if gp_weight < 0 or drift_weight < 0:
+            raise ValueError(f"gp_weight and drift_weight must be >= 0, got {gp_weight}, {drift_weight}.")
+        super().compile(**kwargs)
+        self.d_optimizer = d_optimizer or self.default_optimizer()
+        self.g_optimizer = g_optimizer or self.default_optimizer()
+        if self.d_optimizer is self.g_optimizer:
+            raise ValueError("d_optimizer and g_optimizer must be two different optimizer instances.")
+        self.optimizer = OptimizerPair(self)
+        self.optimizer.build()
+        self.n_critic, self.gp_weight, self.drift_weight = n_critic, float(gp_weight), float(drift_weight)
+
+    def fit(self, x=None, *args, **kwargs):
+        """keras fit, after checking the training images: whole arrays, or a dataset's first batch."""
+        check_training_data(x)
+        return super().fit(x, *args, **kwargs)
+
+    def draw_noise(self, batch_size):
+        """All random inputs of one train step: z and M per critic and generator update, and GP weights.
+
+        Under tf.distribute every replica shares the seed state, so each draws the noise of the global
+        batch and keeps its own slice: fresh noise per sample, the same numbers as on one device.
+        """
+        index, replicas = backend.replica_slice()
+        k, seed, n = self.n_critic, self.seed_generator, batch_size * replicas
+        normal = keras.random.normal
+        noise = {
+            "critic_z": normal((k, n, self.latent_dim), seed=seed),
+            "critic_m": ops.reshape(sample_targets(self.condition, k * n, seed, self.map_size, self.standardized),
+                                    (k, -1) + self.condition_shape),
+            "mix": keras.random.uniform((k, n, 1, 1, 1), seed=seed),
+            "z": normal((n, self.latent_dim), seed=seed),
+            "m": sample_targets(self.condition, n, seed, self.map_size, self.standardized),
+        }
+        if replicas == 1:
+            return noise
+        start = index * batch_size
+        return {key: value[:, start:start + batch_size] if key in ("critic_z", "critic_m", "mix")
+                else value[start:start + batch_size] for key, value in noise.items()}
+
+    def train_step(self, *args):
+        return backend.train_step(self, self._train_step, *args)
+
+    def _train_step(self, data):
+        images, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        if "int" in str(images.dtype):
+            raise ValueError(f"Training images must be float32 in [0, 1], got dtype {images.dtype}.")
+        real = self.real_images(ops.cast(images, "float32"))
+        noise = self.draw_noise(ops.shape(real)[0])
+        critic_vars, generator_vars = self.critic.trainable_variables, self.generator.trainable_variables
+
+        for i in range(self.n_critic):
+            fake = ops.stop_gradient(self.generator_images(noise["critic_z"][i], noise["critic_m"][i], training=True))
+
+            def d_objective():
+                real_scores, fake_scores = self.critic_scores(real), self.critic_scores(fake)
+                gp = losses.gradient_penalty(self.critic_scores, real, fake, noise["mix"][i])
+                d_loss = (losses.critic_loss(real_scores, fake_scores) + self.gp_weight * gp
+                          + losses.drift_loss(real_scores, self.drift_weight))
+                # Replicas' gradients are summed under tf.distribute: each contributes its share of the mean.
+                return backend.scale_for_replicas(d_loss), (d_loss, gp,
+                                                            losses.wasserstein_estimate(real_scores, fake_scores))
+
+            _, (d_loss, gp, wasserstein), grads = backend.value_and_grad(d_objective, critic_vars)
+            self.d_optimizer.apply(list(grads), critic_vars)
+
+        def g_objective():
+            fake = self.generator_images(noise["z"], noise["m"], training=True)
+            mem = losses.memorability_loss(self.feedback(fake), noise["m"])
+            g_loss = losses.generator_loss(self.critic_scores(fake)) + self.alpha * mem
+            return backend.scale_for_replicas(g_loss), (g_loss, mem)
+
+        _, (g_loss, mem), grads = backend.value_and_grad(g_objective, generator_vars)
+        self.g_optimizer.apply(list(grads), generator_vars)
+        self.after_generator_step()
+
+        values = dict(d_loss=d_loss, g_loss=g_loss, gp=gp, mem_loss=mem, wasserstein=wasserstein)
+        for name, value in values.items():
+            self.trackers[name].update_state(ops.stop_gradient(value))
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+
+def check_training_data(x, what="Training images"):
+    """The image contract for `fit` data: a whole array is checked, a dataset by its first batch."""
+    if x is None:
+        return
+    if is_array(x):
+        check_images(x, what=what)
+        return
+    if isinstance(x, keras.utils.PyDataset):
+        batch = x[0]
+    elif hasattr(x, "as_numpy_iterator"):  # tf.data
+        batch = next(x.take(1).as_numpy_iterator(), None)
+    else:
+        return
+    if isinstance(batch, (tuple, list)):
+        batch = batch[0]
+    if batch is not None:
+        check_images(batch, what=what)
+
+
+class SampleGrid(keras.callbacks.Callback):
+    """Writes PNG grids: one row per fixed z, columns with M rising from `low` to `high` (Fig. 2).
+
+    A grid every `every` epochs (0: none) as samples_epoch<NNN>.png and one when training ends as
+    samples_<model.sample_tag()>.png. `low` / `high` are on the model's condition scale (None: its pair
+    targets).
+    """
+
+    def __init__(self, directory, rows=4, columns=6, low=None, high=None, seed=0, every=0):
+        super().__init__()
+        self.directory, self.rows, self.columns, self.every = directory, rows, columns, int(every)
+        self.low, self.high, self.seed = low, high, seed
+
+    def grid(self):
+        """The sample grid as a uint8 (rows * S, columns * S, 3) array."""
+        model, columns = self.model, self.columns
+        levels = np.linspace(*model.low_high(self.low, self.high), columns)
+        z = np.random.default_rng(self.seed).normal(size=(self.rows, model.latent_dim)).astype("float32")
+        m = target_ramp(model.condition, levels, seed=self.seed, map_size=model.map_size,
+                        standardized=model.standardized)
+        images = model.generate(np.repeat(z, columns, axis=0), np.tile(m, (self.rows,) + (1,) * (m.ndim - 1)))
+        s = images.shape[1]
+        images = images.reshape(self.rows, columns, s, s, 3).transpose(0, 2, 1, 3, 4)
+        return (images * 255).round().astype("uint8").reshape(self.rows * s, columns * s, 3)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.every and (epoch + 1) % self.every == 0:
+            self.save(f"samples_epoch{epoch + 1:03d}.png")
+
+    def on_train_end(self, logs=None):
+        self.save(f"samples_{self.model.sample_tag()}.png")
+
+    def save(self, name):
+        """Write the current grid to `directory/name`."""
+        from PIL import Image
+
+        os.makedirs(self.directory, exist_ok=True)
+        Image.fromarray(self.grid()).save(os.path.join(self.directory, name))

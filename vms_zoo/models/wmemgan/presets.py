@@ -1,0 +1,53 @@
+"""W-MEMGAN presets: the paper's 128 px LSUN-kitchen configurations (GPU) and the CPU presets trained here.
+
+"training" is read by `vms_zoo.training`: the feedback `predictor` and the independent `scorer` are preset
+names or preset folders; the data is an image source; the optimiser is Adam(learning_rate, 0, 0.9) for both
+networks, as in WGAN-GP.
+"""
+
+from vms_zoo.models.vms_predictor.presets import PAPER_CONFIG, SYNTHETIC_64
+from vms_zoo.presets import GENERATOR_PAPER, LICENSE, WEIGHTS_FILE, nested
+
+_PAPER_PREDICTOR = nested("VMSPredictor", {**PAPER_CONFIG, "dense_units": 128, "latent_dim": 32})
+_PAPER_TRAINING = {"data": "lsun", "category": "kitchen", "predictor": "vms_vae_m32", "scorer": None, "epochs": 500,
+                   "batch_size": 64, "n_critic": 5, "learning_rate": 1e-4, "gp_weight": 10.0, "score_scale": True,
+                   "quantiles": [0.05, 0.95], "pairs": 1000, "threshold": 0.65, "sample_every": 5,
+                   "max_minutes": None, "seed": 0}
+# CPU: 32 px synthetic kitchens, fed back by the shipped 64 px predictor, graded by the shipped 32 px scorer.
+_SYNTHETIC_TRAINING = {"data": "synthetic", "category": "kitchen", "num_scenes": 24000,
+                       "predictor": "vms_vae_synthetic_64", "scorer": "vms_vae_synthetic_scorer_32", "epochs": 35,
+                       "batch_size": 64, "n_critic": 4, "learning_rate": 2e-4, "gp_weight": 10.0,
+                       "score_scale": True, "quantiles": [0.05, 0.95], "pairs": 1000, "threshold": 0.65,
+                       "sample_every": 5, "max_minutes": 9.5, "seed": 0}
+
+
+def _preset(condition, size, config, training, weights, dataset, description):
+    return {"class": "WMEMGAN",
+            "config": {"image_size": size, "condition": condition, "alpha": 10.0, "seed": 0, **config},
+            "training": training, "weights": weights,
+            "metadata": {"description": description, "paper": GENERATOR_PAPER, "dataset": dataset,
+                         "resolution": size, "metrics": {}, "license": LICENSE}}
+
+
+PRESETS = {
+    "wmemgan_score_128": _preset(
+        "score", 128, {"predictor": _PAPER_PREDICTOR, "latent_dim": 128, "filters": 256}, _PAPER_TRAINING, None,
+        "lsun_kitchen", "W-MEMGAN, single-score condition: G(z, score) -> 128 px kitchen."),
+    "wmemgan_map_128": _preset(
+        "map", 128, {"predictor": _PAPER_PREDICTOR, "latent_dim": 128, "map_size": 10, "filters": 256},
+        {**_PAPER_TRAINING, "score_scale": False}, None,
+        "lsun_kitchen", "W-MEMGAN, 10x10 target-map condition: G(z, M) -> 128 px kitchen."),
+    # score_scale: mean and std of the feedback predictor's scores on the real training kitchens (M is a z-score).
+    "wmemgan_synthetic_score_32": _preset(
+        "score", 32, {"predictor": nested("VMSPredictor", SYNTHETIC_64), "latent_dim": 64, "filters": 128,
+                      "score_scale": [0.06274096059830238, 0.03460666045824046]}, _SYNTHETIC_TRAINING,
+        {"file": WEIGHTS_FILE, "sha256": "d6c8bf0fa3ad9de07ff68bd14bc65fce8332041d6149c615d77d0e60a6382764"},
+        "synthetic", "CPU preset: W-MEMGAN, score condition, 32 px synthetic kitchens."),
+    "wmemgan_synthetic_map_32": _preset(
+        "map", 32, {"predictor": nested("VMSPredictor", SYNTHETIC_64), "latent_dim": 64, "map_size": 10,
+                    "filters": 128}, {**_SYNTHETIC_TRAINING, "score_scale": False},
+        {"file": WEIGHTS_FILE, "sha256": "8d746cbcc22279230a9afa8661169b886c4792e4097a837c7a9c65b027fcae36"},
+        "synthetic", "CPU preset: W-MEMGAN, 10x10 map condition, 32 px synthetic kitchens."),
+}
+for _name, _preset_dict in PRESETS.items():
+    _preset_dict["metadata"]["recipe"] = f"vms-zoo train {_name} --output runs/{_name}"

@@ -1,0 +1,378 @@
+"""Presets: the registry of named models, loading by name or folder, the folder writer, sha256, downloads, cards.
+
+A preset is a name -> the model class and config, how it trains (`vms_zoo.training`), its card metadata and
+its weights (a file shipped in `checkpoints/<name>/`, which installs inside the package, or a URL; always with
+a sha256). Each family keeps its presets beside its model (`vms_zoo/models/<family>/presets.py`); this module
+joins them. Paper presets reproduce the published configurations (GPU-sized); `*synthetic*` presets are
+CPU-sized and trained here on the embedded synthetic scenes.
+
+A preset *folder* has keras-hub's layout, so a model you trained yourself loads like a named one:
+
+    config.json         {"class": "VMSPredictor", "config": {...}}: a registered class, never a module path
+    model.weights.h5    model.save_weights()
+    metadata.json       the card fields, parameter count and weights sha256
+    README.md           the card, for people
+
+    model = load("vms_vae_synthetic_64")         # named preset, published weights
+    model = load("vms_vae_m8", weights=False)    # the architecture only, ready to train
+    model = load("./runs/my_model")              # a preset folder (a path: ./, ../, / or a separator)
+    model = VMSPredictor.from_preset("vms_vae_synthetic_64")
+"""
+
+import difflib
+import functools
+import hashlib
+import inspect
+import json
+import os
+from pathlib import Path
+
+import keras
+
+CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE, CARD_FILE = "config.json", "model.weights.h5", "metadata.json", "README.md"
+CONFIG_KEYS = {"class", "config"}  # all a preset folder's config.json may hold
+# Every preset's metadata has these; save_preset adds class, parameters, weights_sha256, keras_version, backend.
+METADATA_FIELDS = ("description", "paper", "dataset", "resolution", "metrics", "recipe", "license")
+LICENSE = "Apache-2.0"
+PREDICTOR_PAPER = "Kyle-Davidson, Bors & Evans, Predicting visual memory schemas with variational autoencoders, BMVC 2019"
+GENERATOR_PAPER = ("Kyle-Davidson, Bors & Evans, Modulating human memory for complex scenes with artificially "
+                   "generated images, Scientific Reports 12, 1583 (2022)")
+KERAS_CONFIG_KEYS = {"name", "trainable", "dtype"}  # what keras.Model.get_config adds to ours
+
+
+def checkpoints_dir():
+    """Where shipped weights are: inside the installed package, else the source checkout's checkpoints/."""
+    here = Path(__file__).resolve().parent
+    installed = here / "checkpoints"
+    return installed if installed.is_dir() else here.parent / "checkpoints"
+
+
+def nested(class_name, config):
+    """A sub-model (e.g. a GAN's frozen predictor) inside a config, in keras' serialised form."""
+    return {"class_name": class_name, "registered_name": f"vms_zoo>{class_name}", "module": None, "config": config}
+
+
+# --- the registry -------------------------------------------------------------------------------------------
+
+
+@functools.cache
+def registry():
+    """Every preset by name, gathered from the model families."""
+    from vms_zoo.models.memgan.presets import PRESETS as memgan
+    from vms_zoo.models.vms_predictor.presets import PRESETS as predictor
+    from vms_zoo.models.wmemgan.presets import PRESETS as wmemgan
+
+    return {**predictor, **wmemgan, **memgan}
+
+
+@functools.cache
+def model_classes():
+    """The model classes a preset or preset folder may name: a closed list, so a config imports nothing."""
+    from vms_zoo.models.memgan import MEMGAN
+    from vms_zoo.models.vms_predictor import VMSPredictor
+    from vms_zoo.models.wmemgan import WMEMGAN
+
+    return {cls.__name__: cls for cls in (VMSPredictor, WMEMGAN, MEMGAN)}
+
+
+def list_presets(task=None):
+    """Names of every preset, sorted; `task` "predictor" or "generator" keeps that kind only."""
+    return sorted(name for name, p in registry().items()
+                  if task is None or model_classes()[p["class"]].task == task)
+
+
+def get_preset(name):
+    """The preset dict for `name`; an unknown name raises a ValueError suggesting close matches."""
+    presets = registry()
+    if name not in presets:
+        close = difflib.get_close_matches(name, presets, n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise ValueError(f"Unknown preset {name!r}.{hint} Known presets: {', '.join(list_presets())}.")
+    return presets[name]
+
+
+def model_class(name):
+    """The model class registered as `name` ("VMSPredictor", "WMEMGAN", "MEMGAN"); anything else is refused."""
+    classes = model_classes()
+    if name not in classes:
+        raise ValueError(f"Unknown model class {name!r}; a preset names one of {', '.join(sorted(classes))}.")
+    return classes[name]
+
+
+def check_config(cls, config, where="config"):
+    """Refuse keys `cls` does not take (before anything is built), nested predictor configs included."""
+    if not isinstance(config, dict):
+        raise ValueError(f"{where} must be a JSON object, got {type(config).__name__}.")
+    allowed = set(inspect.signature(cls.__init__).parameters) - {"self", "args", "kwargs"} | KERAS_CONFIG_KEYS
+    unknown = sorted(set(config) - allowed)
+    if unknown:
+        raise ValueError(f"{where} has keys {cls.__name__} does not take: {', '.join(unknown)}.")
+    predictor = config.get("predictor")
+    if isinstance(predictor, dict):
+        name = predictor.get("registered_name") or predictor.get("class_name")
+        if name not in ("VMSPredictor", "vms_zoo>VMSPredictor"):
+            raise ValueError(f"{where}: the feedback predictor must be a VMSPredictor, got class {name!r}.")
+        check_config(model_class("VMSPredictor"), predictor.get("config"), f"{where} (predictor)")
+
+
+def build(class_name, config):
+    """An (untrained) model from a registered class name and a checked config."""
+    cls = model_class(class_name)
+    check_config(cls, config)
+    return cls.from_config(dict(config))
+
+
+def without_downloads(config):
+    """`config` with every "*_weights" entry (e.g. encoder_weights="imagenet") set to None, nested ones too.
+
+    Those name pretrained sub-model weights to fetch when training starts; a checkpoint already holds them.
+    """
+    if isinstance(config, dict):
+        return {k: None if k.endswith("_weights") and isinstance(v, str) else without_downloads(v)
+                for k, v in config.items()}
+    if isinstance(config, list):
+        return [without_downloads(v) for v in config]
+    return config
+
+
+# --- weights ----------------------------------------------------------------------------------------------
+
+
+def file_sha256(path):
+    """Hex sha256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_sha256(path, sha256):
+    """Raise a ValueError unless the file at `path` has this sha256 (a corrupt or stale weights file)."""
+    actual = file_sha256(path)
+    if actual != sha256:
+        raise ValueError(f"Weights file {path} has sha256 {actual}, expected {sha256}: the file is corrupt or "
+                         f"belongs to another model; replace it.")
+
+
+def download(url, sha256, fname):
+    """`url` into the Keras cache (~/.keras/vms_zoo, or $KERAS_HOME) via keras.utils.get_file, sha256-checked.
+
+    keras.utils.get_file leaves a file that fails its hash in the cache; it is removed here so a retry starts
+    clean.
+    """
+    cache_dir = os.path.expanduser(os.environ.get("KERAS_HOME", os.path.join("~", ".keras")))
+    os.makedirs(os.path.join(cache_dir, "vms_zoo"), exist_ok=True)
+    target = os.path.join(cache_dir, "vms_zoo", fname)
+    try:
+        return keras.utils.get_file(fname, origin=url, file_hash=sha256, hash_algorithm="sha256",
+                                    cache_dir=cache_dir, cache_subdir="vms_zoo")
+    except ValueError as e:
+        if "hash" not in str(e):
+            raise
+        if os.path.exists(target):
+            os.remove(target)
+        raise ValueError(f"The file downloaded from {url} does not match sha256 {sha256} (corrupt or changed "
+                         f"download); it was removed, nothing was loaded.") from None
+
+
+def weights_status(name):
+    """"shipped", "download", "not published" or "missing" for a named preset's weights."""
+    spec = get_preset(name).get("weights")
+    if not spec:
+        return "not published"
+    if (checkpoints_dir() / name / spec.get("file", WEIGHTS_FILE)).exists():
+        return "shipped"
+    return "download" if spec.get("url") else "missing"
+
+
+def preset_weights(name):
+    """Local path of a named preset's weights: the shipped file, else a verified download."""
+    preset = get_preset(name)
+    spec = preset.get("weights")
+    if not spec:
+        raise ValueError(f"Preset {name!r} has no published weights yet. Train them with: "
+                         f"{preset['metadata']['recipe']} and load the output folder with vms_zoo.load(FOLDER), "
+                         f"or use load({name!r}, weights=False) for the untrained architecture.")
+    local = checkpoints_dir() / name / spec.get("file", WEIGHTS_FILE)
+    if local.exists() or not spec.get("url"):
+        if not local.exists():
+            raise FileNotFoundError(f"Preset {name!r} ships its weights as {local}, which is missing "
+                                    "(reinstall vms-zoo: the wheel carries checkpoints/).")
+        check_sha256(local, spec["sha256"])
+        return str(local)
+    return download(spec["url"], spec["sha256"], f"{name}-{spec['sha256'][:12]}.weights.h5")
+
+
+# --- loading and saving -----------------------------------------------------------------------------------
+
+
+def is_path(text):
+    """Whether a --preset argument names a folder rather than a preset: ./x, ../x, /x, ~/x or any separator."""
+    return os.sep in text or "/" in text or text.startswith(("~", "."))
+
+
+def read_preset_dir(directory):
+    """(class name, config, metadata) of a preset folder, checked: a registered class and no other keys."""
+    directory = Path(directory)
+    config_path = directory / CONFIG_FILE
+    if not config_path.exists():
+        raise FileNotFoundError(f"{directory} is not a preset folder: it has no {CONFIG_FILE}.")
+    try:
+        spec = json.loads(config_path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{config_path} is not valid JSON ({e}).") from None
+    if not isinstance(spec, dict) or "class" not in spec or "config" not in spec:
+        raise ValueError(f"{config_path} must be a JSON object with \"class\" and \"config\".")
+    unknown = sorted(set(spec) - CONFIG_KEYS)
+    if unknown:
+        hint = " (vms_zoo 0.1 folders named a module: delete that key)" if "module" in unknown else ""
+        raise ValueError(f"{config_path} has unknown keys {', '.join(unknown)}; expected only "
+                         f"\"class\" and \"config\"{hint}.")
+    check_config(model_class(spec["class"]), spec["config"], str(config_path))
+    metadata_path = directory / METADATA_FILE
+    metadata = json.loads(metadata_path.read_text()) if metadata_path.exists() else {}
+    return spec["class"], spec["config"], metadata
+
+
+def resolve(name_or_dir):
+    """(class name, config, weights file or None, where) of a preset name or preset folder.
+
+    A registered name always wins over a folder of the same name in the working directory: a folder is
+    given as a path.
+    """
+    name_or_dir = os.fspath(name_or_dir)
+    if name_or_dir in registry() or not is_path(name_or_dir):
+        preset = get_preset(name_or_dir)
+        return preset["class"], preset["config"], None, name_or_dir
+    directory = os.path.expanduser(name_or_dir)
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"No preset folder {name_or_dir!r} (and it is not a preset name).")
+    class_name, config, metadata = read_preset_dir(directory)
+    return class_name, config, os.path.join(directory, WEIGHTS_FILE), directory
+
+
+def load(name_or_dir, weights=True, **overrides):
+    """A model from a preset name or a preset folder, like keras.applications' `weights=`.
+
+    weights: True (the preset's weights: shipped, downloaded or the folder's model.weights.h5), False (the
+    architecture only; paper presets then fetch their ImageNet encoder as training would) or a path to a
+    .weights.h5 file. `overrides` replace config entries (e.g. image_size for a tiny test model).
+    """
+    class_name, config, weights_file, where = resolve(name_or_dir)
+    if weights is True:
+        if weights_file is None:
+            weights_file = preset_weights(where)
+        elif not os.path.exists(weights_file):
+            raise FileNotFoundError(f"Preset folder {where} has no {WEIGHTS_FILE}; pass weights=False for the "
+                                    "architecture only.")
+        else:
+            metadata = read_preset_dir(where)[2]
+            if metadata.get("weights_sha256"):
+                check_sha256(weights_file, metadata["weights_sha256"])
+    if weights is not False:
+        config = without_downloads(config)
+    model = build(class_name, {**config, **overrides})
+    if weights is not False:
+        model.load_weights(weights_file if weights is True else os.fspath(weights))
+    return model
+
+
+def _write_atomically(path, write):
+    """write(tmp_path), fsync, then rename over `path`: a killed process never leaves a half file there."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{''.join(path.suffixes)}")
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def save_preset(model, directory, metadata=None):
+    """Write `model` as a preset folder (config.json, model.weights.h5, metadata.json, README.md card).
+
+    `metadata` gives the card fields (METADATA_FIELDS); the parameter count and weights sha256 are measured
+    here, so a card cannot disagree with its weights. Each file is written to a temporary name and renamed;
+    config.json comes last, so a folder with a config is complete. Returns the folder as a Path.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    if getattr(model, "optimizer", None) is not None:
+        # A compiled model's weights file also holds the optimizer slots (3x the size); presets publish weights.
+        bare = type(model).from_config(without_downloads(model.get_config()))
+        bare.set_weights(model.get_weights())
+        if hasattr(model, "growth_state"):
+            bare.sync_graph()
+        model = bare
+    class_name = type(model).__name__
+    model_class(class_name)  # only registered classes are written
+    _write_atomically(directory / WEIGHTS_FILE, model.save_weights)
+    metadata = {
+        **(metadata or {}),
+        "class": class_name,
+        "parameters": int(model.count_params()),
+        "weights_sha256": file_sha256(directory / WEIGHTS_FILE),
+        "keras_version": keras.__version__,
+        "backend": keras.backend.backend(),
+    }
+    _write_atomically(directory / METADATA_FILE, lambda p: Path(p).write_text(json.dumps(metadata, indent=2)))
+    _write_atomically(directory / CARD_FILE, lambda p: Path(p).write_text(model_card(directory.name, metadata)))
+    spec = {"class": class_name, "config": model.get_config()}
+    _write_atomically(directory / CONFIG_FILE, lambda p: Path(p).write_text(json.dumps(spec, indent=2)))
+    return directory
+
+
+class PresetMixin:
+    """`from_preset` / `save_to_preset` on every model class, as in keras-hub."""
+
+    @classmethod
+    def from_preset(cls, preset, weights=True, **overrides):
+        """The model of a preset name or preset folder; it must be of this class."""
+        class_name = resolve(preset)[0]
+        if not issubclass(model_class(class_name), cls):
+            raise ValueError(f"Preset {preset!r} is a {class_name}, not a {cls.__name__}.")
+        return load(preset, weights=weights, **overrides)
+
+    def save_to_preset(self, directory, metadata=None):
+        """Write this model as a preset folder (see `save_preset`)."""
+        return save_preset(self, directory, metadata)
+
+
+def _flat(metrics, prefix=""):
+    """{"model": {"rho2d": 0.5}} -> [("model.rho2d", 0.5)]: nested metric reports as card table rows."""
+    rows = []
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            rows += _flat(value, f"{prefix}{key}.")
+        else:
+            rows.append((f"{prefix}{key}", value))
+    return rows
+
+
+def model_card(name, metadata):
+    """The README.md of a preset folder: what the model is, what it was trained on, how well, how to use it."""
+    fields = [("Model", f"`{metadata.get('class', '?')}`"), ("Paper", metadata.get("paper")),
+              ("Dataset", metadata.get("dataset")),
+              ("Resolution", metadata.get("resolution") and f"{metadata['resolution']} x {metadata['resolution']}"),
+              ("Parameters", f"{metadata['parameters']:,}" if "parameters" in metadata else None),
+              ("Weights", metadata.get("weights_sha256") and f"`{WEIGHTS_FILE}`, sha256 `{metadata['weights_sha256']}`"),
+              ("Trained with", metadata.get("recipe") and f"`{metadata['recipe']}`"),
+              ("Backend", metadata.get("backend") and f"{metadata['backend']}, Keras {metadata.get('keras_version')}"),
+              ("License", metadata.get("license"))]
+    lines = [f"# {name}", "", metadata.get("description", ""), "", "| | |", "|---|---|"]
+    lines += [f"| {key} | {value} |" for key, value in fields if value]
+    metrics = _flat(metadata.get("metrics") or {})
+    if metrics:
+        lines += ["", "## Metrics", "", "| metric | value |", "|---|---|"]
+        lines += [f"| {key} | {value:.4g} |" if isinstance(value, float) else f"| {key} | {value} |"
+                  for key, value in metrics]
+    where = name if name in registry() else f"./path/to/{name}"
+    generator = metadata.get("class") in model_classes() and model_class(metadata["class"]).task == "generator"
+    command = "generate --memorability low high --pairs 4" if generator else "predict photo.jpg"
+    lines += ["", "## Use", "", "```python", "import vms_zoo", "", f'model = vms_zoo.load("{where}")', "```", "",
+              "```", f"vms-zoo {command} --preset {where} --output out/", "```", ""]
+    return "\n".join(lines)
