@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from vms_zoo.annotations import box_map, read_table, vms_maps, write_table
+from vms_zoo.human.annotations import box_map, read_table, vms_maps, write_table
 
 
 def _table(rows):

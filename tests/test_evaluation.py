@@ -6,7 +6,7 @@ import pytest
 from scipy import stats
 
 from vms_zoo.evaluation import across_generators, evaluate_pairs, pair_statistics, score_images
-from vms_zoo.models.wgan import WMEMGAN
+from vms_zoo.models.wmemgan import WMEMGAN
 
 
 def test_pair_statistics_match_scipy_and_hand_computation():
@@ -51,6 +51,8 @@ def test_pair_statistics_edge_cases_and_errors():
     same = pair_statistics([0.5, 0.5, 0.5], [0.5, 0.5, 0.5])
     assert same["p_paired_t"] == 1.0 and same["p_wilcoxon"] == 1.0 and same["cohens_d"] == 0.0
     assert same["positive_share_above"] is None
+    shift = pair_statistics([0.25, 0.5, 0.75], [0.5, 0.75, 1.0])  # every pair +0.25: an infinite paired effect
+    assert shift["cohens_d_paired"] == np.inf and shift["p_paired_t"] == 0.0 and shift["p_wilcoxon"] == 0.25
     with pytest.raises(ValueError, match="pair up"):
         pair_statistics([0.1, 0.2], [0.1, 0.2, 0.3])
     with pytest.raises(ValueError, match="at least 2"):
@@ -67,7 +69,7 @@ def brightness_scorer(size=16):
 def test_score_images_is_mean_true_schema_with_resize():
     images = np.random.default_rng(0).uniform(size=(5, 32, 32, 3)).astype("float32")
     np.testing.assert_allclose(score_images(brightness_scorer(16), images), images.mean(axis=(1, 2, 3)), atol=1e-3)
-    with pytest.raises(ValueError, match="Images must be"):
+    with pytest.raises(ValueError, match=r"Images must have shape \(N, H, W, 3\)"):
         score_images(brightness_scorer(16), images[..., 0])
 
 
@@ -83,7 +85,7 @@ def test_evaluate_pairs_on_tiny_gan():
 
 
 def test_standardized_gan_pairs_default_to_z_score_quantiles():
-    from vms_zoo.evaluation import default_low_high, score_scale
+    from vms_zoo.evaluation import score_scale
 
     images = np.random.default_rng(0).uniform(size=(50, 16, 16, 3)).astype("float32")
     scale = score_scale(brightness_scorer(16), images, quantiles=(0.1, 0.9))
@@ -92,10 +94,10 @@ def test_standardized_gan_pairs_default_to_z_score_quantiles():
     assert scale["low"] < 0.0 < scale["high"]
     model = WMEMGAN(brightness_scorer(16), image_size=16, latent_dim=8, condition="score", filters=16, seed=0,
                     score_scale=(scale["mean"], scale["std"]))
-    assert default_low_high(model) == (-1.645, 1.645)
-    assert default_low_high(model, -1.0, 0.5) == (-1.0, 0.5)
+    assert model.low_high() == (-1.645, 1.645)
+    assert model.low_high(-1.0, 0.5) == (-1.0, 0.5)
     raw = WMEMGAN(brightness_scorer(16), image_size=16, latent_dim=8, condition="score", filters=16, seed=0)
-    assert default_low_high(raw) == (0.1, 0.9)
+    assert raw.low_high() == (0.1, 0.9)
     r = evaluate_pairs(model, brightness_scorer(8), num_pairs=8, seed=1, low=scale["low"], high=scale["high"],
                        batch_size=8)
     assert r["num_pairs"] == 8 and r["target_low"] == scale["low"] and r["target_high"] == scale["high"]

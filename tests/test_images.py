@@ -60,10 +60,10 @@ def test_image_folder_pipeline(tmp_path):
     batches = list(image_folder(str(tmp_path), image_size=16, batch_size=2, shuffle=True, seed=1))
     x = np.concatenate([b.numpy() for b in batches])
     assert x.shape == (3, 16, 16, 3) and x.dtype == np.float32
-    assert x.min() >= -1 and x.max() <= 1
+    assert x.min() >= 0 and x.max() <= 1
     red = x[np.argmax(x[..., 0].mean(axis=(1, 2)))]  # the pure-red PNG
     np.testing.assert_allclose(red[..., 0], 1.0, atol=1e-5)
-    np.testing.assert_allclose(red[..., 1:], -1.0, atol=1e-5)
+    np.testing.assert_allclose(red[..., 1:], 0.0, atol=1e-5)
 
 
 def test_center_crop_and_resize():
@@ -71,7 +71,8 @@ def test_center_crop_and_resize():
     img[:, 5:15] = 255  # the central square is white, the sides black
     np.testing.assert_allclose(to_training(img, 5, "center").numpy(), 1.0, atol=1e-5)
     squashed = to_training(img, 5, "resize").numpy()
-    assert squashed[:, 0].max() < 0 and squashed[:, 2].min() > 0.99
+    assert squashed[:, 0].max() < 0.5 and squashed[:, 2].min() > 0.99
+    assert squashed.dtype == np.float32 and squashed.min() >= 0 and squashed.max() <= 1
 
 
 def test_lsun_needs_local_data(tmp_path):
@@ -87,4 +88,4 @@ def test_lsun_pipeline_on_mocked_tfds(tmp_path):
     with tfds.testing.mock_data(num_examples=5, policy=tfds.testing.MockPolicy.USE_CODE):
         ds = lsun("kitchen", data_dir=str(tmp_path), image_size=8, batch_size=5)
         x = next(iter(ds)).numpy()
-    assert x.shape == (5, 8, 8, 3) and -1 <= x.min() and x.max() <= 1
+    assert x.shape == (5, 8, 8, 3) and x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1

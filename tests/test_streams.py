@@ -4,7 +4,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from vms_zoo.streams import (StreamError, design_streams, load_streams, responses_to_trials, save_streams,
+from vms_zoo.human.streams import (StreamError, design_streams, load_streams, responses_to_trials, save_streams,
                              validate_streams)
 
 PAIRS = [(f"h{i}", f"l{i}") for i in range(100)]

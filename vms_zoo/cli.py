@@ -1,12 +1,13 @@
 """`vms-zoo`: predict VMS maps, generate scenes at a chosen memorability, train, evaluate, list presets.
 
-    vms-zoo list
+    vms-zoo list [--json]
+    vms-zoo info vms_vae_synthetic_64
     vms-zoo predict photo.jpg more/*.png --preset vms_vae_synthetic_64 --output out/
     vms-zoo generate --preset wmemgan_synthetic_score_32 --memorability low high --pairs 8 --output gen/
-    vms-zoo train vms_predictor --epochs 2 --output runs/quick
+    vms-zoo train vms_vae_synthetic_64 --output runs/quick --set epochs=2      (--dry-run: settings only)
     vms-zoo evaluate --preset wmemgan_synthetic_score_32 --scorer vms_vae_synthetic_scorer_32 --pairs 200
 
---preset takes a preset name or a preset folder (e.g. a recipe's --output folder). Maps are coloured as in
+--preset takes a preset name or a preset folder given as a path (./runs/quick, /abs/path). Maps are coloured as in
 the papers: green = true schema (what makes people remember a scene), red = false schema. Errors are one
 line on stderr and a non-zero exit code.
 """
@@ -14,7 +15,6 @@ line on stderr and a non-zero exit code.
 import argparse
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -24,47 +24,84 @@ DISPLAY_SIZE = 512  # longest side of written maps and overlays, at most the ima
 LOW_HIGH = ("low", "high")
 
 
+DEFAULT_PREDICTOR, DEFAULT_GENERATOR = "vms_vae_synthetic_64", "wmemgan_synthetic_score_32"
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="vms-zoo", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser("list", help="the presets, with their data, resolution and weights")
+    p.add_argument("--json", action="store_true", help="one JSON object per preset, machine-readable")
     p.set_defaults(run=cmd_list)
+
+    p = commands.add_parser("info", help="a preset's card")
+    p.add_argument("preset")
+    p.set_defaults(run=cmd_info)
 
     p = commands.add_parser("predict", help="VMS maps, overlays and memorability scores for images")
     p.add_argument("images", nargs="+", help="image files (anything Pillow reads)")
-    p.add_argument("--preset", required=True, help="VMS predictor preset name or preset folder")
-    p.add_argument("--output", required=True, help="folder for <image>_vms.png, <image>_overlay.png, scores.json")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--preset", default=DEFAULT_PREDICTOR, help="VMS predictor preset name or preset folder")
+    p.add_argument("--output", default="vms_out", help="folder for <image>_vms.png, <image>_overlay.png, scores.json")
+    p.add_argument("--batch-size", type=positive_int, default=32)
     p.set_defaults(run=cmd_predict)
 
     p = commands.add_parser("generate", help="scenes from a memorability-conditioned generator")
-    p.add_argument("--preset", required=True, help="generator preset name or preset folder")
+    p.add_argument("--preset", default=DEFAULT_GENERATOR, help="generator preset name or preset folder")
     p.add_argument("--memorability", nargs="+", default=list(LOW_HIGH),
                    help="low | high | a score in [0, 1] | a target map image (green = true schema); several "
                         "values render every z at each of them (default: low high, i.e. pairs)")
-    p.add_argument("--pairs", type=int, default=8, help="number of latent codes z (rows of the grid)")
+    p.add_argument("--pairs", type=positive_int, default=8, help="number of latent codes z (rows of the grid)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--output", required=True, help="folder for z<i>_<memorability>.png and grid.png")
+    p.add_argument("--output", default="vms_generated", help="folder for z<i>_<memorability>.png and grid.png")
     p.set_defaults(run=cmd_generate)
 
-    p = commands.add_parser("train", help="run recipes/<recipe>.py with the remaining arguments")
-    p.add_argument("recipe", help="e.g. vms_predictor or train_wmemgan")
-    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the recipe")
+    p = commands.add_parser("train", help="train a preset in-process (vms_zoo.training)")
+    p.add_argument("preset", help="a preset name (vms-zoo list)")
+    p.add_argument("--data", help="synthetic | folder:DIR | lsun:DIR | vischema1:DIR | vischema2:DIR | "
+                                  "vischema_plus:DIR (default: the preset's)")
+    p.add_argument("--output", help="run folder (default: runs/PRESET)")
+    p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="overrides",
+                   help="override a training setting or config entry (JSON values): epochs=2 config.alpha=0")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and settings, train nothing")
+    p.add_argument("--overwrite", action="store_true", help="start afresh in an output folder holding another run")
+    p.add_argument("--distribute", action="store_true", help="data-parallel over all local devices")
     p.set_defaults(run=cmd_train)
 
     p = commands.add_parser("evaluate", help="low/high pair evaluation of a generator by an independent predictor")
-    p.add_argument("--preset", required=True, help="generator preset name or folder")
+    p.add_argument("--preset", default=DEFAULT_GENERATOR, help="generator preset name or folder")
     p.add_argument("--scorer", required=True, help="independent VMS predictor preset name or folder")
-    p.add_argument("--pairs", type=int, default=1000)
+    p.add_argument("--pairs", type=positive_int, default=1000)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--low", type=float, default=None, help="low target on the generator's condition scale")
-    p.add_argument("--high", type=float, default=None, help="high target on the generator's condition scale")
-    p.add_argument("--threshold", type=float, default=0.65)
+    p.add_argument("--low", type=finite_float, default=None, help="low target on the generator's condition scale")
+    p.add_argument("--high", type=finite_float, default=None, help="high target on the generator's condition scale")
+    p.add_argument("--threshold", type=finite_float, default=0.65)
     p.add_argument("--output", default=None, help="JSON file for the statistics")
     p.set_defaults(run=cmd_evaluate)
     return parser
+
+
+def positive_int(text):
+    """argparse type: a whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def finite_float(text):
+    """argparse type: a finite number (no nan / inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not np.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
 
 
 def main(argv=None):
@@ -85,34 +122,55 @@ def main(argv=None):
 
 
 def cmd_list(args):
-    from vms_zoo import zoo
+    from vms_zoo import presets
 
+    rows = []
+    for name in presets.list_presets():
+        preset = presets.get_preset(name)
+        rows.append({"name": name, "class": preset["class"], "resolution": preset["metadata"]["resolution"],
+                     "dataset": preset["metadata"]["dataset"], "weights": presets.weights_status(name),
+                     "default": name in (DEFAULT_PREDICTOR, DEFAULT_GENERATOR)})
+    if args.json:
+        print("\n".join(json.dumps(row) for row in rows))
+        return
     print(f"{'preset':28} {'class':13} {'size':>5}  {'dataset':17} weights")
-    for name in zoo.list_presets():
-        preset = zoo.PRESETS[name]
-        weights = preset.get("weights")
-        if not weights:
-            status = "not published"
-        elif (zoo.CHECKPOINTS / name / weights.get("file", zoo.WEIGHTS_FILE)).exists():
-            status = "shipped"
-        else:
-            status = "download" if weights.get("url") else "missing from checkpoints/"
-        meta = preset["metadata"]
-        print(f"{name:28} {preset['class']:13} {meta['resolution']:>5}  {meta['dataset']:17} {status}")
+    for r in rows:
+        default = " (default)" if r["default"] else ""
+        print(f"{r['name']:28} {r['class']:13} {r['resolution']:>5}  {r['dataset']:17} {r['weights']}{default}")
+
+
+def cmd_info(args):
+    from vms_zoo import presets
+
+    preset = presets.get_preset(args.preset)
+    card = presets.checkpoints_dir() / args.preset / presets.CARD_FILE
+    if card.exists():
+        print(card.read_text())
+        return
+    print(presets.model_card(args.preset, {**preset["metadata"], "class": preset["class"]}))
+    print("Weights: not published; train them with the command above.")
+
+
+def load_model(preset, task):
+    """The model of a preset name or folder, refusing the wrong kind with a one-line error."""
+    from vms_zoo import presets
+
+    class_name = presets.resolve(preset)[0]
+    if presets.model_class(class_name).task != task:
+        hint = "vms-zoo generate" if task == "predictor" else "vms-zoo predict"
+        raise ValueError(f"Preset {preset!r} is a {class_name}, not a {task} (for it use {hint}).")
+    return presets.load(preset)
 
 
 def cmd_predict(args):
     import keras
 
-    from vms_zoo import zoo
     from vms_zoo.io import read_image
     from vms_zoo.visualize import overlay, to_uint8, vms_to_rgb
 
     _check_files(args.images)  # before the model loads: a typo fails at once
-    model = zoo.load(args.preset)
-    size = getattr(model, "image_size", None)
-    if size is None or hasattr(model, "generate"):
-        raise ValueError(f"Preset {args.preset!r} is not a VMS predictor (for generators: vms-zoo generate).")
+    model = load_model(args.preset, "predictor")
+    size = model.image_size
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     stems = _unique_stems(args.images)
@@ -122,8 +180,7 @@ def cmd_predict(args):
         paths = args.images[start:start + args.batch_size]
         maps = model.predict(np.stack([read_image(p, size) for p in paths]), verbose=0)
         for path, vms, stem in zip(paths, maps, stems[start:start + args.batch_size]):
-            image = read_image(path)
-            image = _fit(image, DISPLAY_SIZE)
+            image = _fit(read_image(path), DISPLAY_SIZE)
             shown = _resize(vms, image.shape[:2])
             _save(to_uint8(vms_to_rgb(shown)), out / f"{stem}_vms.png")
             _save(to_uint8(overlay(image, shown)), out / f"{stem}_overlay.png")
@@ -139,24 +196,19 @@ def cmd_predict(args):
 def cmd_generate(args):
     import keras
 
-    from vms_zoo import zoo
     from vms_zoo.visualize import save_grid, to_uint8
 
     values = [parse_memorability(v) for v in args.memorability]  # before the model loads
-    if args.pairs < 1:
-        raise ValueError(f"--pairs must be at least 1, got {args.pairs}.")
-    model = zoo.load(args.preset)
-    if not (hasattr(model, "generate") and hasattr(model, "latent_dim")):
-        raise ValueError(f"Preset {args.preset!r} is not a generator (it has no generate(z, m)).")
+    model = load_model(args.preset, "generator")
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
     z = np.random.default_rng(args.seed).normal(size=(args.pairs, model.latent_dim)).astype("float32")
     progress = keras.utils.Progbar(len(values), unit_name="memorability")
     columns = []
     for value in values:
-        columns.append(model.generate(z, conditions(model, value, args.pairs, args.seed)))
+        columns.append(model.generate(z, model.make_condition(value, args.pairs, args.seed)))
         progress.add(1)
-    labels = [_label(v) for v in values]
+    labels = [_label(v) for v in args.memorability]
     for i in range(args.pairs):
         for label, images in zip(labels, columns):
             _save(to_uint8(images[i]), out / f"z{i:03d}_{label}.png")
@@ -165,25 +217,27 @@ def cmd_generate(args):
 
 
 def cmd_train(args):
-    from vms_zoo import zoo
+    from vms_zoo.training import train
 
-    recipes = zoo.CHECKPOINTS.parent / "recipes"
-    name = args.recipe.removesuffix(".py")
-    candidates = [recipes / f"{name}.py", recipes / f"train_{name}.py"]
-    script = next((c for c in candidates if c.exists()), None)
-    if script is None:
-        known = sorted(p.stem for p in recipes.glob("*.py")) if recipes.is_dir() else []
-        raise ValueError(f"Unknown recipe {args.recipe!r}; recipes in {recipes}: {', '.join(known) or 'none'}.")
-    return subprocess.run([sys.executable, str(script), *args.args]).returncode
+    overrides = {}
+    for item in args.overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set takes KEY=VALUE, got {item!r}.")
+        try:
+            overrides[key] = json.loads(text)
+        except json.JSONDecodeError:
+            overrides[key] = text  # a bare string: a path or a preset name
+    result = train(args.preset, data=args.data, output=args.output, overrides=overrides, dry_run=args.dry_run,
+                   overwrite=args.overwrite, distribute=args.distribute)
+    if args.dry_run:
+        print(json.dumps(result, indent=2))
 
 
 def cmd_evaluate(args):
-    from vms_zoo import zoo
     from vms_zoo.evaluation import evaluate_pairs
 
-    if args.pairs < 2:
-        raise ValueError(f"--pairs must be at least 2, got {args.pairs}.")
-    model, scorer = zoo.load(args.preset), zoo.load(args.scorer)
+    model, scorer = load_model(args.preset, "generator"), load_model(args.scorer, "predictor")
     result = evaluate_pairs(model, scorer, num_pairs=args.pairs, seed=args.seed, low=args.low, high=args.high,
                             threshold=args.threshold)
     result.update(preset=args.preset, scorer=args.scorer)
@@ -198,14 +252,16 @@ def cmd_evaluate(args):
 
 
 def parse_memorability(text):
-    """"low", "high", a float in [0, 1] or the path of a target map image; anything else is a ValueError."""
+    """"low", "high", a score in [0, 1], or a target map image read as its green (true-schema) channel."""
     if text in LOW_HIGH:
         return text
     try:
         value = float(text)
     except ValueError:
         if os.path.isfile(text):
-            return text
+            from vms_zoo.io import read_image
+
+            return read_image(text)[..., 1]
         raise ValueError(f"--memorability must be low, high, a number in [0, 1] or a map image file; "
                          f"got {text!r}.") from None
     if not 0.0 <= value <= 1.0:
@@ -213,38 +269,10 @@ def parse_memorability(text):
     return value
 
 
-def conditions(model, value, n, seed):
-    """The generator's condition M for `n` samples at one parsed --memorability value.
-
-    "low"/"high" are the model's own pair targets; numbers and map images are raw predictor scale ([0, 1],
-    green channel of a map = true schema), converted with the model's `to_condition` where it has one.
-    """
-    from keras import ops
-
-    from vms_zoo.evaluation import default_low_high
-    from vms_zoo.io import read_image
-    from vms_zoo.models.wgan import area_matrix
-    from vms_zoo.targets import sample_target_maps, scale_to_level
-
-    if model.condition == "map":
-        if isinstance(value, str) and value not in LOW_HIGH:
-            green = read_image(value)[..., 1]  # the true schema
-            m = area_matrix(green.shape[0], model.map_size) @ green @ area_matrix(green.shape[1], model.map_size).T
-            return np.repeat(m[None, :, :, None], n, axis=0).astype("float32")
-        level = default_low_high(model)[LOW_HIGH.index(value)] if value in LOW_HIGH else value
-        layouts = ops.convert_to_numpy(sample_target_maps(n, seed=seed, size=model.map_size))
-        return scale_to_level(layouts, np.full(n, level))
-    if value in LOW_HIGH:
-        return np.full((n, 1), default_low_high(model)[LOW_HIGH.index(value)], "float32")
-    score = float(read_image(value)[..., 1].mean()) if isinstance(value, str) else value
-    raw = np.full((n, 1), score, "float32")
-    return model.to_condition(raw) if hasattr(model, "to_condition") else raw
-
-
-def _label(value):
-    if isinstance(value, str):
-        return value if value in LOW_HIGH else "map-" + Path(value).stem
-    return f"{value:g}"
+def _label(text):
+    if text in LOW_HIGH or not os.path.isfile(text):
+        return text
+    return "map-" + Path(text).stem
 
 
 # --- files ------------------------------------------------------------------------------------------------

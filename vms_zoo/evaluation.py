@@ -7,8 +7,8 @@ read from the paired differences high - low.
 
 import numpy as np
 from keras import ops
-from scipy import stats
 
+from vms_zoo.stats import cohens_d, t_test, wilcoxon
 from vms_zoo.targets import fit_score_scale, low_high_targets
 from vms_zoo.vms import check_images, memorability_score
 
@@ -40,8 +40,7 @@ def pair_statistics(low_scores, high_scores, threshold=0.65):
     if low.size < 2:
         raise ValueError(f"Need at least 2 pairs, got {low.size}.")
     diff = high - low
-    pooled = np.sqrt((low.var(ddof=1) + high.var(ddof=1)) / 2.0)
-    sd_diff = diff.std(ddof=1)
+    paired = t_test(high, low, paired=True)
 
     def positive_share(mask):
         return float(np.mean(diff[mask] > 0)) if mask.any() else None
@@ -53,12 +52,12 @@ def pair_statistics(low_scores, high_scores, threshold=0.65):
         "mean_high": float(high.mean()),
         "mean_difference": float(diff.mean()),
         "positive_share": float(np.mean(diff > 0)),
-        "cohens_d": float(diff.mean() / pooled) if pooled > 0 else 0.0,
-        "cohens_d_paired": float(diff.mean() / sd_diff) if sd_diff > 0 else 0.0,
-        "t_paired": float(stats.ttest_rel(high, low).statistic) if sd_diff > 0 else 0.0,
-        "p_paired_t": float(stats.ttest_rel(high, low).pvalue) if sd_diff > 0 else 1.0,
-        "p_wilcoxon": float(stats.wilcoxon(high, low).pvalue) if np.any(diff != 0) else 1.0,
-        "p_independent_t": float(stats.ttest_ind(high, low).pvalue) if pooled > 0 else 1.0,
+        "cohens_d": cohens_d(high, low),
+        "cohens_d_paired": cohens_d(high, low, paired=True),
+        "t_paired": paired.t,
+        "p_paired_t": paired.p,
+        "p_wilcoxon": wilcoxon(high, low).p,
+        "p_independent_t": t_test(high, low).p,
         "threshold": float(threshold),
         "num_above": int(above.sum()),
         "positive_share_above": positive_share(above),
@@ -79,23 +78,16 @@ def across_generators(differences, confidence=0.95):
     d = np.asarray(differences, "float64").reshape(-1)
     if d.size < 2:
         raise ValueError(f"Need at least 2 generators, got {d.size}.")
-    mean, sd = float(d.mean()), float(d.std(ddof=1))
-    if sd > 0:
-        test = stats.ttest_1samp(d, 0.0)
-        t, p = float(test.statistic), float(test.pvalue)
-        ci_low, ci_high = (float(v) for v in test.confidence_interval(confidence))
-    else:  # identical generators: no spread to test against
-        t, p = (0.0, 1.0) if mean == 0 else (float(np.sign(mean) * np.inf), 0.0)
-        ci_low = ci_high = mean
+    test = t_test(d, confidence=confidence)
     return {
         "generators": int(d.size),
         "generators_positive": int(np.sum(d > 0)),
-        "mean_difference_across": mean,
-        "sd_across": sd,
-        "t_across": t,
-        "p_across": p,
-        "ci_low": ci_low,
-        "ci_high": ci_high,
+        "mean_difference_across": float(d.mean()),
+        "sd_across": float(d.std(ddof=1)),
+        "t_across": test.t,
+        "p_across": test.p,
+        "ci_low": test.ci_low,
+        "ci_high": test.ci_high,
     }
 
 

@@ -42,8 +42,3 @@ def _to_rgb(im):
         im = im.convert("RGBA")
         return Image.alpha_composite(Image.new("RGBA", im.size, (255, 255, 255, 255)), im).convert("RGB")
     return im.convert("RGB")
-
-
-def read_images(paths, size):
-    """(N, size, size, 3) float32 in [0, 1] for a list of image paths."""
-    return np.stack([read_image(p, size) for p in paths]) if paths else np.zeros((0, size, size, 3), np.float32)

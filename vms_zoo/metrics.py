@@ -8,6 +8,8 @@ import keras
 from keras import ops
 from scipy import stats
 
+from vms_zoo.stats import corr2  # noqa: F401  (re-exported)
+
 CHANNEL_NAMES = ("true", "false")
 
 
@@ -18,14 +20,6 @@ def _as_maps(y, name):
     if y.ndim != 4:
         raise ValueError(f"{name} must be maps of shape (N, H, W, C); got shape {y.shape}.")
     return y
-
-
-def corr2(a, b):
-    """2-D Pearson correlation of two maps, MATLAB's corr2 (NaN when either map is constant)."""
-    a = np.asarray(a, np.float64) - np.mean(a)
-    b = np.asarray(b, np.float64) - np.mean(b)
-    denom = np.sqrt(np.sum(a * a) * np.sum(b * b))
-    return float(np.sum(a * b) / denom) if denom > 0 else float("nan")
 
 
 def pearson_2d_per_image(y_true, y_pred):
@@ -50,11 +44,6 @@ def mse_255(y_true, y_pred):
     """Mean squared error per channel with maps scaled to 0-255, the scale of the papers' MSE tables."""
     y_true, y_pred = _as_maps(y_true, "y_true"), _as_maps(y_pred, "y_pred")
     return np.mean(np.square(255.0 * (y_true - y_pred)), axis=(0, 1, 2))
-
-
-def memorability_scores(maps):
-    """Per-image memorability score of a VMS map: the mean of each channel, array (N, C)."""
-    return _as_maps(maps, "maps").mean(axis=(1, 2))
 
 
 def spearman(a, b):

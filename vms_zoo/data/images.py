@@ -1,8 +1,9 @@
 """Unlabelled scene images for GAN training: LSUN through tfds, or any folder of images.
 
-Both give tf.data pipelines of float32 batches (B, S, S, 3) in [-1, 1] (the generators end in tanh),
-centre-cropped to a square then resized (``crop="center"``) or resized ignoring aspect
-(``crop="resize"``). Keras feeds tf.data to every backend.
+Both give tf.data pipelines of float32 batches (B, S, S, 3) in [0, 1], the package's one image contract
+(`vms_zoo.vms`): the models move to their own internal range themselves, so rescaling here too would hand
+them [-3, 1]. Images are centre-cropped to a square then resized (``crop="center"``) or resized ignoring
+aspect (``crop="resize"``). Keras feeds tf.data to every backend; `vms_zoo.data.sources` loads them as arrays.
 
 Scraped or exported image folders often hold a few corrupt or truncated files that crash a long run
 hours in; `clean_image_folder` decodes every file fully, with the same decoder the pipeline uses, and
@@ -28,7 +29,7 @@ def list_images(folder):
 
 
 def to_training(image, image_size, crop="center"):
-    """uint8 (H, W, 3) tensor -> float32 (S, S, 3) in [-1, 1]."""
+    """uint8 (H, W, 3) tensor -> float32 (S, S, 3) in [0, 1]."""
     image = tf.convert_to_tensor(image)
     if crop == "center":
         shape = tf.shape(image)
@@ -38,7 +39,7 @@ def to_training(image, image_size, crop="center"):
     elif crop != "resize":
         raise ValueError(f"crop must be 'center' or 'resize', not {crop!r}")
     image = tf.image.resize(tf.cast(image, tf.float32), (image_size, image_size), antialias=True)
-    return tf.clip_by_value(image / 127.5 - 1.0, -1.0, 1.0)
+    return tf.clip_by_value(image / 255.0, 0.0, 1.0)  # the clip guards resize round-off
 
 
 def _batched(ds, image_size, batch_size, crop, shuffle, seed, repeat, drop_remainder):
@@ -51,8 +52,11 @@ def _batched(ds, image_size, batch_size, crop, shuffle, seed, repeat, drop_remai
 
 
 def image_folder(folder, image_size=64, batch_size=32, crop="center", shuffle=True, seed=0, repeat=False,
-                 drop_remainder=False):
-    """Every image under `folder` as batches in [-1, 1]; run `clean_image_folder` on it first."""
+                 drop_remainder=False, skip_unreadable=False):
+    """Every image under `folder` as batches in [0, 1]; run `clean_image_folder` on it first.
+
+    A file TensorFlow cannot decode stops the pipeline with its error, unless `skip_unreadable` drops it.
+    """
     paths = list_images(folder)
     if not paths:
         raise FileNotFoundError(f"No images ({', '.join(IMAGE_EXTS)}) under {folder}")
@@ -61,6 +65,8 @@ def image_folder(folder, image_size=64, batch_size=32, crop="center", shuffle=Tr
         ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
     ds = ds.map(lambda p: tf.io.decode_image(tf.io.read_file(p), channels=3, expand_animations=False),
                 num_parallel_calls=tf.data.AUTOTUNE)
+    if skip_unreadable:
+        ds = ds.ignore_errors()
     return _batched(ds, image_size, batch_size, crop, False, seed, repeat, drop_remainder)
 
 

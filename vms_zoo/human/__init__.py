@@ -1,0 +1,15 @@
+"""Toolkit for human memory experiments with VMS maps: numpy, scipy and PIL only, no Keras or other framework.
+
+- `vms_zoo.human.streams`: design, validate, save and load repeat-recognition image streams
+  (`design_streams`, `validate_streams`, `save_streams`, `load_streams`) and turn web responses into
+  trials (`responses_to_trials`).
+- `vms_zoo.human.annotations`: participants' boxes -> true/false VMS maps (`vms_maps`, `box_map`), CSV
+  tables (`read_table`, `write_table`).
+- `vms_zoo.human.experiment`: d' and rates, split-half consistency, the papers' test battery
+  (`compare_groups`, `jzs_bayes_factor`), Table 1 / Table 2 / Fig. 1 (`analyse`), the high-vs-low memory test
+  (`memory_experiment`) and reports (`write_report`).
+- `vms_zoo.human.simulate`: simulated observers with a known ground truth (`simulate_experiment`).
+
+Effect sizes and tests (Cohen's d, t-tests, Wilcoxon, corr2) live in `vms_zoo.stats`, shared with the pair
+evaluation of generators. Import the submodules directly; this package imports none of them.
+"""

@@ -2,7 +2,7 @@
 
 Trial table
 -----------
-A dict of equal-length numpy columns (`vms_zoo.annotations.read_table` reads one from CSV)::
+A dict of equal-length numpy columns (`vms_zoo.human.annotations.read_table` reads one from CSV)::
 
     participant, image_id, repeat, response
 
@@ -10,7 +10,8 @@ one row per presentation: ``repeat`` is 1 when the image had already been shown 
 signal trial), 0 on a first showing (a noise trial); ``response`` is 1 when the participant pressed
 "seen it". A hit is a response on a repeat, a false alarm a response on a first showing.
 
-Annotation tables (boxes) are described in `vms_zoo.annotations`.
+Annotation tables (boxes) are described in `vms_zoo.human.annotations`. Effect sizes and the t / Wilcoxon
+tests come from `vms_zoo.stats`, shared with the pair evaluation of generators.
 
 `analyse` rebuilds the summaries of the W-MEMGAN paper from such raw data: Table 1 (per-category VMS map
 consistency over 25 split halves), Table 2 (per-category d'), their rank correlation, and Fig. 1 (per
@@ -24,8 +25,8 @@ import os
 import numpy as np
 from scipy import integrate, stats
 
-from vms_zoo.annotations import vms_maps
-from vms_zoo.metrics import corr2
+from vms_zoo.human.annotations import vms_maps
+from vms_zoo.stats import cohens_d, corr2, t_test, wilcoxon
 
 N_SPLITS = 25
 
@@ -117,18 +118,6 @@ def map_consistency(annotations, size=(32, 32), n_splits=N_SPLITS, seed=0, chann
 
 # --- statistical tests -----------------------------------------------------------------------------
 
-def cohens_d(a, b=None, paired=False):
-    """Cohen's d: one-sample (b=None), paired (d_z: mean difference over its SD) or pooled-SD two-sample."""
-    a = np.asarray(a, np.float64)
-    if b is None or paired:
-        diff = a if b is None else a - np.asarray(b, np.float64)
-        return float(diff.mean() / diff.std(ddof=1))
-    b = np.asarray(b, np.float64)
-    n1, n2 = len(a), len(b)
-    pooled = np.sqrt(((n1 - 1) * a.var(ddof=1) + (n2 - 1) * b.var(ddof=1)) / (n1 + n2 - 2))
-    return float((a.mean() - b.mean()) / pooled)
-
-
 def jzs_bayes_factor(t, n1, n2=None, r=np.sqrt(2) / 2):
     """BF10 of the JZS t-test (Rouder et al., 2009, Eq. 1) by numerical integration over g.
 
@@ -169,15 +158,14 @@ def compare_groups(*groups, paired=False, alternative="greater"):
     out["kruskal"] = {"H": float(h.statistic), "p": float(h.pvalue)}
     u = stats.mannwhitneyu(a, b, alternative=alternative)
     out["mann_whitney"] = {"U": float(u.statistic), "p": float(u.pvalue), "alternative": alternative}
+    t = t_test(a, b, paired=paired)
     if paired:
-        t = stats.ttest_rel(a, b)
-        w = stats.wilcoxon(a, b, alternative=alternative)
-        out["wilcoxon"] = {"W": float(w.statistic), "p": float(w.pvalue), "alternative": alternative}
-        bf = jzs_bayes_factor(t.statistic, len(a))
+        w = wilcoxon(a, b, alternative=alternative)
+        out["wilcoxon"] = {"W": w.w, "p": w.p, "alternative": alternative}
+        bf = jzs_bayes_factor(t.t, len(a))
     else:
-        t = stats.ttest_ind(a, b)
-        bf = jzs_bayes_factor(t.statistic, len(a), len(b))
-    out["t_test"] = {"t": float(t.statistic), "df": float(t.df), "p": float(t.pvalue), "paired": paired}
+        bf = jzs_bayes_factor(t.t, len(a), len(b))
+    out["t_test"] = {"t": t.t, "df": t.df, "p": t.p, "paired": paired}
     out["cohens_d"] = cohens_d(a, b, paired=paired)
     out["bf10"] = bf
     return out

@@ -17,7 +17,7 @@ def memorability(vms):
 
 def simulate_experiment(vms, n_participants=20, seed=0, image_ids=None, hit_floor=0.2, hit_gain=1.5,
                         fa_floor=0.05, fa_gain=0.5, boxes_per_response=2, box_size=0.2, jitter=0.03):
-    """Trials and annotation tables (see `vms_zoo.experiment`) from maps `vms` (N, H, W, 2).
+    """Trials and annotation tables (see `vms_zoo.human.experiment`) from maps `vms` (N, H, W, 2).
 
     p(hit) = hit_floor + hit_gain * mean(true map) and p(false alarm) = fa_floor + fa_gain *
     mean(false map), both clipped to [0, 1]; boxes are squares of side ~ `box_size` (fraction of the

@@ -195,7 +195,7 @@ def load_streams(path, min_gap=None):
 
 
 def responses_to_trials(streams, responses):
-    """Trial table for `vms_zoo.experiment` from web-experiment responses.
+    """Trial table for `vms_zoo.human.experiment` from web-experiment responses.
 
     `responses` has columns participant, sequence, position, response (1 = pressed "seen it").
     """

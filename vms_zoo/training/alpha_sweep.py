@@ -25,13 +25,23 @@ Any model plugs in through `make_model(alpha, seed) -> compiled model` that has 
 `latent_dim`, `condition`, `map_size` and a frozen `predictor`: `gan_factory(WMEMGAN or MEMGAN, ...)` gives one.
 """
 
+import contextlib
+import csv
 import importlib.util
+import json
+import os
+import time
+from pathlib import Path
 
 import keras
 import keras_tuner
 import numpy as np
 
-from vms_zoo.evaluation import across_generators, generate_pairs, pair_statistics, score_images
+from vms_zoo import distribute as dist_lib
+from vms_zoo.evaluation import across_generators, generate_pairs, pair_statistics, score_images, score_scale
+from vms_zoo.models.wmemgan import WMEMGAN
+from vms_zoo.training import resolve, start_run
+from vms_zoo.training.gan import predictors, training_images
 
 DEFAULT_ALPHAS = (0.0, 10.0, 25.0, 50.0)  # the paper's grid
 OBJECTIVE = keras_tuner.Objective("separation", direction="max")
@@ -199,3 +209,142 @@ def best_model(tuner):
     model = tuner.hypermodel.build(trial.hyperparameters)
     model.load_weights(tuner._get_checkpoint_fname(trial.trial_id))
     return model
+
+
+
+COLUMNS = ("alpha", "separation", "mean_difference", "positive_share", "mean_low", "mean_high",
+           "mean_memorability", "quality_distance", "generators", "generators_positive", "p_across", "ci_low",
+           "ci_high", "final_d_loss", "final_g_loss", "final_mem_loss", "trial")
+GENERATOR_COLUMNS = ("alpha", "seed", "separation", "mean_difference", "mean_memorability", "p_paired_t")
+
+
+def save_table(record, path):
+    """<path>.json (everything), <path>.csv (a row per alpha), <path>_generators.csv (a row per generator)."""
+    generators = [{"alpha": r["alpha"], **g} for r in record["trials"] for g in r["per_generator"]]
+    tables = ((".csv", COLUMNS, record["trials"]), ("_generators.csv", GENERATOR_COLUMNS, generators))
+    for name, columns, rows in tables:
+        with open(path + name, "w", newline="") as f:
+            writer = csv.DictWriter(f, columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+    with open(path + ".json", "w") as f:
+        json.dump(record, f, indent=2)
+
+
+def plot(rows, path, size=(360, 260)):
+    """Two panels drawn with PIL: alpha vs separation; alpha vs mean low / high / overall memorability."""
+    from PIL import Image, ImageDraw
+
+    alphas = [r["alpha"] for r in rows]
+    panels = [("separation (paired d)", [("separation", (40, 40, 200))]),
+              ("memorability", [("mean_low", (200, 60, 40)), ("mean_high", (40, 150, 40)),
+                                ("mean_memorability", (90, 90, 90))])]
+    w, h = size
+    image = Image.new("RGB", (w * len(panels), h), "white")
+    draw = ImageDraw.Draw(image)
+    for i, (title, series) in enumerate(panels):
+        x0, y0, x1, y1 = i * w + 50, 25, i * w + w - 15, h - 35
+        dots = [(r["alpha"], g[key]) for key, _ in series for r in rows for g in r["per_generator"] if key in g]
+        values = [r[key] for key, _ in series for r in rows] + [v for _, v in dots]
+        lo, hi = min(values), max(values)
+        lo, hi = (lo - 0.5, hi + 0.5) if hi - lo < 1e-9 else (lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))
+        a_lo, a_hi = min(alphas), max(alphas) if max(alphas) > min(alphas) else min(alphas) + 1
+
+        def xy(a, v):
+            return x0 + (a - a_lo) / (a_hi - a_lo) * (x1 - x0), y1 - (v - lo) / (hi - lo) * (y1 - y0)
+
+        draw.rectangle([x0, y0, x1, y1], outline="black")
+        draw.text((x0, 5), title, fill="black")
+        draw.text((x1 - 30, y1 + 18), "alpha", fill="black")
+        for a in sorted(set(alphas)):
+            draw.text((xy(a, lo)[0] - 6, y1 + 4), f"{a:g}", fill="black")
+        for v in (lo, (lo + hi) / 2, hi):
+            draw.text((i * w + 2, xy(a_lo, v)[1] - 5), f"{v:.4g}", fill="black")
+        for a, v in dots:  # each generator of a trial, behind the trial means
+            x, y = xy(a, v)
+            draw.ellipse([x - 2, y - 2, x + 2, y + 2], outline=(150, 150, 210))
+        for key, colour in series:
+            points = [xy(r["alpha"], r[key]) for r in rows]
+            if len(points) > 1:
+                draw.line(points, fill=colour, width=2)
+            for x, y in points:
+                draw.ellipse([x - 3, y - 3, x + 3, y + 3], fill=colour)
+        for j, (key, colour) in enumerate(series if len(series) > 1 else []):  # legend in the title row
+            draw.text((x0 + 90 + 60 * j, 5), key.replace("mean_", "").replace("memorability", "overall"),
+                      fill=colour)
+    image.save(path)
+
+
+# --- the sweep as a run: `vms-zoo sweep` / recipes/tune_alpha.py ------------------------------------------
+
+def sweep(output, preset="wmemgan_synthetic_score_32", alphas=DEFAULT_ALPHAS, tuner="grid", trials=None, seeds=1,
+          pairs=500, data=None, overrides=None, max_quality_distance=0.15, overwrite=False, distribute=False,
+          verbose=1):
+    """Sweep the memorability weight of a W-MEMGAN preset with keras-tuner and write the paper's Fig. 3.
+
+    Each trial trains the preset's generator with one alpha (its training settings: data, epochs, optimiser,
+    feedback predictor and scorer), `seeds` generators per alpha. Writes to `output`: alpha_sweep.csv / .json
+    (a row per alpha, the best alpha), alpha_sweep_generators.csv (a row per generator) and alpha_sweep.png.
+    Rerunning the same sweep resumes it (finished trials are kept); other settings are refused unless
+    `overwrite`. Returns the record.
+    """
+    resolved = resolve(preset, overrides, data)
+    if resolved["class"] != "WMEMGAN":
+        raise ValueError(f"The alpha sweep trains W-MEMGAN presets; {preset} is a {resolved['class']} "
+                         "(sweep MEMGAN from Python with gan_factory(MEMGAN, ...)).")
+    config, training = dict(resolved["config"]), resolved["training"]
+    settings = {**resolved, "alphas": [float(a) for a in alphas], "tuner": tuner, "trials": trials, "seeds": seeds,
+                "pairs": pairs, "max_quality_distance": max_quality_distance, "verbose": verbose,
+                "distribute": distribute}
+    output = Path(output)
+    resume = start_run(output, settings, overwrite) and (output / "tuner" / "oracle.json").exists()
+    keras.utils.set_random_seed(training["seed"])
+    start = time.time()
+    dist = dist_lib.setup() if distribute else None
+    # TensorFlow: keras-tuner enters the strategy for each trial. JAX: DataParallel is read when variables are
+    # made and models trained, and the predictors' variables must be spread over the mesh like the GANs'.
+    jax_scope = dist.scope() if dist is not None and dist.strategy is None else contextlib.nullcontext()
+    with jax_scope:
+        predictor, scorer = predictors(training, output, verbose)
+        images = training_images(training, config["image_size"])
+        low = high = None
+        config.pop("predictor", None)
+        config.pop("alpha", None)
+        if config["condition"] == "score" and training.get("score_scale"):
+            scale = score_scale(predictor, images, tuple(training["quantiles"]))
+            config["score_scale"], low, high = [scale["mean"], scale["std"]], scale["low"], scale["high"]
+        else:
+            config["score_scale"] = None
+        adam = dict(learning_rate=training["learning_rate"], beta_1=0.0, beta_2=0.9)
+        make = gan_factory(WMEMGAN, predictor, optimizer=lambda: keras.optimizers.Adam(**adam),
+                           compile_kwargs={"n_critic": training["n_critic"], "gp_weight": training["gp_weight"]},
+                           **{k: v for k, v in config.items() if k != "seed"})
+        hypermodel = AlphaHyperModel(make, scorer, images[:500], alphas=alphas, num_pairs=pairs, low=low, high=high,
+                                     pair_seed=training["seed"] + 100, seed=training["seed"])
+        search = make_tuner(hypermodel, tuner, dist=dist, max_trials=trials, directory=str(output),
+                            project_name="tuner", overwrite=not resume, seed=training["seed"],
+                            executions_per_trial=seeds)
+        if resume and verbose:
+            done = sum(t.status == "COMPLETED" for t in search.oracle.trials.values())
+            print(f"Resuming the sweep in {output}: {done} trial(s) finished", flush=True)
+        search.search(images, epochs=training["epochs"], batch_size=training["batch_size"], shuffle=True,
+                      verbose=verbose)
+
+    rows = trial_table(search)
+    best = best_alpha(rows, max_quality_distance)
+    record = {"best_alpha": best, "trials": rows, "num_images": int(len(images)), "backend": keras.backend.backend(),
+              "distribute": repr(dist), "seconds": round(time.time() - start, 1), "resumed": resume,
+              "settings": json.loads(json.dumps(settings, default=str))}
+    save_table(record, os.path.join(output, "alpha_sweep"))
+    plot(rows, os.path.join(output, "alpha_sweep.png"))
+    if verbose:
+        for r in rows:
+            print(f"alpha {r['alpha']:5g}: separation {r['separation']:+.3f}  mean memorability "
+                  f"{r['mean_memorability']:.4f} (low {r['mean_low']:.4f}, high {r['mean_high']:.4f})  "
+                  f"quality distance {r['quality_distance']:.3f}", flush=True)
+            if "p_across" in r:
+                print(f"    {r['generators']} generators, {r['generators_positive']} with high > low; mean difference "
+                      f"{r['mean_difference_across']:+.4f} (95% CI {r['ci_low']:+.4f} .. {r['ci_high']:+.4f}), "
+                      f"across-generator p = {r['p_across']:.3g}", flush=True)
+        print(f"best alpha {best:g} -> {output}/alpha_sweep.{{csv,json,png}}", flush=True)
+    return record

@@ -79,6 +79,8 @@ class VMSPredictor(PresetMixin, keras.Model):
     augmentation, features are computed once and only the bottleneck and decoder train on them.
     """
 
+    task = "predictor"
+
     def __init__(
         self,
         image_size=224,

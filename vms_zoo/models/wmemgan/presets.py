@@ -11,14 +11,14 @@ from vms_zoo.presets import GENERATOR_PAPER, LICENSE, WEIGHTS_FILE, nested
 _PAPER_PREDICTOR = nested("VMSPredictor", {**PAPER_CONFIG, "dense_units": 128, "latent_dim": 32})
 _PAPER_TRAINING = {"data": "lsun", "category": "kitchen", "predictor": "vms_vae_m32", "scorer": None, "epochs": 500,
                    "batch_size": 64, "n_critic": 5, "learning_rate": 1e-4, "gp_weight": 10.0, "score_scale": True,
-                   "quantiles": [0.05, 0.95], "pairs": 1000, "threshold": 0.65, "sample_every": 5,
+                   "quantiles": [0.05, 0.95], "pairs": 1000, "threshold": 0.65, "sample_every": 5, "max_steps": None,
                    "max_minutes": None, "seed": 0}
 # CPU: 32 px synthetic kitchens, fed back by the shipped 64 px predictor, graded by the shipped 32 px scorer.
 _SYNTHETIC_TRAINING = {"data": "synthetic", "category": "kitchen", "num_scenes": 24000,
                        "predictor": "vms_vae_synthetic_64", "scorer": "vms_vae_synthetic_scorer_32", "epochs": 35,
                        "batch_size": 64, "n_critic": 4, "learning_rate": 2e-4, "gp_weight": 10.0,
                        "score_scale": True, "quantiles": [0.05, 0.95], "pairs": 1000, "threshold": 0.65,
-                       "sample_every": 5, "max_minutes": 9.5, "seed": 0}
+                       "sample_every": 5, "max_minutes": 9.5, "max_steps": None, "seed": 0}
 
 
 def _preset(condition, size, config, training, weights, dataset, description):

@@ -1,0 +1,77 @@
+"""What training W-MEMGAN and MEMGAN share: the data, the frozen predictors, the pair evaluation, the folder."""
+
+import json
+import time
+
+import keras
+import numpy as np
+
+from vms_zoo.data.sources import gan_images
+from vms_zoo.evaluation import evaluate_pairs, generate_pairs, score_images
+from vms_zoo.presets import save_preset
+
+
+def training_images(training, image_size):
+    """The real images a GAN preset trains on, float32 (N, S, S, 3) in [0, 1]."""
+    return gan_images(training["data"], image_size, category=training.get("category"),
+                      num_scenes=training.get("num_scenes"), seed=training["seed"])
+
+
+def predictors(training, output, verbose):
+    """(feedback predictor, independent scorer) named by the training settings (see `load_or_train`)."""
+    from vms_zoo.training import load_or_train
+
+    return (load_or_train(training["predictor"], output, "predictor", verbose),
+            load_or_train(training["scorer"], output, "scorer", verbose))
+
+
+def real_scores(predictor, scorer, images):
+    """How both predictors score the real training images (a collapsed predictor shows std 0)."""
+    sample = images[:2000]
+    p, s = score_images(predictor, sample), score_images(scorer, sample)
+    return {"predictor_mean": float(p.mean()), "predictor_std": float(p.std()), "scorer_mean": float(s.mean()),
+            "scorer_std": float(s.std()), "predictor_scorer_corr": float(np.corrcoef(p, s)[0, 1])}
+
+
+class StepLimit(keras.callbacks.Callback):
+    """Counts generator steps; stops training after `max_minutes` or `max_steps` (None: no limit)."""
+
+    def __init__(self, max_minutes=None, max_steps=None):
+        super().__init__()
+        self.max_seconds = None if max_minutes is None else 60.0 * max_minutes
+        self.max_steps, self.steps, self.start = max_steps, 0, None
+
+    def on_train_begin(self, logs=None):
+        self.start = self.start or time.time()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.steps += 1
+        if ((self.max_seconds is not None and time.time() - self.start > self.max_seconds)
+                or (self.max_steps and self.steps >= self.max_steps)):
+            self.model.stop_training = True
+
+
+def finish(gan, resolved, output, record, predictor, scorer, low=None, high=None, verbose=1):
+    """Score low/high pairs with the independent scorer (and the feedback predictor), write pairs.json and the
+    preset folder; returns the record."""
+    training = resolved["training"]
+    seed = training["seed"] + 100
+    start = time.time()
+    result = evaluate_pairs(gan, scorer, num_pairs=training["pairs"], seed=seed, low=low, high=high,
+                            threshold=training.get("threshold", 0.65))
+    # The feedback predictor on the same pairs: how well the generator learned what it was trained on.
+    im_low, im_high = generate_pairs(gan, training["pairs"], seed=seed, low=low, high=high)
+    p_low, p_high = score_images(predictor, im_low), score_images(predictor, im_high)
+    result["feedback_predictor"] = {"mean_low": float(p_low.mean()), "mean_high": float(p_high.mean()),
+                                    "positive_share": float(np.mean(p_high > p_low))}
+    record.update(eval_seconds=round(time.time() - start, 1), pairs=result, backend=keras.backend.backend())
+    (output / "pairs.json").write_text(json.dumps(record, indent=2, default=float))
+    save_preset(gan, output, {
+        "description": f"{resolved['class']} trained from preset {resolved['preset']}, alpha = {gan.alpha:g}.",
+        "paper": resolved["paper"], "dataset": training["data"].split(":")[0], "resolution": gan.image_size,
+        "metrics": {"pairs": {k: v for k, v in result.items() if isinstance(v, (int, float))}},
+        "recipe": f"vms-zoo train {resolved['preset']}",
+    })
+    if verbose:
+        print(json.dumps(result, indent=2, default=float), flush=True)
+    return record

@@ -1,0 +1,46 @@
+"""Training a MEMGAN preset: progressive growing with memorability feedback, then the low/high pair evaluation.
+
+Interrupt it at any time and run the same command again: the checkpoint in the output folder (weights, growth
+stage, fade, image count, moving-average generator and optimizers) continues the run where it stopped. The
+preset's batch sizes are global batches, split over the replicas when training is distributed.
+"""
+
+import keras
+
+from vms_zoo.models.memgan import MEMGAN, Checkpoint, GrowthSchedule, train
+from vms_zoo.models.memorability_gan import SampleGrid
+from vms_zoo.training.gan import finish, predictors, real_scores, training_images
+
+CHECKPOINT = "memgan.checkpoint.weights.h5"
+
+
+def train_memgan(resolved, output, verbose=1, callbacks=()):
+    """Train `resolved` (see `vms_zoo.training.resolve`); writes the preset folder, samples/ and pairs.json."""
+    config, training = dict(resolved["config"]), resolved["training"]
+    keras.utils.set_random_seed(training["seed"])
+    predictor, scorer = predictors(training, output, verbose)
+    images = training_images(training, config["image_size"])
+    record = {"real_scores": real_scores(predictor, scorer, images), "num_images": len(images)}
+
+    config.pop("predictor", None)  # the trained feedback predictor replaces the preset's architecture
+    gan = MEMGAN(predictor, **config)
+    adam = dict(learning_rate=training["learning_rate"], beta_1=0.0, beta_2=0.99, epsilon=1e-8)
+    gan.compile(d_optimizer=keras.optimizers.Adam(**adam), g_optimizer=keras.optimizers.Adam(**adam),
+                n_critic=training["n_critic"], gp_weight=training["gp_weight"], drift_weight=training["drift_weight"])
+    checkpoint = output / CHECKPOINT
+    if checkpoint.exists():  # run.json guarantees it belongs to this very run
+        gan.load_weights(str(checkpoint))
+        stage, fade, seen = gan.growth_state()
+        if verbose:
+            print(f"Resuming at stage {stage} ({gan.sizes[stage]}px), fade {fade:.3f}, {seen} images seen", flush=True)
+    schedule = GrowthSchedule(len(gan.sizes), training["fade_images"], training["stabilise_images"],
+                              training["batch_sizes"])
+    if verbose:
+        print(f"MEMGAN {resolved['preset']}: alpha={gan.alpha:g}, {len(images)} training images, "
+              f"{schedule.total_images} images in the schedule", flush=True)
+    train(gan, images, schedule, seed=training["seed"], verbose=verbose, callbacks=[
+        Checkpoint(str(checkpoint), every=training["checkpoint_every"]),
+        SampleGrid(str(output / "samples"), low=training["low"], high=training["high"], seed=training["seed"]),
+        *callbacks])
+    record.update(images_seen=gan.growth_state()[2], resolution=gan.resolution)
+    return finish(gan, resolved, output, record, predictor, scorer, training["low"], training["high"], verbose)

@@ -1,0 +1,90 @@
+"""Training a VMS predictor preset with model.fit; held-out rho2D / MSE against the category-mean baseline."""
+
+import json
+import time
+
+import keras
+
+from vms_zoo.data.augment import JointAugment
+from vms_zoo.data.sources import predictor_data
+from vms_zoo.metrics import MSE255, Pearson2D, category_mean_baseline, map_report
+from vms_zoo.models.vms_predictor import VMSPredictor
+from vms_zoo.presets import save_preset
+from vms_zoo.visualize import save_prediction_grid
+
+
+def train_predictor(resolved, output, verbose=1, callbacks=()):
+    """Train `resolved` (see `vms_zoo.training.resolve`) and write the preset folder, metrics.json and
+    predictions.png (image | true VMS | predicted VMS | overlay) to `output`. Returns the metrics."""
+    config, training = resolved["config"], resolved["training"]
+    keras.utils.set_random_seed(training["seed"])
+    start = time.time()
+    train, test, category_names = predictor_data(training["data"], config["image_size"], seed=training["seed"],
+                                                 num_train=training.get("num_train"),
+                                                 num_test=training.get("num_test"))
+    data_seconds = time.time() - start
+
+    model = VMSPredictor(**config)
+    batch_size = training["batch_size"]
+    steps = training["steps_per_epoch"] or len(train["images"]) // batch_size
+    learning_rate = training["learning_rate"]
+    if training.get("cosine_decay"):  # ends training on small steps: no late jumps in held-out scores
+        learning_rate = keras.optimizers.schedules.CosineDecay(learning_rate, training["epochs"] * steps)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  metrics=[Pearson2D(0), Pearson2D(1), MSE255(0), MSE255(1)])
+    x_train, x_test = train["images"], test["images"]
+    if training["augment"]:
+        import tensorflow as tf
+
+        fit_data = (tf.data.Dataset.from_tensor_slices((x_train, train["vms"]))
+                    .shuffle(len(x_train), seed=training["seed"]).repeat()
+                    .batch(batch_size, drop_remainder=True)
+                    .map(JointAugment(seed=training["seed"]), num_parallel_calls=tf.data.AUTOTUNE)
+                    .prefetch(tf.data.AUTOTUNE))
+        fit_kwargs = {"steps_per_epoch": steps, "shuffle": False}
+    else:
+        if model.encoder_frozen:  # nothing touches the images: encode them once, train the rest on features
+            if verbose:
+                print("Caching frozen-encoder features", flush=True)
+            x_train, x_test = model.encode(x_train, verbose=verbose), model.encode(x_test, verbose=verbose)
+        fit_data = x_train
+        fit_kwargs = {"y": train["vms"], "batch_size": batch_size, "shuffle": True}
+        if training["steps_per_epoch"]:
+            fit_kwargs["steps_per_epoch"] = training["steps_per_epoch"]
+
+    backup = output / ".vms_zoo_backup"  # BackupAndRestore deletes its folder at the end: ours alone
+    history = model.fit(fit_data, epochs=training["epochs"], validation_data=(x_test, test["vms"]),
+                        callbacks=[keras.callbacks.BackupAndRestore(str(backup)), *callbacks], verbose=verbose,
+                        **fit_kwargs)
+    train_seconds = time.time() - start - data_seconds
+
+    predicted = model.predict(x_test, batch_size=64, verbose=0)
+    baseline = category_mean_baseline(train["vms"], train["categories"], test["categories"])
+    metrics = {
+        "data": training["data"],
+        "backend": keras.backend.backend(),
+        "training": training,
+        "num_train": len(train["images"]),
+        "num_test": len(test["images"]),
+        "seconds": {"data": round(data_seconds, 1), "train": round(train_seconds, 1)},
+        "model": map_report(test["vms"], predicted, test["categories"], category_names),
+        "category_mean_baseline": map_report(test["vms"], baseline, test["categories"], category_names),
+        "history": {k: [float(v) for v in vals] for k, vals in history.history.items()},
+    }
+    save_preset(model, output, {
+        "description": f"VMS predictor trained from preset {resolved['preset']}.",
+        "paper": resolved.get("paper"), "dataset": training["data"].split(":")[0],
+        "resolution": config["image_size"],
+        "metrics": {"held_out": metrics["model"]["overall"],
+                    "category_mean_baseline": metrics["category_mean_baseline"]["overall"]},
+        "recipe": f"vms-zoo train {resolved['preset']}",
+    })
+    (output / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    save_prediction_grid(test["images"][:8], test["vms"][:8], predicted[:8], output / "predictions.png")
+    m, b = metrics["model"]["overall"], metrics["category_mean_baseline"]["overall"]
+    if verbose:
+        print(f"held-out rho2D true {m['rho2d_true']:.3f} false {m['rho2d_false']:.3f} | "
+              f"baseline true {b['rho2d_true']:.3f} false {b['rho2d_false']:.3f} | "
+              f"MSE(0-255) true {m['mse255_true']:.1f} false {m['mse255_false']:.1f} | "
+              f"train {train_seconds / 60:.1f} min -> {output}", flush=True)
+    return metrics

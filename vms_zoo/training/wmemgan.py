@@ -1,0 +1,49 @@
+"""Training a W-MEMGAN preset: fit on real images, then score low/high target pairs with an independent predictor.
+
+The single-score condition is standardized when the settings say `score_scale`: M is the z-score of the
+feedback predictor's memorability on the real training images, drawn from N(0, 1) in training (the paper's
+Gaussian M), and the pairs use the real scores' quantiles (as z-scores) as the low / high targets, so both
+are memorability levels real scenes reach.
+"""
+
+import time
+
+import keras
+
+from vms_zoo.evaluation import score_scale
+from vms_zoo.models.memorability_gan import SampleGrid
+from vms_zoo.models.wmemgan import WMEMGAN
+from vms_zoo.training.gan import StepLimit, finish, predictors, real_scores, training_images
+
+
+def train_wmemgan(resolved, output, verbose=1, callbacks=()):
+    """Train `resolved` (see `vms_zoo.training.resolve`); writes the preset folder, samples/ and pairs.json."""
+    config, training = dict(resolved["config"]), resolved["training"]
+    keras.utils.set_random_seed(training["seed"])
+    predictor, scorer = predictors(training, output, verbose)
+    images = training_images(training, config["image_size"])
+    record = {"real_scores": real_scores(predictor, scorer, images), "num_images": len(images)}
+
+    low = high = None
+    if config["condition"] == "score" and training.get("score_scale"):
+        scale = score_scale(predictor, images, tuple(training["quantiles"]))
+        config["score_scale"] = [scale["mean"], scale["std"]]
+        low, high, record["score_scale"] = scale["low"], scale["high"], scale
+    else:
+        config["score_scale"] = None
+    config.pop("predictor", None)  # the trained feedback predictor replaces the preset's architecture
+    gan = WMEMGAN(predictor, **config)
+    adam = dict(learning_rate=training["learning_rate"], beta_1=0.0, beta_2=0.9)
+    gan.compile(d_optimizer=keras.optimizers.Adam(**adam), g_optimizer=keras.optimizers.Adam(**adam),
+                n_critic=training["n_critic"], gp_weight=training["gp_weight"])
+    grids = SampleGrid(str(output / "samples"), low=low, high=high, seed=training["seed"],
+                       every=training["sample_every"])
+    limit = StepLimit(training.get("max_minutes"), training.get("max_steps"))
+    if verbose:
+        print(f"Training W-MEMGAN ({config['condition']}, alpha={gan.alpha:g}) on {len(images)} images", flush=True)
+    start = time.time()
+    history = gan.fit(images, batch_size=training["batch_size"], epochs=training["epochs"], shuffle=True,
+                      callbacks=[grids, limit, *callbacks], verbose=2 if verbose else 0)
+    record["gan"] = {"train_seconds": round(time.time() - start, 1), "generator_steps": limit.steps,
+                     "history": {k: [float(v) for v in vals] for k, vals in history.history.items()}}
+    return finish(gan, resolved, output, record, predictor, scorer, low, high, verbose)
