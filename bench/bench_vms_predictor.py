@@ -20,7 +20,7 @@ import tensorflow as tf  # noqa: E402
 
 from vms_zoo.data.augment import JointAugment  # noqa: E402
 from vms_zoo.data.synthetic import SyntheticScenes  # noqa: E402
-from vms_zoo.models.vae import VMSPredictor  # noqa: E402
+from vms_zoo.models.vms_predictor import VMSPredictor  # noqa: E402
 
 
 def best_rate(run, items):

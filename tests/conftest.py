@@ -5,9 +5,27 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 import pytest  # noqa: E402
 
+import helpers  # noqa: E402  (tests/ is on sys.path: pytest puts a test folder without __init__.py there)
+
 
 @pytest.fixture(autouse=True)
 def _seeded():
     """Every test starts from the same global seeds, on every backend."""
     keras.utils.set_random_seed(1234)
     yield
+
+
+@pytest.fixture(scope="session")
+def tiny_predictor_config():
+    """Factory: `tiny_predictor_config(image_size=32, **overrides)` -> a fresh dict of the one tiny
+    VMSPredictor config (`helpers.TINY_PREDICTOR`; import that directly in subprocess scripts)."""
+    return helpers.tiny_predictor_config
+
+
+@pytest.fixture(scope="session")
+def tiny_predictor():
+    """Factory: `tiny_predictor(image_size=32, **overrides)` -> a fresh tiny VMSPredictor (32 px, conv encoder).
+
+    Each call builds a new model (tests may train it); its weights come from the per-test global seed.
+    """
+    return helpers.tiny_predictor

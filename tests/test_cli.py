@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vms_zoo import cli, zoo
+from vms_zoo import cli, training
+from vms_zoo.presets import build, list_presets, load, nested, save_preset
 from vms_zoo.io import read_image
 
 TINY_PREDICTOR = {"image_size": 32, "encoder": "conv", "encoder_weights": None, "encoder_filters": [8, 8, 8, 8],
@@ -20,13 +21,13 @@ TINY_PREDICTOR = {"image_size": 32, "encoder": "conv", "encoder_weights": None, 
 def presets(tmp_path_factory):
     """Preset folders of a tiny predictor, an independent tiny scorer and a tiny map-conditioned W-MEMGAN."""
     root = tmp_path_factory.mktemp("presets")
-    predictor = zoo.build("VMSPredictor", TINY_PREDICTOR)
-    zoo.save_preset(predictor, root / "predictor")
-    zoo.save_preset(zoo.build("VMSPredictor", {**TINY_PREDICTOR, "seed": 1}), root / "scorer")
+    predictor = build("VMSPredictor", TINY_PREDICTOR)
+    save_preset(predictor, root / "predictor")
+    save_preset(build("VMSPredictor", {**TINY_PREDICTOR, "seed": 1}), root / "scorer")
     for condition in ("score", "map"):
-        gan = zoo.build("WMEMGAN", {"predictor": zoo.nested("VMSPredictor", TINY_PREDICTOR), "image_size": 16,
+        gan = build("WMEMGAN", {"predictor": nested("VMSPredictor", TINY_PREDICTOR), "image_size": 16,
                                     "latent_dim": 8, "filters": 16, "condition": condition})
-        zoo.save_preset(gan, root / f"gan_{condition}")
+        save_preset(gan, root / f"gan_{condition}")
     return root
 
 
@@ -69,7 +70,7 @@ def test_predict_end_to_end(tmp_path, presets, images):
     report = json.loads((tmp_path / "scores.json").read_text())
     assert [os.path.basename(r["image"]) for r in report["images"]] == names
 
-    model = zoo.load(presets / "predictor")
+    model = load(presets / "predictor")
     maps = model.predict(np.stack([read_image(folder / n, 32) for n in names]), verbose=0)
     for name, entry, vms in zip(names, report["images"], maps):
         np.testing.assert_allclose([entry["true"], entry["false"]], vms.mean(axis=(0, 1)), atol=1e-5)
@@ -124,7 +125,7 @@ def test_user_errors_are_one_line(tmp_path, capsys, presets, images):
     assert "must be low, high, a number" in in_process_error(capsys, *generate, "medium")
     assert "must be in [0, 1]" in in_process_error(capsys, *generate, "1.5")
     assert "not a generator" in in_process_error(capsys, *generate[:2], presets / "predictor", *generate[3:], "low")
-    assert "not a VMS predictor" in in_process_error(
+    assert "is a WMEMGAN, not a predictor" in in_process_error(
         capsys, "predict", folder / names[0], "--preset", presets / "gan_score", "--output", tmp_path)
     assert "no published weights" in in_process_error(
         capsys, "predict", folder / names[0], "--preset", "vms_vae_m8", "--output", tmp_path)
@@ -143,8 +144,8 @@ def test_generate_writes_pairs_and_a_grid(tmp_path, presets, images, condition):
     low, high = (np.asarray(Image.open(tmp_path / "gen" / f"z000_{label}.png")) for label in ("low", "high"))
     assert low.shape == (16, 16, 3) and not np.array_equal(low, high)  # same z, memorability changed the image
     assert not np.array_equal(low, np.asarray(Image.open(tmp_path / "gen" / "z001_low.png")))  # z changed it too
-    gan = zoo.load(presets / f"gan_{condition}")
-    m = cli.conditions(gan, cli.parse_memorability(str(target)), 2, 0)
+    gan = load(presets / f"gan_{condition}")
+    m = gan.make_condition(cli.parse_memorability(str(target)), 2, 0)
     assert m.shape == (2,) + gan.condition_shape and np.all(m == 0)  # an all-black target map asks for nothing
 
 
@@ -159,24 +160,55 @@ def test_evaluate_scores_pairs_with_the_independent_predictor(tmp_path, capsys, 
     assert json.loads(printed[printed.index("{"):]) == result
 
 
-def test_train_runs_the_recipe_with_the_remaining_arguments(tmp_path, monkeypatch, capsys):
-    recipes = tmp_path / "recipes"
-    recipes.mkdir()
-    (recipes / "train_echo.py").write_text("import json, sys\n"
-                                           "open(sys.argv[-1], 'w').write(json.dumps(sys.argv[1:]))\n"
-                                           "sys.exit(3 if '--fail' in sys.argv else 0)\n")
-    monkeypatch.setattr(zoo, "CHECKPOINTS", tmp_path / "checkpoints")
-    record = tmp_path / "argv.json"
-    assert cli.main(["train", "echo", "--epochs", "2", str(record)]) == 0
-    assert json.loads(record.read_text()) == ["--epochs", "2", str(record)]
-    assert cli.main(["train", "train_echo.py", "--fail", str(record)]) == 3  # the recipe's exit code
-    assert "Unknown recipe 'nope'" in in_process_error(capsys, "train", "nope")
+def test_train_runs_in_process_with_overrides_and_a_dry_run(tmp_path, monkeypatch, capsys):
+    seen = {}
+    monkeypatch.setattr(training, "train", lambda preset, **kwargs: seen.update(preset=preset, **kwargs))
+    args = ["train", "memgan_synthetic_32", "--data", "folder:./x", "--output", tmp_path, "--set", "epochs=2",
+            "config.alpha=0", "training.predictor=./runs/p", "--overwrite"]
+    assert cli.main([str(a) for a in args]) == 0
+    assert seen["preset"] == "memgan_synthetic_32" and seen["data"] == "folder:./x" and seen["overwrite"] is True
+    assert seen["overrides"] == {"epochs": 2, "config.alpha": 0, "training.predictor": "./runs/p"}
+    monkeypatch.undo()
+    assert cli.main(["train", "memgan_256", "--dry-run", "--set", "config.alpha=0"]) == 0
+    resolved = json.loads(capsys.readouterr().out)
+    assert resolved["class"] == "MEMGAN" and resolved["config"]["alpha"] == 0
+    assert resolved["training"]["batch_sizes"] and not os.path.exists("runs/memgan_256")
+    assert "KEY=VALUE" in in_process_error(capsys, "train", "memgan_256", "--set", "epochs")
+    assert "Unknown preset 'nope'" in in_process_error(capsys, "train", "nope", "--dry-run")
+
+
+def test_info_prints_the_card(capsys):
+    assert cli.main(["info", "vms_vae_synthetic_64"]) == 0
+    card = capsys.readouterr().out
+    assert card.startswith("# vms_vae_synthetic_64") and "7d51904a" in card
+    assert cli.main(["info", "memgan_256"]) == 0
+    assert "not published" in capsys.readouterr().out
+
+
+def test_list_json_is_machine_readable(capsys):
+    assert cli.main(["list", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["name"] for r in rows] == list_presets()
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["vms_vae_synthetic_64"] == {"name": "vms_vae_synthetic_64", "class": "VMSPredictor",
+                                               "resolution": 64, "dataset": "synthetic", "weights": "shipped",
+                                               "default": True}
+    assert by_name["memgan_256"]["weights"] == "not published" and not by_name["memgan_256"]["default"]
+
+
+def test_bad_numbers_are_refused_by_the_parser(capsys, tmp_path):
+    for args in (["predict", "x.png", "--batch-size", "-1"], ["evaluate", "--scorer", "s", "--threshold", "nan"],
+                 ["generate", "--pairs", "0"]):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main(args)
+        assert exit_info.value.code == 2
+        assert "expected a" in capsys.readouterr().err
 
 
 def test_list_names_every_preset(capsys):
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out
     rows = {line.split()[0]: line for line in out.splitlines()[1:]}
-    assert sorted(rows) == zoo.list_presets()
+    assert sorted(rows) == list_presets()
     assert rows["vms_vae_m8"].endswith("not published") and rows["memgan_256"].endswith("not published")
-    assert rows["vms_vae_synthetic_64"].endswith("shipped")
+    assert rows["vms_vae_synthetic_64"].endswith("shipped (default)")

@@ -74,19 +74,21 @@ def test_minibatch_stddev_matches_numpy(batch):
         np.testing.assert_allclose(np_(MinibatchStdDev(group_size=4)(x[4:])), y[4:], rtol=1e-5)
 
 
-def test_fade_in_alpha_is_a_non_trainable_variable():
-    fade = FadeIn(alpha=0.25)
+def test_fade_in_fade_is_a_non_trainable_variable():
+    layer = FadeIn(fade=0.25)
     old, new = np.zeros((1, 2, 2, 3), "float32"), np.ones((1, 2, 2, 3), "float32") * 4.0
-    assert fade.trainable_weights == [] and len(fade.non_trainable_weights) == 1
-    np.testing.assert_allclose(np_(fade([old, new])), 1.0)
-    fade.alpha.assign(1.0)
-    np.testing.assert_allclose(np_(fade([old, new])), 4.0)
-    fade.alpha.assign(0.0)
-    np.testing.assert_allclose(np_(fade([old, new])), 0.0)
+    assert layer.trainable_weights == [] and layer.non_trainable_weights == [layer.fade]
+    assert layer.fade.path.endswith("fade")
+    np.testing.assert_allclose(np_(layer([old, new])), 1.0)
+    layer.fade.assign(1.0)
+    np.testing.assert_allclose(np_(layer([old, new])), 4.0)
+    layer.fade.assign(0.0)
+    np.testing.assert_allclose(np_(layer([old, new])), 0.0)
+    assert layer.get_config()["fade"] == 0.25 and "alpha" not in layer.get_config()
 
 
 @pytest.mark.parametrize("layer", [EqualizedConv2D(4, 1, padding="valid", gain=1.0), EqualizedDense(3, gain=0.5),
-                                   PixelNorm(epsilon=1e-6), MinibatchStdDev(group_size=2), FadeIn(alpha=0.5)],
+                                   PixelNorm(epsilon=1e-6), MinibatchStdDev(group_size=2), FadeIn(fade=0.5)],
                          ids=lambda layer: type(layer).__name__)
 def test_layers_serialize(layer):
     config = keras.saving.serialize_keras_object(layer)

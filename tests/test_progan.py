@@ -5,23 +5,10 @@ import keras
 import pytest
 from keras import ops
 
-from vms_zoo.models.progan import (MEMGAN, Checkpoint, GrowthCallback, GrowthSchedule, ImageStream, downsample,
-                                   train, upsample)
-
-LATENT = 8
-
-
-def tiny_predictor(size=8):
-    """A stand-in VMS predictor: images (N, S, S, 3) in [0, 1] -> sigmoid maps (N, S/2, S/2, 2)."""
-    x = keras.Input((size, size, 3))
-    h = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(x)
-    h = keras.layers.AveragePooling2D(2)(h)
-    return keras.Model(x, keras.layers.Conv2D(2, 1, activation="sigmoid")(h))
-
-
-def make_gan(image_size=8, **kwargs):
-    filters = [8] * (int(np.log2(image_size)) - 1)
-    return MEMGAN(tiny_predictor(), image_size=image_size, latent_dim=LATENT, filters=filters, seed=1, **kwargs)
+from helpers import MEMGAN_LATENT as LATENT, make_memgan as make_gan
+from vms_zoo.models.memgan import MEMGAN, Checkpoint, GrowthCallback, GrowthSchedule, ImageStream, train
+from vms_zoo.models.memgan.model import downsample, upsample
+from vms_zoo.models.memorability_gan import SampleGrid
 
 
 def inputs(n=4, seed=0):
@@ -33,34 +20,35 @@ def np_(x):
     return ops.convert_to_numpy(x)
 
 
-def test_fade_alpha_0_is_previous_resolution_upsampled_and_1_the_new_block():
+def test_fade_0_is_previous_resolution_upsampled_and_1_the_new_block():
     model = make_gan(8)
     z, m = inputs()
     g = model.generator
     previous = np_(g([z, m], stage=0))  # 4x4
     new = np_(g([z, m], stage=1))  # 8x8, stable
     assert previous.shape == (4, 4, 4, 3) and new.shape == (4, 8, 8, 3)
-    for alpha, expected in ((0.0, np_(upsample(previous))), (1.0, new), (0.3, 0.7 * np_(upsample(previous)) + 0.3 * new)):
-        model.fade_in.alpha.assign(alpha)
+    for fade, expected in ((0.0, np_(upsample(previous))), (1.0, new), (0.3, 0.7 * np_(upsample(previous)) + 0.3 * new)):
+        model.fade_in.fade.assign(fade)
         np.testing.assert_allclose(np_(g([z, m], stage=1, fade_in=model.fade_in)), expected, atol=1e-5)
     assert np.abs(np_(upsample(previous)) - new).mean() > 1e-2  # the two ends differ: the checks bite
-    # The critic fades the same way: at alpha 0 it scores the half-resolution image with the old fromRGB.
+    # The critic fades the same way: at fade 0 it scores the half-resolution image with the old fromRGB.
     x = np.random.default_rng(1).uniform(-1, 1, size=(4, 8, 8, 3)).astype("float32")
-    model.fade_in.alpha.assign(0.0)
+    model.fade_in.fade.assign(0.0)
     np.testing.assert_allclose(np_(model.critic(x, stage=1, fade_in=model.fade_in)),
                                np_(model.critic(downsample(x), stage=0)), rtol=1e-4, atol=1e-5)
-    model.fade_in.alpha.assign(1.0)
+    model.fade_in.fade.assign(1.0)
     np.testing.assert_allclose(np_(model.critic(x, stage=1, fade_in=model.fade_in)), np_(model.critic(x, stage=1)),
                                rtol=1e-4, atol=1e-5)
 
 
-def test_generate_uses_stored_stage_and_alpha_in_tanh_range():
+def test_generate_uses_stored_stage_and_fade_in_tanh_range():
     model = make_gan(8)
     z, m = inputs()
     model.set_growth_state(0)
     low = model.generate(z, m)
     assert low.shape == (4, 4, 4, 3)
-    model.set_growth_state(1, 0.0)
+    model.set_growth_state(1, fade=0.0)
+    assert model.growth_state() == (1, 0.0, 0) and float(np_(model.fade_in.fade)) == 0.0
     images = model.generate(z, m)
     assert images.shape == (4, 8, 8, 3)
     np.testing.assert_allclose(images, np_(upsample(low)), atol=1e-5)
@@ -113,7 +101,7 @@ def test_growth_keeps_earlier_blocks_weights_and_resets_optimizers():
     callback = GrowthCallback(schedule)
     callback.set_model(model)
     callback.on_train_begin()
-    callback.on_train_batch_end(0)  # the batch that reaches 8 images: grow to 8x8, alpha 0
+    callback.on_train_batch_end(0)  # the batch that reaches 8 images: grow to 8x8, fade 0
     assert model.growth_state() == (1, 0.0, 8)
     assert model.stop_training
     for a, b in zip(trained, model.generator.weights + model.critic.weights):
@@ -164,9 +152,10 @@ def test_resume_after_interruption_mid_fade(tmp_path):
     assert any(not np.allclose(a, b) for a, b in zip(ema, live))  # the moving average lags the generator
 
 
-def test_config_round_trip_restores_growth_state_and_ema(tmp_path):
-    model = make_gan(8, alpha=0.0, ema_beta=0.9)
-    model.set_growth_state(1, 0.25, images_seen=40)
+def test_config_round_trip_restores_growth_state_and_ema(tmp_path, tiny_predictor):
+    # A config carries its predictor serialised, which must be a VMSPredictor (not the stand-in).
+    model = make_gan(8, predictor=tiny_predictor(), alpha=0.0, ema_beta=0.9)
+    model.set_growth_state(1, fade=0.25, images_seen=40)
     model.generator_ema.weights[0].assign(np_(model.generator_ema.weights[0]) + 1.0)  # EMA differs from G
     path = str(tmp_path / "foil.weights.h5")
     model.save_weights(path)
@@ -176,4 +165,26 @@ def test_config_round_trip_restores_growth_state_and_ema(tmp_path):
     assert clone.growth_state() == (1, 0.25, 40) and clone.active == (1, True)
     z, m = inputs()
     np.testing.assert_allclose(clone.generate(z, m), model.generate(z, m), atol=1e-6)
-    assert not np.allclose(clone.generate(z, m), clone.generate(z, m, ema=False))  # samples come from the EMA
+    # generate samples the moving average; sampling_images(..., ema=False) is the raw generator, in [-1, 1].
+    raw = np_(clone.sampling_images(z, m, ema=False))
+    assert raw.shape == (4, 8, 8, 3) and raw.min() >= -1.0 and raw.max() <= 1.0
+    np.testing.assert_allclose(clone.generate(z, m), (np_(clone.sampling_images(z, m)) + 1.0) / 2.0, atol=1e-6)
+    assert not np.allclose(clone.generate(z, m), (raw + 1.0) / 2.0, atol=1e-3)
+
+
+def test_sample_grid_every_n_epochs_and_growth_tagged_final_grid(tmp_path):
+    model = make_gan(8)
+    model.set_growth_state(1, fade=0.5, images_seen=12)
+    callback = SampleGrid(str(tmp_path), rows=2, columns=3, every=2)
+    callback.set_model(model)
+    for epoch in range(3):  # what fit does with epochs=3
+        callback.on_epoch_end(epoch)
+    callback.on_train_end()
+    # Epochs 1-3 with every=2: a grid after epoch 2, and the final one named by the growth state.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["samples_000000012img_8px_fade0.50.png",
+                                                          "samples_epoch002.png"]
+    grid = callback.grid()
+    assert grid.shape == (2 * 8, 3 * 8, 3) and grid.dtype == np.uint8
+    from PIL import Image
+
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "samples_000000012img_8px_fade0.50.png")), grid)

@@ -1,16 +1,15 @@
 """The alpha sweep: keras-tuner drives W-MEMGAN trials, the objective comes from the independent scorer,
-the best model is rebuilt from its hyperparameters, and the recipe writes its table and plot."""
+the best model is rebuilt from its hyperparameters, and the sweep run writes its table and plot and resumes."""
 
 import json
-import os
-import sys
 
 import keras
 import numpy as np
 import pytest
 
-from vms_zoo import tuning
-from vms_zoo.models.wgan import WMEMGAN
+from vms_zoo.models.memgan import MEMGAN
+from vms_zoo.models.wmemgan import WMEMGAN
+from vms_zoo.training import alpha_sweep as tuning
 
 SIZE = 16
 
@@ -28,7 +27,7 @@ def tiny_predictor(seed):
 def setup():
     images = np.random.default_rng(0).uniform(size=(32, SIZE, SIZE, 3)).astype("float32")
     predictor, scorer = tiny_predictor(0), tiny_predictor(1)
-    make = tuning.wmemgan_factory(predictor, compile_kwargs={"n_critic": 1}, image_size=SIZE, latent_dim=8,
+    make = tuning.gan_factory(WMEMGAN, predictor, compile_kwargs={"n_critic": 1}, image_size=SIZE, latent_dim=8,
                                   filters=16)
     return images, scorer, make
 
@@ -76,12 +75,10 @@ def test_several_generators_per_alpha(setup, tmp_path):
 
 
 def test_memgan_sweep_at_its_final_resolution(tmp_path):
-    from vms_zoo.models.progan import MEMGAN
-
     size = 8
     images = np.random.default_rng(0).uniform(size=(16, size, size, 3)).astype("float32")
     predictor, scorer = tiny_predictor(0), tiny_predictor(1)
-    make = tuning.memgan_factory(predictor, image_size=size, latent_dim=8, filters=(8, 8), growth_state=(1, 1.0))
+    make = tuning.gan_factory(MEMGAN, predictor, image_size=size, latent_dim=8, filters=(8, 8), growth_state=(1, 1.0))
     hypermodel = tuning.AlphaHyperModel(make, scorer, images, alphas=(0.0, 10.0), num_pairs=8)
     tuner = tuning.make_tuner(hypermodel, "grid", directory=str(tmp_path), project_name="memgan")
     tuner.search(images, epochs=1, batch_size=8, verbose=0)
@@ -111,22 +108,19 @@ def test_quality_distance():
     assert tuning.image_statistics_distance(np.zeros_like(real), real) > 0.5
 
 
-def tiny_sweep_args(out):
-    return ["--alphas", "0", "50", "--image-size", "16", "--num-scenes", "64", "--category", "all", "--epochs",
-            "1", "--batch-size", "16", "--n-critic", "1", "--latent-dim", "8", "--filters", "16",
-            "--predictor-epochs", "0", "--pairs", "16", "--tiny", "--seeds", "2", "--verbose", "0", "--out", str(out)]
+TINY_SWEEP = {"config.image_size": 16, "config.latent_dim": 8, "config.filters": 16, "num_scenes": 64,
+              "category": "all", "epochs": 1, "batch_size": 16, "n_critic": 1}
 
 
-def import_recipe():
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "recipes"))
-    import tune_alpha
+def tiny_sweep(out, **kwargs):
+    """A two-alpha, two-generator sweep of the CPU W-MEMGAN preset shrunk to 16 px (shipped predictor and scorer)."""
+    settings = dict(alphas=(0.0, 50.0), seeds=2, pairs=16, overrides=TINY_SWEEP, verbose=0)
+    return tuning.sweep(out, **{**settings, **kwargs})
 
-    return tune_alpha
 
-
-def test_recipe_writes_table_and_plot(tmp_path):
+def test_sweep_writes_table_and_plot(tmp_path):
     out = tmp_path / "tune"
-    record = import_recipe().main(tiny_sweep_args(out))
+    record = tiny_sweep(out)
     assert [r["alpha"] for r in record["trials"]] == [0.0, 50.0]
     assert all(r["generators"] == 2 and [g["seed"] for g in r["per_generator"]] == [0, 1] for r in record["trials"])
     lines = (out / "alpha_sweep_generators.csv").read_text().splitlines()
@@ -139,10 +133,10 @@ def test_recipe_writes_table_and_plot(tmp_path):
     assert Image.open(out / "alpha_sweep.png").size[0] > 200
 
 
-def test_recipe_resumes_an_interrupted_sweep(tmp_path, monkeypatch, capsys):
+def test_sweep_resumes_when_interrupted_and_refuses_other_settings(tmp_path, monkeypatch, capsys):
     """An interrupted sweep keeps its finished trials: the rerun trains only the interrupted alpha, both
     generators of it, and a rerun with other settings is refused instead of mixing two sweeps."""
-    tune_alpha, out = import_recipe(), tmp_path / "tune"
+    out = tmp_path / "tune"
     trained, fit = [], tuning.AlphaHyperModel.fit
 
     def interrupted_fit(self, hp, model, *args, **kwargs):
@@ -153,7 +147,7 @@ def test_recipe_resumes_an_interrupted_sweep(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(tuning.AlphaHyperModel, "fit", interrupted_fit)
     with pytest.raises(KeyboardInterrupt):
-        tune_alpha.main(tiny_sweep_args(out))
+        tiny_sweep(out)
     assert trained == [0.0, 0.0]
 
     def counted_fit(self, hp, model, *args, **kwargs):
@@ -161,13 +155,18 @@ def test_recipe_resumes_an_interrupted_sweep(tmp_path, monkeypatch, capsys):
         return fit(self, hp, model, *args, **kwargs)
 
     monkeypatch.setattr(tuning.AlphaHyperModel, "fit", counted_fit)
-    record = tune_alpha.main(tiny_sweep_args(out))
+    record = tiny_sweep(out, verbose=1)
     assert trained == [0.0, 0.0, 50.0, 50.0]
-    assert "1 trial(s) finished, 1 to run again" in capsys.readouterr().out
+    assert "1 trial(s) finished" in capsys.readouterr().out
     assert [r["alpha"] for r in record["trials"]] == [0.0, 50.0]
     assert all([g["seed"] for g in r["per_generator"]] == [0, 1] for r in record["trials"])
 
-    with pytest.raises(SystemExit, match="--pairs"):
-        tune_alpha.main(tiny_sweep_args(out) + ["--pairs", "32"])
-    tune_alpha.main(tiny_sweep_args(out) + ["--alphas", "10", "--overwrite"])
+    with pytest.raises(ValueError, match="pairs: 16 -> 32"):
+        tiny_sweep(out, pairs=32)
+    tiny_sweep(out, alphas=(10.0,), overwrite=True)
     assert trained[4:] == [10.0, 10.0]
+
+
+def test_sweep_refuses_a_memgan_preset(tmp_path):
+    with pytest.raises(ValueError, match="trains W-MEMGAN presets"):
+        tuning.sweep(tmp_path, preset="memgan_synthetic_32")

@@ -5,36 +5,13 @@ import keras
 import pytest
 from keras import ops
 
-from vms_zoo.models.wgan import WMEMGAN, SampleGrid, area_resize
+from helpers import WMEMGAN_LATENT as LATENT, WMEMGAN_SIZE as SIZE, make_wmemgan as make_gan
+from helpers import stand_in_predictor
+from vms_zoo.models.memorability_gan import SampleGrid
+from vms_zoo.models.wmemgan import WMEMGAN
+from vms_zoo.vms import area_resize
 
-SIZE, LATENT, BATCH = 16, 8, 8
-
-
-def tiny_predictor(size=SIZE, channels=2, as_dict=False):
-    """A stand-in VMS predictor: images (N, S, S, 3) in [0, 1] -> sigmoid maps (N, S/2, S/2, 2)."""
-    x = keras.Input((size, size, 3))
-    h = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(x)
-    h = keras.layers.AveragePooling2D(2)(h)
-    out = keras.layers.Conv2D(channels, 1, activation="sigmoid")(h)
-    return keras.Model(x, {"vms": out} if as_dict else out)
-
-
-def set_weights(model, seed):
-    """Backend-independent weights: He-scaled normal kernels, small normal biases."""
-    rng = np.random.default_rng(seed)
-    for v in model.weights:
-        fan_in = int(np.prod(v.shape[:-1])) if len(v.shape) > 1 else 100
-        v.assign(rng.normal(0.0, np.sqrt(2.0 / fan_in), v.shape).astype("float32"))
-
-
-def make_gan(condition="score", seed=0, **kwargs):
-    predictor = tiny_predictor()
-    model = WMEMGAN(predictor, image_size=SIZE, latent_dim=LATENT, condition=condition, filters=16, seed=1,
-                    **kwargs)
-    set_weights(model.generator, seed)
-    set_weights(model.critic, seed + 1)
-    set_weights(predictor, seed + 2)
-    return model
+BATCH = 8
 
 
 def fixed_noise(condition, n_critic, seed=3):
@@ -50,9 +27,9 @@ def fixed_noise(condition, n_critic, seed=3):
 
 
 def one_step(condition):
-    model = make_gan(condition)
+    model = make_gan(condition, alpha=10.0)
     model.compile(d_optimizer=keras.optimizers.SGD(1e-3), g_optimizer=keras.optimizers.SGD(1e-3),
-                  n_critic=2, gp_weight=10.0, alpha=10.0)
+                  n_critic=2, gp_weight=10.0)
     noise = fixed_noise(condition, 2)
     model.draw_noise = lambda batch_size: noise  # same "random" inputs on every backend
     images = np.random.default_rng(4).uniform(size=(BATCH, SIZE, SIZE, 3)).astype("float32")
@@ -142,19 +119,22 @@ def test_area_resize_is_exact_box_average():
 
 
 def test_predictor_returning_dict_is_accepted():
-    model = WMEMGAN(tiny_predictor(as_dict=True), image_size=SIZE, latent_dim=LATENT, filters=16)
+    model = WMEMGAN(stand_in_predictor(SIZE, as_dict=True), image_size=SIZE, latent_dim=LATENT, filters=16)
     assert tuple(model.feedback(np.zeros((2, SIZE, SIZE, 3), "float32")).shape) == (2, 1)
 
 
 def test_bad_inputs_raise_clear_errors():
     with pytest.raises(ValueError, match="condition"):
-        WMEMGAN(tiny_predictor(), image_size=SIZE, condition="pixels")
+        WMEMGAN(stand_in_predictor(SIZE), image_size=SIZE, condition="pixels")
     with pytest.raises(ValueError, match="image_size"):
-        WMEMGAN(tiny_predictor(), image_size=48)
+        WMEMGAN(stand_in_predictor(SIZE), image_size=48)
     with pytest.raises(ValueError, match=r"\(N, S, S, 2\)"):
-        WMEMGAN(tiny_predictor(channels=3), image_size=SIZE)
+        WMEMGAN(stand_in_predictor(SIZE, channels=3), image_size=SIZE)
     with pytest.raises(TypeError, match="predictor"):
         WMEMGAN("vgg", image_size=SIZE)
+    for alpha in (-1.0, float("nan")):
+        with pytest.raises(ValueError, match="alpha"):
+            WMEMGAN(stand_in_predictor(SIZE), image_size=SIZE, alpha=alpha)
     model = make_gan("map")
     with pytest.raises(ValueError, match="Condition M"):
         model.generate(np.zeros((2, LATENT)), np.zeros((2, 1)))
@@ -165,14 +145,14 @@ def test_bad_inputs_raise_clear_errors():
         model.fit(np.zeros((4, 2 * SIZE, 2 * SIZE, 3), "float32"), batch_size=4, epochs=1, verbose=0)
 
 
-def test_serialization_round_trip(tmp_path):
-    model = make_gan("map")
+def test_serialization_round_trip(tmp_path, tiny_predictor):
+    model = make_gan("map", predictor=tiny_predictor(), alpha=2.5)
     z = np.random.default_rng(0).normal(size=(2, LATENT)).astype("float32")
     m = np.random.default_rng(1).uniform(size=(2, 10, 10, 1)).astype("float32")
     path = str(tmp_path / "wmemgan.keras")
     model.save(path)
     loaded = keras.saving.load_model(path)
-    assert isinstance(loaded, WMEMGAN) and loaded.condition == "map"
+    assert isinstance(loaded, WMEMGAN) and loaded.condition == "map" and loaded.alpha == 2.5
     np.testing.assert_allclose(loaded.generate(z, m), model.generate(z, m), atol=1e-6)
     np.testing.assert_allclose(ops.convert_to_numpy(loaded.feedback(ops.ones((1, SIZE, SIZE, 3)))),
                                ops.convert_to_numpy(model.feedback(ops.ones((1, SIZE, SIZE, 3)))), atol=1e-6)
@@ -185,7 +165,7 @@ def test_serialization_round_trip(tmp_path):
 
 def test_sample_grid_rows_share_z_and_columns_rise(tmp_path):
     model = make_gan("score")
-    callback = SampleGrid(str(tmp_path), rows=2, columns=3)
+    callback = SampleGrid(str(tmp_path), rows=2, columns=3, every=1)
     callback.set_model(model)
     callback.on_epoch_end(0)
     from PIL import Image
@@ -215,8 +195,8 @@ def test_score_scale_standardizes_feedback_and_targets():
     assert np.isfinite(history["mem_loss"][-1])
 
 
-def test_score_scale_round_trips_and_rejects_bad_values(tmp_path):
-    model = make_gan("score", score_scale=(0.2, 0.05))
+def test_score_scale_round_trips_and_rejects_bad_values(tmp_path, tiny_predictor):
+    model = make_gan("score", predictor=tiny_predictor(), score_scale=(0.2, 0.05))
     path = str(tmp_path / "scaled.keras")
     model.save(path)
     loaded = keras.saving.load_model(path)
@@ -241,3 +221,48 @@ def test_sample_grid_uses_z_score_levels_and_writes_final_grid(tmp_path):
     callback.on_train_end()
     assert (tmp_path / "samples_final.png").exists()
     assert callback.grid().shape == (2 * SIZE, 3 * SIZE, 3)
+
+
+def test_alpha_lives_in_the_config_not_in_compile():
+    model = make_gan("score", alpha=3.0)
+    assert model.alpha == 3.0 and model.get_config()["alpha"] == 3.0
+    with pytest.raises(TypeError, match="alpha"):
+        model.compile(alpha=10.0)
+    assert make_gan("score").alpha == 10.0  # the papers' weight by default
+
+
+def test_make_condition_and_low_high_on_both_scales():
+    raw, scaled, maps = make_gan("score"), make_gan("score", score_scale=(0.2, 0.05)), make_gan("map")
+    assert raw.low_high() == (0.1, 0.9) and scaled.low_high() == (-1.645, 1.645)
+    assert raw.low_high(high=0.7) == (0.1, 0.7) and scaled.low_high(low=-1.0) == (-1.0, 1.645)
+    np.testing.assert_allclose(raw.make_condition("high", 3), np.full((3, 1), 0.9))
+    np.testing.assert_allclose(scaled.make_condition("low", 2), np.full((2, 1), -1.645))
+    np.testing.assert_allclose(scaled.make_condition(0.3, 2), np.full((2, 1), 2.0), rtol=1e-5)  # raw -> z-score
+    np.testing.assert_allclose(raw.make_condition(np.full((20, 20), 0.4), 2), np.full((2, 1), 0.4), rtol=1e-6)
+    high = maps.make_condition("high", 4, seed=1)
+    assert high.shape == (4, 10, 10, 1) and np.allclose(high.reshape(4, -1).max(axis=1), 0.9)
+    np.testing.assert_array_equal(high, maps.make_condition("high", 4, seed=1))
+    target = np.zeros((20, 20), "float32")
+    target[:10, :10] = 1.0  # the top-left quarter, area-resized to the 10x10 grid
+    m = maps.make_condition(target, 2)
+    assert m.shape == (2, 10, 10, 1) and m[0, :5, :5].min() == 1.0 and m[0, 5:].max() == 0.0
+    with pytest.raises(ValueError, match="memorability"):
+        raw.make_condition("medium", 2)
+    maps.check_condition(m)
+    with pytest.raises(ValueError, match=r"\(N, 10, 10, 1\)"):
+        maps.check_condition(np.zeros((2, 1)))
+
+
+def test_sample_grid_every_n_epochs(tmp_path):
+    model = make_gan("map")
+    callback = SampleGrid(str(tmp_path), rows=1, columns=2, every=2)
+    callback.set_model(model)
+    for epoch in range(5):
+        callback.on_epoch_end(epoch)
+    callback.on_train_end()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["samples_epoch002.png", "samples_epoch004.png",
+                                                          "samples_final.png"]
+    quiet = SampleGrid(str(tmp_path / "quiet"))  # every=0: only the final grid
+    quiet.set_model(model)
+    quiet.on_epoch_end(0)
+    assert not (tmp_path / "quiet").exists()

@@ -1,0 +1,193 @@
+"""Test helpers shared by the test files (and by scripts the tests run in subprocesses: no pytest import here).
+
+- `TINY_PREDICTOR`: the one tiny VMSPredictor config (32 px, conv encoder), plain JSON-able data.
+- `tiny_predictor_config(image_size=32, **overrides)` / `tiny_predictor(...)`: that config, or a model built
+  from it (conftest.py exposes both as fixtures of the same names).
+- `stand_in_predictor`: a plain functional Keras model standing in for a VMS predictor in GAN unit tests
+  (faster; it cannot be saved inside a GAN, whose serialised predictor must be a VMSPredictor).
+- `make_wmemgan`, `make_memgan`: tiny GANs with backend-independent weights.
+- `assert_same_training`: two training runs from the same weights agree, to a fraction of the update size.
+- `shrink_preset`, `model_outputs`, `run_preset_test`: build a test-size copy of a preset, save it as a preset
+  folder, load it back both ways and compare outputs exactly.
+"""
+
+import numpy as np
+
+TINY_PREDICTOR = {"image_size": 32, "encoder": "conv", "encoder_weights": None, "encoder_filters": [8, 16],
+                  "dense_units": 16, "latent_dim": 4, "decoder_filters": [16, 8, 8, 8], "seed": 0}
+
+
+def tiny_predictor_config(image_size=32, **overrides):
+    """A copy of `TINY_PREDICTOR` at `image_size` (a multiple of 32) with `overrides` applied."""
+    return {**TINY_PREDICTOR, "image_size": int(image_size), **overrides}
+
+
+def tiny_predictor(image_size=32, **overrides):
+    """A fresh tiny VMSPredictor (weights drawn from Keras' global seed, set per test by conftest)."""
+    from vms_zoo.models.vms_predictor import VMSPredictor
+
+    return VMSPredictor(**tiny_predictor_config(image_size, **overrides))
+
+
+def stand_in_predictor(size=16, channels=2, as_dict=False):
+    """A stand-in VMS predictor: images (N, S, S, 3) in [0, 1] -> sigmoid maps (N, S/2, S/2, channels)."""
+    import keras
+
+    x = keras.Input((size, size, 3))
+    h = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(x)
+    h = keras.layers.AveragePooling2D(2)(h)
+    out = keras.layers.Conv2D(channels, 1, activation="sigmoid")(h)
+    return keras.Model(x, {"vms": out} if as_dict else out)
+
+
+def set_weights(model, seed):
+    """Backend-independent weights: He-scaled normal kernels, small normal biases."""
+    rng = np.random.default_rng(seed)
+    for v in model.weights:
+        fan_in = int(np.prod(v.shape[:-1])) if len(v.shape) > 1 else 100
+        v.assign(rng.normal(0.0, np.sqrt(2.0 / fan_in), v.shape).astype("float32"))
+
+
+WMEMGAN_SIZE, WMEMGAN_LATENT = 16, 8
+
+
+def make_wmemgan(condition="score", seed=0, predictor=None, **kwargs):
+    """A 16 px W-MEMGAN (latent 8, filters 16) with seeded weights; the stand-in predictor unless given one."""
+    from vms_zoo.models.wmemgan import WMEMGAN
+
+    if predictor is None:
+        predictor = stand_in_predictor(WMEMGAN_SIZE)
+        set_weights(predictor, seed + 2)
+    model = WMEMGAN(predictor, **{"image_size": WMEMGAN_SIZE, "latent_dim": WMEMGAN_LATENT, "condition": condition,
+                                  "filters": 16, "seed": 1, **kwargs})
+    set_weights(model.generator, seed)
+    set_weights(model.critic, seed + 1)
+    return model
+
+
+MEMGAN_LATENT = 8
+
+
+def make_memgan(image_size=8, predictor=None, **kwargs):
+    """A MEMGAN growing 4 -> `image_size` px, 8 filters per block, latent 8, map condition."""
+    from vms_zoo.models.memgan import MEMGAN
+
+    filters = [8] * (int(np.log2(image_size)) - 1)
+    if predictor is None:
+        predictor = stand_in_predictor(image_size)
+    return MEMGAN(predictor, **{"image_size": image_size, "latent_dim": MEMGAN_LATENT, "filters": filters,
+                                "seed": 1, **kwargs})
+
+
+def assert_same_training(weights, ref_weights, initial, rtol=1e-3, atol=1e-5):
+    """Two runs from the same `initial` weights end at the same weights, up to `rtol` of each tensor's largest
+    update in the reference run (plus `atol` for float noise on weights of order 1).
+
+    The tolerance follows the update size, not the weights: float-level differences between two code paths
+    (devices, cached features, backends) move the result by a fraction of an update, while a wrong gradient scale or repeated noise is
+    off by a whole one. (A fixed tolerance is either loose for small updates or flaky for large ones.)
+    """
+    assert len(weights) == len(ref_weights) == len(initial)
+    moved = 0.0
+    for i, (w, ref, init) in enumerate(zip(weights, ref_weights, initial)):
+        w, ref, init = np.asarray(w, "float64"), np.asarray(ref, "float64"), np.asarray(init, "float64")
+        update = np.abs(ref - init).max(initial=0.0)
+        moved = max(moved, update)
+        np.testing.assert_allclose(w, ref, rtol=0, atol=rtol * update + atol,
+                                   err_msg=f"weight {i}: largest reference update {update:.3g}")
+    assert moved > 1e-3, "training did not move the weights: the comparison would prove nothing"
+
+
+# --- presets -----------------------------------------------------------------------------------------------
+
+# Per class: what shrinks a paper-size config to a test-size one; every other setting comes from the preset.
+_SHRINK_PREDICTOR = {"image_size": 32, "encoder_weights": None, "encoder_filters": [8, 16], "dense_units": 16,
+                     "latent_dim": 4, "decoder_filters": [16, 8, 8, 8]}
+_SHRINK = {
+    "VMSPredictor": _SHRINK_PREDICTOR,
+    "WMEMGAN": {"image_size": 16, "latent_dim": 8, "filters": 16},
+    "MEMGAN": {"image_size": 16, "latent_dim": 8, "filters": [16, 16, 8]},
+}
+
+
+def _shrink_predictor(config):
+    shrunk = {**config, **_SHRINK_PREDICTOR}
+    if shrunk.get("encoder") == "vgg16":  # a 14.7M-parameter encoder: the small conv one stands in for it
+        shrunk["encoder"] = "conv"
+    return shrunk
+
+
+def shrink_preset(name):
+    """(class name, test-size config) of a registered preset: sizes shrunk, nested predictor too."""
+    from vms_zoo import presets
+
+    preset = presets.get_preset(name)
+    class_name = preset["class"]
+    config = presets.without_downloads(preset["config"])
+    if class_name == "VMSPredictor":
+        return class_name, _shrink_predictor(config)
+    config = {**config, **_SHRINK[class_name]}
+    nested = config["predictor"]
+    config["predictor"] = {**nested, "config": _shrink_predictor(nested["config"])}
+    return class_name, config
+
+
+def perturb_weights(model, seed=0):
+    """Moves every float weight a little (positive ones stay positive), so equal outputs after a reload
+    prove the weights were loaded rather than drawn again from the same seed."""
+    rng = np.random.default_rng(seed)
+    model.set_weights([w * (1.0 + 0.1 * rng.uniform(size=w.shape)).astype(w.dtype) + 0.01 * rng.uniform(size=w.shape)
+                       .astype(w.dtype) if w.dtype.kind == "f" else w for w in model.get_weights()])
+
+
+def model_outputs(model, seed=0, n=2):
+    """The model's output on fixed inputs: maps for predictors, `generate` images for generators.
+
+    A predictor is called directly (what `predict` runs, without compiling a predict function per model:
+    seconds each on JAX), so the outputs of several models on the same inputs compare exactly.
+    """
+    import keras
+
+    rng = np.random.default_rng(seed)
+    if model.task == "generator":
+        z = rng.normal(size=(n, model.latent_dim)).astype("float32")
+        m = rng.uniform(size=(n,) + model.condition_shape).astype("float32")
+        if model.standardized:  # z-scores
+            m = rng.normal(size=(n,) + model.condition_shape).astype("float32")
+        return model.generate(z, m)
+    images = rng.uniform(size=(n, model.image_size, model.image_size, 3)).astype("float32")
+    return keras.ops.convert_to_numpy(model(images, training=False)["vms"])
+
+
+def run_preset_test(name, directory, metadata=None):
+    """Build a test-size copy of preset `name`, save it with save_preset, load it back with `load(path)` and
+    `Cls.from_preset(path)`, and check configs, parameter counts and outputs agree exactly.
+
+    Returns (model, loaded) for further checks.
+    """
+    from pathlib import Path
+
+    from vms_zoo import presets
+
+    class_name, config = shrink_preset(name)
+    cls = presets.model_class(class_name)
+    model = presets.build(class_name, config)
+    assert type(model) is cls and model.task == cls.task
+    perturb_weights(model)
+    if hasattr(model, "set_growth_state"):  # a growing GAN: save it mid-fade, so stage and fade travel too
+        model.set_growth_state(len(model.sizes) - 1, 0.25, images_seen=123)
+    expected = model_outputs(model)
+    assert np.all(np.isfinite(expected)) and expected.min() >= 0.0 and expected.max() <= 1.0
+
+    folder = presets.save_preset(model, Path(directory) / name, metadata or presets.get_preset(name)["metadata"])
+    assert sorted(p.name for p in folder.iterdir()) == ["README.md", "config.json", "metadata.json",
+                                                        "model.weights.h5"]
+    path = str(folder)  # a path, never a bare name
+    for loaded in (presets.load(path), cls.from_preset(path)):
+        assert type(loaded) is cls
+        assert loaded.get_config() == model.get_config()
+        assert loaded.count_params() == model.count_params()
+        if hasattr(model, "growth_state"):
+            assert loaded.growth_state() == model.growth_state() == (len(model.sizes) - 1, 0.25, 123)
+        np.testing.assert_array_equal(model_outputs(loaded), expected)
+    return model, loaded

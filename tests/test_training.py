@@ -1,0 +1,172 @@
+"""vms_zoo.training end to end at smoke scale, for each family, through the same function the CLI and the
+recipes call: the run folder is a loadable preset folder, a rerun with other settings is refused, and an
+interrupted run resumes where it stopped."""
+
+import json
+import runpy
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+import vms_zoo
+from vms_zoo import presets, training
+from vms_zoo.models.vms_predictor import VMSPredictor
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_PREDICTOR = {"epochs": 1, "steps_per_epoch": 2, "num_train": 64, "num_test": 16}
+TINY_WMEMGAN = {"epochs": 1, "max_steps": 1, "batch_size": 16, "num_scenes": 320, "pairs": 8}
+TINY_MEMGAN = {"num_scenes": 64, "fade_images": 16, "stabilise_images": 16, "pairs": 8}
+
+
+def test_every_preset_has_training_settings_that_resolve():
+    for name in presets.list_presets():
+        resolved = training.train(name, dry_run=True)
+        assert resolved["class"] == presets.get_preset(name)["class"]
+        assert resolved["training"]["data"] and "seed" in resolved["training"], name
+        if resolved["class"] != "VMSPredictor":
+            assert "predictor" in resolved["training"] and "scorer" in resolved["training"], name
+
+
+def test_overrides_are_placed_and_checked():
+    resolved = training.resolve("wmemgan_synthetic_map_32", {"epochs": 3, "config.alpha": 0.0, "training.scorer": "x"},
+                                data="folder:/tmp")
+    assert resolved["training"]["epochs"] == 3 and resolved["config"]["alpha"] == 0.0
+    assert resolved["training"]["scorer"] == "x" and resolved["training"]["data"] == "folder:/tmp"
+    assert presets.get_preset("wmemgan_synthetic_map_32")["training"]["epochs"] != 3  # the registry is untouched
+    with pytest.raises(ValueError, match="both the config and the training"):
+        training.resolve("memgan_synthetic_32", {"predictor": "x"})
+    with pytest.raises(ValueError, match="Unknown training setting 'epoch'"):
+        training.resolve("vms_vae_synthetic_64", {"training.epoch": 1})
+    with pytest.raises(ValueError, match="neither"):
+        training.resolve("vms_vae_synthetic_64", {"nonsense": 1})
+    with pytest.raises(ValueError, match="Unknown preset"):
+        training.train("vms_vae_synthetic_6", dry_run=True)
+
+
+def test_predictor_run_writes_a_preset_folder_and_refuses_other_settings(tmp_path):
+    metrics = training.train("vms_vae_synthetic_scorer_32", output=tmp_path, overrides=TINY_PREDICTOR, verbose=0)
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["model"]["overall"]["count"] == 16 and saved["model"] == metrics["model"]
+    for who in ("model", "category_mean_baseline"):
+        assert -1.0 <= saved[who]["overall"]["rho2d_true"] <= 1.0 and saved[who]["overall"]["mse255_false"] >= 0
+    with Image.open(tmp_path / "predictions.png") as grid:
+        assert grid.format == "PNG"
+    model = VMSPredictor.from_preset(str(tmp_path))
+    assert float(keras.ops.convert_to_numpy(model.kl_step)) == 2.0  # two training steps were taken
+    assert np.isfinite(saved["history"]["loss"]).all()
+    with pytest.raises(ValueError, match=r"other settings \(training.epochs: 1 -> 2\)"):
+        training.train("vms_vae_synthetic_scorer_32", output=tmp_path, overrides={**TINY_PREDICTOR, "epochs": 2},
+                       verbose=0)
+    assert training.start_run(tmp_path, json.loads((tmp_path / "run.json").read_text())) is True  # same: resumes
+    assert training.start_run(tmp_path, {"other": 1}, overwrite=True) is False  # --overwrite starts afresh
+    assert json.loads((tmp_path / "run.json").read_text()) == {"other": 1}
+
+
+class Interrupt(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 1:
+            raise KeyboardInterrupt("simulated kill after epoch 2")
+
+
+def test_interrupted_predictor_run_resumes_from_its_last_epoch(tmp_path):
+    overrides = {**TINY_PREDICTOR, "epochs": 3, "num_test": 8}
+    with pytest.raises(KeyboardInterrupt):
+        training.train("vms_vae_synthetic_scorer_32", output=tmp_path, overrides=overrides, verbose=0,
+                       callbacks=[Interrupt()])
+    assert any((tmp_path / ".vms_zoo_backup").iterdir())
+    metrics = training.train("vms_vae_synthetic_scorer_32", output=tmp_path, overrides=overrides, verbose=0)
+    assert len(metrics["history"]["loss"]) == 1  # only the third epoch ran the second time
+    model = vms_zoo.load(str(tmp_path))
+    assert float(keras.ops.convert_to_numpy(model.kl_step)) == 6.0  # 3 epochs x 2 steps: nothing lost or repeated
+
+
+def test_paper_predictor_trains_on_a_vischema_folder_with_cached_or_augmented_inputs(tmp_path, capsys):
+    from test_vischema import write_fake
+
+    write_fake(tmp_path / "data", "vischema1", per_category=5)
+    small = {"config.image_size": 32, "config.encoder_weights": None, "epochs": 1, "steps_per_epoch": 1,
+             "batch_size": 8}
+    cached = training.train("vms_vae_m8", data=f"vischema1:{tmp_path / 'data'}", output=tmp_path / "cached",
+                            overrides={**small, "augment": False}, verbose=1)
+    assert "Caching frozen-encoder features" in capsys.readouterr().out
+    assert cached["num_train"] == 32 and cached["num_test"] == 8  # the seeded 80/20 split per category
+    augmented = training.train("vms_vae_m8", data=f"vischema1:{tmp_path / 'data'}", output=tmp_path / "augmented",
+                               overrides={**small, "augment": True}, verbose=0)
+    assert augmented["training"]["augment"] is True and np.isfinite(augmented["history"]["loss"]).all()
+    assert (tmp_path / "augmented" / "predictions.png").exists()
+
+
+def test_wmemgan_run_trains_evaluates_and_writes_a_loadable_preset(tmp_path):
+    record = training.train("wmemgan_synthetic_score_32", output=tmp_path, overrides=TINY_WMEMGAN, verbose=0)
+    pairs = json.loads((tmp_path / "pairs.json").read_text())["pairs"]
+    assert pairs["num_pairs"] == 8 and 0.0 <= pairs["positive_share"] <= 1.0
+    assert record["gan"]["generator_steps"] == 1 and record["score_scale"]["std"] > 0
+    gan = vms_zoo.WMEMGAN.from_preset(str(tmp_path))
+    assert gan.alpha == 10.0 and gan.score_scale == pytest.approx(tuple(record["score_scale"][k] for k in ("mean", "std")))
+    images = gan.generate(np.zeros((2, gan.latent_dim), "float32"), np.zeros((2, 1), "float32"))
+    assert images.shape == (2, 32, 32, 3) and images.min() >= 0.0 and images.max() <= 1.0
+    assert (tmp_path / "samples" / "samples_final.png").exists()
+
+
+def test_memgan_run_grows_evaluates_writes_a_preset_and_resumes(tmp_path, capsys):
+    feedback = str(ROOT / "checkpoints" / "vms_vae_synthetic_scorer_32")  # a preset folder given as a path
+    overrides = {**TINY_MEMGAN, "training.predictor": feedback}
+    result = training.train("memgan_synthetic_32", output=tmp_path / "run", overrides=overrides, verbose=1)
+    # Seven phases (stabilise at 4 px, then fade + stabilise at 8, 16 and 32 px), each rounded up to one whole
+    # batch of the preset: 32 images below 32 px, 16 at 32 px.
+    assert result["resolution"] == 32 and result["images_seen"] == 5 * 32 + 2 * 16
+    assert result["pairs"]["num_pairs"] == 8 and 0.0 <= result["pairs"]["mean_low"] <= 1.0
+    assert len(list((tmp_path / "run" / "samples").glob("*.png"))) == 7
+
+    gan = vms_zoo.load(str(tmp_path / "run"))
+    images = gan.generate(np.zeros((2, gan.latent_dim), "float32"), np.full((2, 10, 10, 1), 0.5, "float32"))
+    assert images.shape == (2, 32, 32, 3) and images.min() >= 0.0 and images.max() <= 1.0
+
+    capsys.readouterr()
+    again = training.train("memgan_synthetic_32", output=tmp_path / "run", overrides=overrides, verbose=1)
+    out = capsys.readouterr().out
+    assert "Resuming at stage 3 (32px), fade 1.000, 192 images seen" in out
+    assert "Stage" not in out.replace("Resuming at stage", "")  # nothing left to train
+    assert again["images_seen"] == result["images_seen"]
+    assert again["pairs"]["mean_difference"] == pytest.approx(result["pairs"]["mean_difference"], abs=1e-6)
+
+
+def test_a_feedback_preset_without_weights_is_trained_once_into_the_run_folder(tmp_path, monkeypatch):
+    calls = []
+
+    def fake_train(preset, output, verbose=1, **kwargs):
+        calls.append(preset)
+        model = presets.build("VMSPredictor", presets.get_preset("vms_vae_synthetic_scorer_32")["config"])
+        presets.save_preset(model, output)
+
+    monkeypatch.setattr(training, "train", fake_train)
+    first = training.load_or_train("vms_vae_synthetic_32", tmp_path, "predictor", verbose=0)
+    second = training.load_or_train("vms_vae_synthetic_32", tmp_path, "predictor", verbose=0)
+    assert calls == ["vms_vae_synthetic_32"] and isinstance(second, VMSPredictor) and first is not second
+    assert isinstance(training.load_or_train("vms_vae_synthetic_scorer_32", tmp_path, "scorer"), VMSPredictor)
+    with pytest.raises(ValueError, match="names no scorer"):
+        training.load_or_train(None, tmp_path, "scorer")
+    with pytest.raises(FileNotFoundError, match="No preset folder"):
+        training.load_or_train("./no/such/folder", tmp_path, "predictor")
+
+
+@pytest.mark.parametrize("recipe", ["train_vms_predictor", "train_wmemgan", "train_memgan", "tune_alpha"])
+def test_recipes_are_shims_that_parse_their_flags(recipe, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", [recipe, "--help"])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_path(str(ROOT / "recipes" / f"{recipe}.py"), run_name="__main__")
+    assert exit_info.value.code == 0 and "--output" in capsys.readouterr().out
+    assert len((ROOT / "recipes" / f"{recipe}.py").read_text().splitlines()) < 60
+
+
+def test_recipe_passes_its_flags_to_training(tmp_path, monkeypatch):
+    seen = {}
+    monkeypatch.setattr(training, "train", lambda preset, **kwargs: seen.update(preset=preset, **kwargs))
+    namespace = runpy.run_path(str(ROOT / "recipes" / "train_wmemgan.py"))
+    namespace["main"](["--alpha", "0", "--predictor", "./p", "--max-steps", "3", "--output", str(tmp_path)])
+    assert seen["preset"] == "wmemgan_synthetic_score_32" and seen["output"] == str(tmp_path)
+    assert seen["overrides"] == {"config.alpha": 0.0, "training.predictor": "./p", "max_steps": 3}
