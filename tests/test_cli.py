@@ -212,3 +212,68 @@ def test_list_names_every_preset(capsys):
     assert sorted(rows) == list_presets()
     assert rows["vms_vae_m8"].endswith("not published") and rows["memgan_256"].endswith("not published")
     assert rows["vms_vae_synthetic_64"].endswith("shipped (default)")
+
+
+def test_predict_never_overwrites_and_keeps_names_unique(tmp_path, capsys, presets, images):
+    folder, names = images
+    inputs = []
+    for sub, name in (("a", "x.png"), ("b", "x.png"), ("c", "x_2.png")):
+        (tmp_path / sub).mkdir()
+        inputs.append(tmp_path / sub / name)
+        Image.open(folder / "photo.jpg").save(inputs[-1])
+    out = tmp_path / "out"
+    args = ["predict", *inputs, "--preset", presets / "predictor", "--output", out]
+    assert cli.main([str(a) for a in args]) == 0
+    report = json.loads((out / "scores.json").read_text())
+    assert [r["vms"] for r in report["images"]] == ["x_vms.png", "x_3_vms.png", "x_2_vms.png"]
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert "already exists; pass --overwrite" in in_process_error(capsys, *args)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing was touched
+    assert cli.main([str(a) for a in args + ["--overwrite"]]) == 0
+    # An output that is an input is refused even with --overwrite.
+    victim = tmp_path / "a" / "x_vms.png"
+    Image.open(folder / "photo.jpg").save(victim)
+    original = victim.read_bytes()
+    assert "would overwrite an input" in in_process_error(
+        capsys, "predict", inputs[0], victim, "--preset", presets / "predictor", "--output", tmp_path / "a",
+        "--overwrite")
+    assert victim.read_bytes() == original
+
+
+def test_generate_labels_same_named_maps_apart_and_never_overwrites(tmp_path, capsys, presets):
+    maps = []
+    for sub in ("one", "two"):
+        (tmp_path / sub).mkdir()
+        maps.append(tmp_path / sub / "target.png")
+        Image.fromarray(np.zeros((10, 10, 3), np.uint8)).save(maps[-1])
+    args = ["generate", "--preset", presets / "gan_map", "--memorability", *maps, "--pairs", 1, "--output",
+            tmp_path / "gen"]
+    assert cli.main([str(a) for a in args]) == 0
+    assert sorted(os.listdir(tmp_path / "gen")) == ["grid.png", "z000_map-target.png", "z000_map-target_2.png"]
+    assert "already exists" in in_process_error(capsys, *args)
+
+
+def test_evaluate_refuses_a_scorer_that_is_the_feedback_predictor(tmp_path, capsys, presets):
+    # The tiny GANs were built with TINY_PREDICTOR, seed 0: the "predictor" folder holds the same network.
+    same = tmp_path / "same"
+    save_preset(load(presets / "gan_score").predictor, same)
+    assert "same weights as the generator's feedback predictor" in in_process_error(
+        capsys, "evaluate", "--preset", presets / "gan_score", "--scorer", same, "--pairs", 4)
+    assert "not enough memory" in in_process_error(
+        capsys, "evaluate", "--preset", presets / "gan_score", "--scorer", presets / "scorer", "--pairs", 10**13)
+    out = tmp_path / "stats.json"
+    out.write_text("mine")
+    assert "already exists" in in_process_error(
+        capsys, "evaluate", "--preset", presets / "gan_score", "--scorer", presets / "scorer", "--pairs", 4,
+        "--output", out)
+    assert out.read_text() == "mine"
+
+
+def test_a_local_folder_named_like_a_preset_does_not_shadow_it(tmp_path, monkeypatch, capsys, presets):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "vms_vae_synthetic_64").mkdir()
+    (tmp_path / "vms_vae_synthetic_64" / "config.json").write_text('{"class": "VMSPredictor", "config": {}}')
+    model = load("vms_vae_synthetic_64")  # the registry's, with its shipped weights
+    assert model.image_size == 64 and model.encoder_filters == (32, 64, 96, 128)
+    with pytest.raises(FileNotFoundError, match="has no model.weights.h5"):
+        load("./vms_vae_synthetic_64")  # the folder, asked for as a path

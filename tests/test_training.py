@@ -3,6 +3,7 @@ recipes call: the run folder is a loadable preset folder, a rerun with other set
 interrupted run resumes where it stopped."""
 
 import json
+import os
 import runpy
 import sys
 from pathlib import Path
@@ -113,7 +114,7 @@ def test_wmemgan_run_trains_evaluates_and_writes_a_loadable_preset(tmp_path):
 
 
 def test_memgan_run_grows_evaluates_writes_a_preset_and_resumes(tmp_path, capsys):
-    feedback = str(ROOT / "checkpoints" / "vms_vae_synthetic_scorer_32")  # a preset folder given as a path
+    feedback = str(ROOT / "checkpoints" / "vms_vae_synthetic_64")  # a preset folder given as a path
     overrides = {**TINY_MEMGAN, "training.predictor": feedback}
     result = training.train("memgan_synthetic_32", output=tmp_path / "run", overrides=overrides, verbose=1)
     # Seven phases (stabilise at 4 px, then fade + stabilise at 8, 16 and 32 px), each rounded up to one whole
@@ -170,3 +171,41 @@ def test_recipe_passes_its_flags_to_training(tmp_path, monkeypatch):
     namespace["main"](["--alpha", "0", "--predictor", "./p", "--max-steps", "3", "--output", str(tmp_path)])
     assert seen["preset"] == "wmemgan_synthetic_score_32" and seen["output"] == str(tmp_path)
     assert seen["overrides"] == {"config.alpha": 0.0, "training.predictor": "./p", "max_steps": 3}
+
+
+def test_a_run_folder_in_use_by_a_live_process_is_refused_and_a_stale_lock_taken_over(tmp_path):
+    lock = tmp_path / training.LOCK_FILE
+    lock.write_text(str(os.getppid()))  # a live process that is not this one
+    with pytest.raises(ValueError, match=f"in use by another run \\(process {os.getppid()}\\)"):
+        with training.run_folder(tmp_path, {"a": 1}):
+            pass
+    assert not (tmp_path / training.RUN_FILE).exists()
+    lock.write_text("99999999")  # no such process: a run killed with -9 left it
+    with training.run_folder(tmp_path, {"a": 1}) as resume:
+        assert resume is False and lock.read_text() == str(os.getpid())
+    assert not lock.exists()
+
+
+def test_overwrite_forgets_the_old_runs_resume_state_and_its_own_predictors_only(tmp_path):
+    training.start_run(tmp_path, {"a": 1})
+    for name in ("predictor", "scorer", ".vms_zoo_backup", "mine"):
+        (tmp_path / name).mkdir()
+    (tmp_path / "predictor" / training.RUN_FILE).write_text("{}")  # trained by the run
+    (tmp_path / "memgan.checkpoint.weights.h5").write_text("state")
+    assert training.start_run(tmp_path, {"a": 2}, overwrite=True) is False
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "run.json", "scorer"]  # scorer: the user's
+
+
+def test_a_non_chief_worker_writes_nothing_to_the_output(tmp_path, monkeypatch):
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["a:1", "b:2"]},
+                                                "task": {"type": "worker", "index": 1}}))
+    seen = {}
+
+    def fake_trainer(resolved, output, **kwargs):
+        seen["output"] = output
+        (output / "model.weights.h5").write_text("x")
+        return {}
+
+    monkeypatch.setattr(training, "trainers", lambda: {"VMSPredictor": fake_trainer})
+    training.train("vms_vae_synthetic_scorer_32", output=tmp_path / "out", verbose=0)
+    assert not (tmp_path / "out").exists() and not seen["output"].exists()

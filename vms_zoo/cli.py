@@ -45,6 +45,7 @@ def build_parser():
     p.add_argument("--preset", default=DEFAULT_PREDICTOR, help="VMS predictor preset name or preset folder")
     p.add_argument("--output", default="vms_out", help="folder for <image>_vms.png, <image>_overlay.png, scores.json")
     p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
     p.set_defaults(run=cmd_predict)
 
     p = commands.add_parser("generate", help="scenes from a memorability-conditioned generator")
@@ -55,6 +56,7 @@ def build_parser():
     p.add_argument("--pairs", type=positive_int, default=8, help="number of latent codes z (rows of the grid)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", default="vms_generated", help="folder for z<i>_<memorability>.png and grid.png")
+    p.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
     p.set_defaults(run=cmd_generate)
 
     p = commands.add_parser("train", help="train a preset in-process (vms_zoo.training)")
@@ -78,6 +80,7 @@ def build_parser():
     p.add_argument("--high", type=finite_float, default=None, help="high target on the generator's condition scale")
     p.add_argument("--threshold", type=finite_float, default=0.65)
     p.add_argument("--output", default=None, help="JSON file for the statistics")
+    p.add_argument("--overwrite", action="store_true", help="replace the --output file if it exists")
     p.set_defaults(run=cmd_evaluate)
     return parser
 
@@ -112,6 +115,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("vms-zoo: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        print("vms-zoo: error: not enough memory for this request (use fewer --pairs or images)", file=sys.stderr)
+        return 1
     except (OSError, ValueError, TypeError, KeyError) as e:  # user errors: one line, no traceback
         message = " ".join(str(e).split()) or type(e).__name__
         print(f"vms-zoo: error: {message}", file=sys.stderr)
@@ -169,11 +175,13 @@ def cmd_predict(args):
     from vms_zoo.visualize import overlay, to_uint8, vms_to_rgb
 
     _check_files(args.images)  # before the model loads: a typo fails at once
+    stems = unique_names([Path(p).stem for p in args.images])
+    out = Path(args.output)
+    claim_outputs([out / f"{stem}_{kind}.png" for stem in stems for kind in ("vms", "overlay")]
+                  + [out / "scores.json"], args.images, args.overwrite)
     model = load_model(args.preset, "predictor")
     size = model.image_size
-    out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
-    stems = _unique_stems(args.images)
     progress = keras.utils.Progbar(len(args.images), unit_name="image")
     results = []
     for start in range(0, len(args.images), args.batch_size):
@@ -199,8 +207,11 @@ def cmd_generate(args):
     from vms_zoo.visualize import save_grid, to_uint8
 
     values = [parse_memorability(v) for v in args.memorability]  # before the model loads
-    model = load_model(args.preset, "generator")
+    labels = unique_names([_label(v) for v in args.memorability])
     out = Path(args.output)
+    claim_outputs([out / f"z{i:03d}_{label}.png" for i in range(args.pairs) for label in labels]
+                  + [out / "grid.png"], [v for v in args.memorability if os.path.isfile(v)], args.overwrite)
+    model = load_model(args.preset, "generator")
     out.mkdir(parents=True, exist_ok=True)
     z = np.random.default_rng(args.seed).normal(size=(args.pairs, model.latent_dim)).astype("float32")
     progress = keras.utils.Progbar(len(values), unit_name="memorability")
@@ -208,7 +219,6 @@ def cmd_generate(args):
     for value in values:
         columns.append(model.generate(z, model.make_condition(value, args.pairs, args.seed)))
         progress.add(1)
-    labels = [_label(v) for v in args.memorability]
     for i in range(args.pairs):
         for label, images in zip(labels, columns):
             _save(to_uint8(images[i]), out / f"z{i:03d}_{label}.png")
@@ -237,6 +247,8 @@ def cmd_train(args):
 def cmd_evaluate(args):
     from vms_zoo.evaluation import evaluate_pairs
 
+    if args.output:
+        claim_outputs([Path(args.output)], [], args.overwrite)
     model, scorer = load_model(args.preset, "generator"), load_model(args.scorer, "predictor")
     result = evaluate_pairs(model, scorer, num_pairs=args.pairs, seed=args.seed, low=args.low, high=args.high,
                             threshold=args.threshold)
@@ -284,14 +296,32 @@ def _check_files(paths):
             raise FileNotFoundError(f"No such image file: {path}")
 
 
-def _unique_stems(paths):
-    """Output name stems: the file names, numbered when two inputs share one (a/x.jpg, b/x.jpg)."""
-    stems, seen = [], {}
+def unique_names(names):
+    """The names made unique: a repeat gets the first free _2, _3, ... that no other name already is
+    (inputs a/x.png b/x.png c/x_2.png give x, x_3, x_2)."""
+    taken, out = set(names), []
+    for name in names:
+        candidate, k = name, 2
+        while candidate in out:
+            while f"{name}_{k}" in taken or f"{name}_{k}" in out:
+                k += 1
+            candidate = f"{name}_{k}"
+        out.append(candidate)
+    return out
+
+
+def claim_outputs(paths, inputs, overwrite):
+    """Refuse, before anything is written, outputs that are an input (always) or an existing file (unless
+    --overwrite)."""
+    inputs = {os.path.realpath(p) for p in inputs}
     for path in paths:
-        stem = Path(path).stem
-        seen[stem] = seen.get(stem, 0) + 1
-        stems.append(stem if seen[stem] == 1 else f"{stem}_{seen[stem]}")
-    return stems
+        if os.path.realpath(path) in inputs:
+            raise ValueError(f"Output {path} would overwrite an input file; choose another --output.")
+    existing = [str(p) for p in paths if os.path.lexists(p)]
+    if existing and not overwrite:
+        more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
+        raise ValueError(f"Output {existing[0]}{more} already exists; pass --overwrite to replace, or choose "
+                         "another --output.")
 
 
 def _fit(image, longest):

@@ -87,6 +87,19 @@ def _tf_config_workers():
     return sum(len(cluster.get(role, [])) for role in ("chief", "worker"))
 
 
+def is_chief():
+    """Whether this process writes results: always, except a non-chief worker of a TF_CONFIG cluster (the
+    chief, or worker 0 when the cluster names no chief, is the one that writes)."""
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return True
+    config = json.loads(raw)
+    task = config.get("task", {})
+    has_chief = bool(config.get("cluster", {}).get("chief"))
+    kind, index = task.get("type", "worker"), int(task.get("index", 0))
+    return kind == "chief" or (not has_chief and kind == "worker" and index == 0)
+
+
 def setup(devices=None, multi_worker=None):
     """The data-parallel setup for the current Keras backend.
 

@@ -5,6 +5,8 @@ predictor scores every image by the mean of its true-schema map (the paper used 
 read from the paired differences high - low.
 """
 
+import hashlib
+
 import numpy as np
 from keras import ops
 
@@ -91,16 +93,34 @@ def across_generators(differences, confidence=0.95):
     }
 
 
+PAIR_CHUNK = 1024  # pairs generated and scored at a time
+
+
+def pair_inputs(model, num_pairs, seed=0, low=None, high=None):
+    """(z, M low, M high) of `num_pairs` pairs: each pair shares z and differs only in the target."""
+    low, high = model.low_high(low, high)
+    z = np.random.default_rng(seed).normal(size=(num_pairs, model.latent_dim)).astype("float32")
+    m_low, m_high = low_high_targets(model.condition, num_pairs, seed=seed, low=low, high=high,
+                                     map_size=model.map_size, standardized=model.standardized)
+    return z, m_low, m_high
+
+
 def generate_pairs(model, num_pairs, seed=0, low=None, high=None, batch_size=64):
     """`num_pairs` (low-target, high-target) image pairs sharing z: two numpy (N, S, S, 3) in [0, 1].
 
     `low` / `high` are on the model's condition scale (see `MemorabilityGAN.low_high`).
     """
-    low, high = model.low_high(low, high)
-    z = np.random.default_rng(seed).normal(size=(num_pairs, model.latent_dim)).astype("float32")
-    m_low, m_high = low_high_targets(model.condition, num_pairs, seed=seed, low=low, high=high,
-                                     map_size=model.map_size, standardized=model.standardized)
+    z, m_low, m_high = pair_inputs(model, num_pairs, seed, low, high)
     return model.generate(z, m_low, batch_size), model.generate(z, m_high, batch_size)
+
+
+def weights_digest(model):
+    """sha256 of a model's weights (shapes and values): equal digests mean the same network."""
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        value = np.ascontiguousarray(ops.convert_to_numpy(weight))
+        digest.update(str(value.shape).encode() + value.tobytes())
+    return digest.hexdigest()
 
 
 def evaluate_pairs(model, scorer, num_pairs=1000, seed=0, low=None, high=None, threshold=0.65, batch_size=64):
@@ -110,10 +130,15 @@ def evaluate_pairs(model, scorer, num_pairs=1000, seed=0, low=None, high=None, t
     scorer's raw score scale.
     """
     low, high = model.low_high(low, high)
-    if scorer is getattr(model, "predictor", None):
-        raise ValueError("The scorer must be independent of the generator's feedback predictor.")
-    images_low, images_high = generate_pairs(model, num_pairs, seed, low, high, batch_size)
-    result = pair_statistics(score_images(scorer, images_low, batch_size),
-                             score_images(scorer, images_high, batch_size), threshold)
+    if weights_digest(scorer) == weights_digest(model.predictor):
+        raise ValueError("The scorer has the same weights as the generator's feedback predictor: a generator "
+                         "must be graded by an independent predictor.")
+    z, m_low, m_high = pair_inputs(model, num_pairs, seed, low, high)
+    scores = {"low": [], "high": []}
+    for start in range(0, num_pairs, PAIR_CHUNK):  # images live one chunk at a time: memory stays bounded
+        part = slice(start, start + PAIR_CHUNK)
+        for key, m in (("low", m_low), ("high", m_high)):
+            scores[key].append(score_images(scorer, model.generate(z[part], m[part], batch_size), batch_size))
+    result = pair_statistics(np.concatenate(scores["low"]), np.concatenate(scores["high"]), threshold)
     result.update(condition=model.condition, target_low=low, target_high=high, seed=seed)
     return result

@@ -12,14 +12,20 @@ a bare key found in exactly one of them). Every run writes a preset folder to `o
 folder is refused unless `overwrite=True`. `vms-zoo train` and the recipes in `recipes/` call this.
 """
 
+import contextlib
 import copy
 import json
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from vms_zoo.presets import get_preset, registry
 
-RUN_FILE = "run.json"
+RUN_FILE, LOCK_FILE = "run.json", ".vms_zoo.lock"
+# What a run leaves behind to resume from: removed when --overwrite starts a run afresh (nothing else is).
+RESUME_STATE = (".vms_zoo_backup", "memgan.checkpoint.weights.h5", "tuner")
+TRAINED_HERE = ("predictor", "scorer")  # predictors a GAN run trained itself (each a run folder of its own)
 # Settings that may change when a run is resumed: how it runs, not what it computes.
 SESSION_KEYS = ("verbose", "distribute")
 
@@ -72,10 +78,53 @@ def start_run(output, settings, overwrite=False):
                              "ones to resume, pass --overwrite to start afresh, or choose another --output.")
         return True
     output.mkdir(parents=True, exist_ok=True)
+    if path.exists():  # --overwrite: forget the old run's resume state, and predictors it trained itself
+        for name in RESUME_STATE + TRAINED_HERE:
+            target = output / name
+            if name in TRAINED_HERE and not (target / RUN_FILE).exists():
+                continue  # not ours
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
     tmp = path.with_name(f".{RUN_FILE}.tmp")
     tmp.write_text(json.dumps(settings, indent=2))
     os.replace(tmp, path)
     return False
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def run_folder(output, settings, overwrite=False):
+    """Hold `output` for one run: a lock that a second live run on the same folder is refused by, and the
+    settings check of `start_run` (yields whether the run resumes). A lock left by a dead process is taken over."""
+    output = Path(output)
+    output.mkdir(parents=True, exist_ok=True)
+    lock = output / LOCK_FILE
+    try:
+        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        text = lock.read_text().strip()
+        pid = int(text) if text.isdigit() else 0
+        if pid and pid != os.getpid() and _alive(pid):
+            raise ValueError(f"{output} is in use by another run (process {pid}); wait for it or choose another "
+                             "--output.") from None
+        fd = os.open(lock, os.O_WRONLY | os.O_TRUNC)  # stale: its process is gone
+    with os.fdopen(fd, "w") as f:
+        f.write(str(os.getpid()))
+    try:
+        yield start_run(output, settings, overwrite)
+    finally:
+        lock.unlink(missing_ok=True)
 
 
 def _diff(saved, new, prefix=""):
@@ -106,15 +155,21 @@ def train(preset, data=None, output=None, overrides=None, dry_run=False, overwri
     if dry_run:
         return resolved
     output = Path(output or f"runs/{preset}")
-    start_run(output, {**resolved, "verbose": verbose, "distribute": distribute}, overwrite)
-    from vms_zoo.distribute import for_recipe
+    from vms_zoo.distribute import for_recipe, is_chief
 
-    # Everything that holds weights, the frozen predictors included, is built in the scope (JAX cannot mix
-    # variables placed on one device with ones spread over the mesh).
-    with for_recipe(distribute).scope():
-        record = trainers()[resolved["class"]](resolved, output, verbose=verbose, callbacks=list(callbacks))
-    record = {"preset": preset, "class": resolved["class"], "output": str(output), **record}
-    (output / "record.json").write_text(json.dumps(record, indent=2, default=float))
+    if not is_chief():  # under multi-worker training only the chief writes the user's folder
+        output = Path(tempfile.mkdtemp(prefix="vms_zoo_worker_"))
+    try:
+        with run_folder(output, {**resolved, "verbose": verbose, "distribute": distribute}, overwrite):
+            # Everything that holds weights, the frozen predictors included, is built in the scope (JAX cannot
+            # mix variables placed on one device with ones spread over the mesh).
+            with for_recipe(distribute).scope():
+                record = trainers()[resolved["class"]](resolved, output, verbose=verbose, callbacks=list(callbacks))
+            record = {"preset": preset, "class": resolved["class"], "output": str(output), **record}
+            (output / "record.json").write_text(json.dumps(record, indent=2, default=float))
+    finally:
+        if not is_chief():
+            shutil.rmtree(output, ignore_errors=True)
     return record
 
 

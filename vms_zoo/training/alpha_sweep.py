@@ -38,10 +38,10 @@ import keras_tuner
 import numpy as np
 
 from vms_zoo import distribute as dist_lib
-from vms_zoo.evaluation import across_generators, generate_pairs, pair_statistics, score_images, score_scale
+from vms_zoo.evaluation import across_generators, generate_pairs, pair_statistics, score_images
 from vms_zoo.models.wmemgan import WMEMGAN
-from vms_zoo.training import resolve, start_run
-from vms_zoo.training.gan import predictors, training_images
+from vms_zoo.training import resolve, run_folder
+from vms_zoo.training.gan import prepare, standardize_scores
 
 DEFAULT_ALPHAS = (0.0, 10.0, 25.0, 50.0)  # the paper's grid
 OBJECTIVE = keras_tuner.Objective("separation", direction="max")
@@ -292,59 +292,52 @@ def sweep(output, preset="wmemgan_synthetic_score_32", alphas=DEFAULT_ALPHAS, tu
     if resolved["class"] != "WMEMGAN":
         raise ValueError(f"The alpha sweep trains W-MEMGAN presets; {preset} is a {resolved['class']} "
                          "(sweep MEMGAN from Python with gan_factory(MEMGAN, ...)).")
-    config, training = dict(resolved["config"]), resolved["training"]
     settings = {**resolved, "alphas": [float(a) for a in alphas], "tuner": tuner, "trials": trials, "seeds": seeds,
                 "pairs": pairs, "max_quality_distance": max_quality_distance, "verbose": verbose,
                 "distribute": distribute}
     output = Path(output)
-    resume = start_run(output, settings, overwrite) and (output / "tuner" / "oracle.json").exists()
-    keras.utils.set_random_seed(training["seed"])
-    start = time.time()
-    dist = dist_lib.setup() if distribute else None
-    # TensorFlow: keras-tuner enters the strategy for each trial. JAX: DataParallel is read when variables are
-    # made and models trained, and the predictors' variables must be spread over the mesh like the GANs'.
-    jax_scope = dist.scope() if dist is not None and dist.strategy is None else contextlib.nullcontext()
-    with jax_scope:
-        predictor, scorer = predictors(training, output, verbose)
-        images = training_images(training, config["image_size"])
-        low = high = None
-        config.pop("predictor", None)
-        config.pop("alpha", None)
-        if config["condition"] == "score" and training.get("score_scale"):
-            scale = score_scale(predictor, images, tuple(training["quantiles"]))
-            config["score_scale"], low, high = [scale["mean"], scale["std"]], scale["low"], scale["high"]
-        else:
-            config["score_scale"] = None
-        adam = dict(learning_rate=training["learning_rate"], beta_1=0.0, beta_2=0.9)
-        make = gan_factory(WMEMGAN, predictor, optimizer=lambda: keras.optimizers.Adam(**adam),
-                           compile_kwargs={"n_critic": training["n_critic"], "gp_weight": training["gp_weight"]},
-                           **{k: v for k, v in config.items() if k != "seed"})
-        hypermodel = AlphaHyperModel(make, scorer, images[:500], alphas=alphas, num_pairs=pairs, low=low, high=high,
-                                     pair_seed=training["seed"] + 100, seed=training["seed"])
-        search = make_tuner(hypermodel, tuner, dist=dist, max_trials=trials, directory=str(output),
-                            project_name="tuner", overwrite=not resume, seed=training["seed"],
-                            executions_per_trial=seeds)
-        if resume and verbose:
-            done = sum(t.status == "COMPLETED" for t in search.oracle.trials.values())
-            print(f"Resuming the sweep in {output}: {done} trial(s) finished", flush=True)
-        search.search(images, epochs=training["epochs"], batch_size=training["batch_size"], shuffle=True,
-                      verbose=verbose)
+    with run_folder(output, settings, overwrite) as resume:
+        resume = resume and (output / "tuner" / "oracle.json").exists()
+        start = time.time()
+        dist = dist_lib.setup() if distribute else None
+        # TensorFlow: keras-tuner enters the strategy for each trial. JAX: DataParallel is read when variables are
+        # made and models trained, and the predictors' variables must be spread over the mesh like the GANs'.
+        jax_scope = dist.scope() if dist is not None and dist.strategy is None else contextlib.nullcontext()
+        with jax_scope:
+            config, training, predictor, scorer, images, _ = prepare(resolved, output, verbose)
+            config.pop("alpha", None)
+            scale = standardize_scores(config, training, predictor, images)
+            low, high = (scale["low"], scale["high"]) if scale else (None, None)
+            adam = dict(learning_rate=training["learning_rate"], beta_1=0.0, beta_2=0.9)
+            make = gan_factory(WMEMGAN, predictor, optimizer=lambda: keras.optimizers.Adam(**adam),
+                               compile_kwargs={"n_critic": training["n_critic"], "gp_weight": training["gp_weight"]},
+                               **{k: v for k, v in config.items() if k != "seed"})
+            hypermodel = AlphaHyperModel(make, scorer, images[:500], alphas=alphas, num_pairs=pairs, low=low, high=high,
+                                         pair_seed=training["seed"] + 100, seed=training["seed"])
+            search = make_tuner(hypermodel, tuner, dist=dist, max_trials=trials, directory=str(output),
+                                project_name="tuner", overwrite=not resume, seed=training["seed"],
+                                executions_per_trial=seeds)
+            if resume and verbose:
+                done = sum(t.status == "COMPLETED" for t in search.oracle.trials.values())
+                print(f"Resuming the sweep in {output}: {done} trial(s) finished", flush=True)
+            search.search(images, epochs=training["epochs"], batch_size=training["batch_size"], shuffle=True,
+                          verbose=verbose)
 
-    rows = trial_table(search)
-    best = best_alpha(rows, max_quality_distance)
-    record = {"best_alpha": best, "trials": rows, "num_images": int(len(images)), "backend": keras.backend.backend(),
-              "distribute": repr(dist), "seconds": round(time.time() - start, 1), "resumed": resume,
-              "settings": json.loads(json.dumps(settings, default=str))}
-    save_table(record, os.path.join(output, "alpha_sweep"))
-    plot(rows, os.path.join(output, "alpha_sweep.png"))
-    if verbose:
-        for r in rows:
-            print(f"alpha {r['alpha']:5g}: separation {r['separation']:+.3f}  mean memorability "
-                  f"{r['mean_memorability']:.4f} (low {r['mean_low']:.4f}, high {r['mean_high']:.4f})  "
-                  f"quality distance {r['quality_distance']:.3f}", flush=True)
-            if "p_across" in r:
-                print(f"    {r['generators']} generators, {r['generators_positive']} with high > low; mean difference "
-                      f"{r['mean_difference_across']:+.4f} (95% CI {r['ci_low']:+.4f} .. {r['ci_high']:+.4f}), "
-                      f"across-generator p = {r['p_across']:.3g}", flush=True)
-        print(f"best alpha {best:g} -> {output}/alpha_sweep.{{csv,json,png}}", flush=True)
-    return record
+        rows = trial_table(search)
+        best = best_alpha(rows, max_quality_distance)
+        record = {"best_alpha": best, "trials": rows, "num_images": int(len(images)), "backend": keras.backend.backend(),
+                  "distribute": repr(dist), "seconds": round(time.time() - start, 1), "resumed": resume,
+                  "settings": json.loads(json.dumps(settings, default=str))}
+        save_table(record, os.path.join(output, "alpha_sweep"))
+        plot(rows, os.path.join(output, "alpha_sweep.png"))
+        if verbose:
+            for r in rows:
+                print(f"alpha {r['alpha']:5g}: separation {r['separation']:+.3f}  mean memorability "
+                      f"{r['mean_memorability']:.4f} (low {r['mean_low']:.4f}, high {r['mean_high']:.4f})  "
+                      f"quality distance {r['quality_distance']:.3f}", flush=True)
+                if "p_across" in r:
+                    print(f"    {r['generators']} generators, {r['generators_positive']} with high > low; mean difference "
+                          f"{r['mean_difference_across']:+.4f} (95% CI {r['ci_low']:+.4f} .. {r['ci_high']:+.4f}), "
+                          f"across-generator p = {r['p_across']:.3g}", flush=True)
+            print(f"best alpha {best:g} -> {output}/alpha_sweep.{{csv,json,png}}", flush=True)
+        return record

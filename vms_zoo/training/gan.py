@@ -7,7 +7,7 @@ import keras
 import numpy as np
 
 from vms_zoo.data.sources import gan_images
-from vms_zoo.evaluation import evaluate_pairs, generate_pairs, score_images
+from vms_zoo.evaluation import evaluate_pairs, generate_pairs, score_images, score_scale
 from vms_zoo.presets import save_preset
 
 
@@ -23,6 +23,29 @@ def predictors(training, output, verbose):
 
     return (load_or_train(training["predictor"], output, "predictor", verbose),
             load_or_train(training["scorer"], output, "scorer", verbose))
+
+
+def prepare(resolved, output, verbose):
+    """The start of every GAN run: seeds, the two predictors, the real images and how both predictors score
+    them. Returns (config without the predictor architecture, training, predictor, scorer, images, record)."""
+    config, training = dict(resolved["config"]), resolved["training"]
+    keras.utils.set_random_seed(training["seed"])
+    predictor, scorer = predictors(training, output, verbose)
+    images = training_images(training, config["image_size"])
+    config.pop("predictor", None)  # the trained feedback predictor replaces the preset's architecture
+    record = {"real_scores": real_scores(predictor, scorer, images), "num_images": len(images)}
+    return config, training, predictor, scorer, images, record
+
+
+def standardize_scores(config, training, predictor, images):
+    """Set W-MEMGAN's `score_scale` from the feedback predictor's real-image scores when the settings ask for
+    it (score condition); returns the scale dict (with the low / high pair targets as z-scores) or None."""
+    if config["condition"] != "score" or not training.get("score_scale"):
+        config["score_scale"] = None
+        return None
+    scale = score_scale(predictor, images, tuple(training["quantiles"]))
+    config["score_scale"] = [scale["mean"], scale["std"]]
+    return scale
 
 
 def real_scores(predictor, scorer, images):

@@ -9,20 +9,15 @@ import keras
 
 from vms_zoo.models.memgan import MEMGAN, Checkpoint, GrowthSchedule, train
 from vms_zoo.models.memorability_gan import SampleGrid
-from vms_zoo.training.gan import finish, predictors, real_scores, training_images
+from vms_zoo.training.gan import finish, prepare
 
 CHECKPOINT = "memgan.checkpoint.weights.h5"
 
 
 def train_memgan(resolved, output, verbose=1, callbacks=()):
     """Train `resolved` (see `vms_zoo.training.resolve`); writes the preset folder, samples/ and pairs.json."""
-    config, training = dict(resolved["config"]), resolved["training"]
-    keras.utils.set_random_seed(training["seed"])
-    predictor, scorer = predictors(training, output, verbose)
-    images = training_images(training, config["image_size"])
-    record = {"real_scores": real_scores(predictor, scorer, images), "num_images": len(images)}
+    config, training, predictor, scorer, images, record = prepare(resolved, output, verbose)
 
-    config.pop("predictor", None)  # the trained feedback predictor replaces the preset's architecture
     gan = MEMGAN(predictor, **config)
     adam = dict(learning_rate=training["learning_rate"], beta_1=0.0, beta_2=0.99, epsilon=1e-8)
     gan.compile(d_optimizer=keras.optimizers.Adam(**adam), g_optimizer=keras.optimizers.Adam(**adam),

@@ -10,28 +10,18 @@ import time
 
 import keras
 
-from vms_zoo.evaluation import score_scale
 from vms_zoo.models.memorability_gan import SampleGrid
 from vms_zoo.models.wmemgan import WMEMGAN
-from vms_zoo.training.gan import StepLimit, finish, predictors, real_scores, training_images
+from vms_zoo.training.gan import StepLimit, finish, prepare, standardize_scores
 
 
 def train_wmemgan(resolved, output, verbose=1, callbacks=()):
     """Train `resolved` (see `vms_zoo.training.resolve`); writes the preset folder, samples/ and pairs.json."""
-    config, training = dict(resolved["config"]), resolved["training"]
-    keras.utils.set_random_seed(training["seed"])
-    predictor, scorer = predictors(training, output, verbose)
-    images = training_images(training, config["image_size"])
-    record = {"real_scores": real_scores(predictor, scorer, images), "num_images": len(images)}
+    config, training, predictor, scorer, images, record = prepare(resolved, output, verbose)
 
-    low = high = None
-    if config["condition"] == "score" and training.get("score_scale"):
-        scale = score_scale(predictor, images, tuple(training["quantiles"]))
-        config["score_scale"] = [scale["mean"], scale["std"]]
-        low, high, record["score_scale"] = scale["low"], scale["high"], scale
-    else:
-        config["score_scale"] = None
-    config.pop("predictor", None)  # the trained feedback predictor replaces the preset's architecture
+    scale = standardize_scores(config, training, predictor, images)
+    low, high = (scale["low"], scale["high"]) if scale else (None, None)
+    record["score_scale"] = scale
     gan = WMEMGAN(predictor, **config)
     adam = dict(learning_rate=training["learning_rate"], beta_1=0.0, beta_2=0.9)
     gan.compile(d_optimizer=keras.optimizers.Adam(**adam), g_optimizer=keras.optimizers.Adam(**adam),
