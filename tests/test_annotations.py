@@ -61,7 +61,8 @@ def test_box_map_and_table_round_trip(tmp_path):
     assert box_map([(0, 0, 1, 1)], (3, 5)).sum() == 15
     write_table(_table(ROWS), tmp_path / "a.csv")
     table = read_table(tmp_path / "a.csv")
-    assert table["participant"].dtype.kind == "i" and table["x1"][1] == 0.75
+    assert table["participant"].dtype.kind == "U" and table["participant"][1] == "2"  # ids stay text
+    assert table["response"].dtype == bool and table["x1"][1] == 0.75
     np.testing.assert_array_equal(vms_maps(table, (4, 4))["im1"], vms_maps(_table(ROWS), (4, 4))["im1"])
     with pytest.raises(ValueError, match="maybe"):
         vms_maps({**_table(ROWS), "response": np.array(["true", "maybe", "true", "false"])}, (4, 4))

@@ -83,6 +83,12 @@ def test_interrupted_predictor_run_resumes_from_its_last_epoch(tmp_path):
     assert len(metrics["history"]["loss"]) == 1  # only the third epoch ran the second time
     model = vms_zoo.load(str(tmp_path))
     assert float(keras.ops.convert_to_numpy(model.kl_step)) == 6.0  # 3 epochs x 2 steps: nothing lost or repeated
+    # The same run without the interruption ends with the same weights: the optimizer, the sampling noise and
+    # the data order all continued where they stopped instead of restarting.
+    training.train("vms_vae_synthetic_scorer_32", output=tmp_path / "whole", overrides=overrides, verbose=0)
+    whole = vms_zoo.load(str(tmp_path / "whole"))
+    for a, b in zip(model.get_weights(), whole.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
 def test_paper_predictor_trains_on_a_vischema_folder_with_cached_or_augmented_inputs(tmp_path, capsys):

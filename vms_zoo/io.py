@@ -1,8 +1,12 @@
 """Reading user images: any file Pillow opens, as the RGB float [0, 1] arrays the models take.
 
 People point the CLI at whatever they have: greyscale scans, RGBA screenshots, palette GIFs, 16-bit PNGs or
-TIFFs, phone photos with an EXIF rotation. Each becomes (H, W, 3) float32 in [0, 1]; a missing or
-undecodable file raises one clear error naming it.
+TIFFs, phone photos with an EXIF rotation. Each becomes (H, W, 3) float32 in [0, 1]; a missing, undecodable
+or oversized file raises one clear error naming it.
+
+Memory: a small PNG can hold a huge image (one colour compresses ~1000x), so the size in the header is
+checked against `MAX_PIXELS` before any pixel is decoded, and with a target size JPEGs decode at 1/2 to 1/8
+scale (`draft`) and other images are box-reduced (`reduce`) before any conversion or float copy.
 """
 
 import os
@@ -10,29 +14,62 @@ import os
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+MAX_PIXELS = 64_000_000  # 64 megapixels: ~200 MB decoded as 8-bit RGB; larger files are refused unread
+_REDUCIBLE = ("L", "RGB", "RGBA", "LA", "I", "F", "CMYK")  # modes Image.reduce averages correctly
+_ERRORS = (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError)
+
+
+def open_image(path, size=None):
+    """The decoded Pillow image at `path`, EXIF rotation applied, refused above `MAX_PIXELS`.
+
+    With `size`, it is decoded (JPEG) or reduced to no less than (size, size), so a caller that resizes to
+    `size` never holds more. Every reader of images and maps goes through here, so they agree.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No such image file: {path}")
+    if size is not None and size < 1:
+        raise ValueError(f"Image size must be a positive number of pixels, not {size}")
+    try:
+        with Image.open(path) as im:  # reads the header only
+            width, height = im.size
+            if width * height > MAX_PIXELS:
+                raise ValueError(f"{width}x{height} is {width * height / 1e6:.0f} megapixels, over the limit of "
+                                 f"{MAX_PIXELS / 1e6:.0f} (vms_zoo.io.MAX_PIXELS); downscale it first")
+            if size is not None:
+                im.draft("RGB", (size, size))  # JPEG: decode at the smallest scale still >= size
+            im.load()  # the one full decode: truncated files fail here
+            ImageOps.exif_transpose(im, in_place=True)
+        if size is not None and im.mode in _REDUCIBLE:
+            factor = min(im.width // size, im.height // size)
+            if factor > 1:  # box-average to no less than size: cheap, and resize sees only this
+                im = im.reduce(factor)
+    except _ERRORS as e:
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise ValueError(f"Cannot read image {path}: {reason}") from None
+    return im
+
+
+def read_rgb(path, size=None):
+    """uint8 (H, W, 3) RGB array of the image at `path`, resized to (size, size) when `size` is given."""
+    rgb = to_rgb(open_image(path, size))
+    if size is not None:
+        rgb = rgb.resize((size, size), Image.BILINEAR)
+    return np.asarray(rgb)
+
 
 def read_image(path, size=None):
     """The image at `path` as float32 (H, W, 3) in [0, 1], resized to (size, size) when `size` is given.
 
-    Transparent pixels are composited on white; 16-bit greyscale is scaled from 65535 rather than clipped at 255.
+    Transparent pixels are composited on white; 16-bit greyscale is scaled from 65535 rather than clipped
+    at 255. Images over `MAX_PIXELS` (64 megapixels) are refused before decoding.
     """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"No such image file: {path}")
-    try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)  # also decodes the whole file: truncated files fail here
-            rgb = _to_rgb(im)
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as e:
-        raise ValueError(f"Cannot read image {path}: {e}") from None
-    if size is not None:
-        rgb = rgb.resize((size, size), Image.BILINEAR)
-    return np.asarray(rgb, np.float32) / 255.0
+    return read_rgb(path, size).astype(np.float32) / 255.0
 
 
-def _to_rgb(im):
+def to_rgb(im):
     """Any Pillow mode -> an 8-bit RGB image."""
     if im.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):  # high bit depth greyscale
-        values = np.asarray(im, np.float64)
+        values = np.asarray(im, np.float32)
         if im.mode.startswith("I;16") or values.max() > 255:
             peak = 65535.0
         else:

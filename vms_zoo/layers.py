@@ -1,13 +1,32 @@
 """Custom layers shared by the zoo's models (keras.ops only, so they run on every backend)."""
 
 import keras
+import numpy as np
 from keras import ops
 
 from vms_zoo import backend
 
 
+SEED_STATE = "seed_generator_state"
+
+
+class KeepsSeedState:
+    """Saves `self.seed_generator`'s state with the weights: Keras does not, so a resumed run would replay its
+    random draws from the start. Files without it (written before) still load."""
+
+    def save_own_variables(self, store):
+        super().save_own_variables(store)
+        store[SEED_STATE] = ops.convert_to_numpy(self.seed_generator.state)
+
+    def load_own_variables(self, store):
+        keys = list(store.keys())
+        if SEED_STATE in keys:
+            self.seed_generator.state.assign(np.asarray(store[SEED_STATE]))
+        super().load_own_variables({key: store[key] for key in keys if key != SEED_STATE})
+
+
 @keras.saving.register_keras_serializable(package="vms_zoo")
-class Sampling(keras.layers.Layer):
+class Sampling(KeepsSeedState, keras.layers.Layer):
     """Reparameterised draw z = mean + exp(log_var / 2) * eps while training; z = mean at inference.
 
     Returning the mean at inference makes `predict` deterministic; pass `sample=True` to draw anyway.

@@ -7,24 +7,34 @@ aspect (``crop="resize"``). Keras feeds tf.data to every backend; `vms_zoo.data.
 
 Scraped or exported image folders often hold a few corrupt or truncated files that crash a long run
 hours in; `clean_image_folder` decodes every file fully, with the same decoder the pipeline uses, and
-moves the bad ones to a quarantine folder with a JSON report (nothing is deleted).
+moves the bad ones to a quarantine folder with a JSON report (nothing is deleted or overwritten).
 """
 
 import json
 import os
 import shutil
+import tempfile
 
 import keras
 import tensorflow as tf
 from PIL import Image, ImageFile
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")  # what tf.io.decode_image reads
+QUARANTINE_MARK = ".vms_zoo_quarantine"  # file in a quarantine folder's root: never read as data
 
 
 def list_images(folder):
-    """Sorted paths of every image file under `folder`, recursively (no class subfolders needed)."""
-    paths = [os.path.join(d, f) for d, _, files in os.walk(folder) for f in files
-             if f.lower().endswith(IMAGE_EXTS)]
+    """Sorted paths of every image file under `folder`, recursively (no class subfolders needed).
+
+    Quarantine folders (holding `QUARANTINE_MARK`) are skipped, so the broken files `clean_image_folder`
+    moved aside never come back as training data, wherever the quarantine is.
+    """
+    paths = []
+    for d, dirs, files in os.walk(folder):
+        if QUARANTINE_MARK in files:
+            dirs[:] = []
+            continue
+        paths += [os.path.join(d, f) for f in files if f.lower().endswith(IMAGE_EXTS)]
     return sorted(paths)
 
 
@@ -127,30 +137,83 @@ def check_image(path):
     return None
 
 
+def _write_json(path, data):
+    """Write `path` whole or not at all: temp file, fsync, rename (a kill leaves the old version)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    if hasattr(os, "O_DIRECTORY"):  # make the rename itself durable (POSIX)
+        dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def _free_name(quarantine, rel, taken):
+    """`rel`, or `stem_1.ext`, `stem_2.ext`, ...: the first name neither in quarantine nor in the report."""
+    stem, ext = os.path.splitext(rel)
+    name, n = rel, 0
+    while name in taken or os.path.lexists(os.path.join(quarantine, name)):
+        n += 1
+        name = f"{stem}_{n}{ext}"
+    return name
+
+
 def clean_image_folder(folder, quarantine=None, report=None, verbose=1):
     """Move every image under `folder` that fails `check_image` to `quarantine`, keeping its subpath.
 
-    `quarantine` defaults to ``<folder>_quarantine`` (outside `folder`, so the pipeline never sees
-    it); the JSON report (default ``<quarantine>/report.json``) lists each moved file and why.
-    Returns the report dict.
+    `quarantine` defaults to ``<folder>_quarantine``; it is marked with `QUARANTINE_MARK`, so
+    `list_images` skips it even inside `folder`. Nothing there is overwritten: a second broken
+    ``sub/a.jpg`` becomes ``sub/a_1.jpg``. The JSON report (default ``<quarantine>/report.json``) lists
+    every file moved by every run (``file`` in `folder`, ``moved_to`` in `quarantine`, ``error``); each
+    entry is written, atomically, before its move, so even a killed run leaves a report of all it moved
+    (an entry whose ``moved_to`` is missing was interrupted before its move). Returns the report dict.
     """
     folder = os.path.abspath(folder)
-    quarantine = quarantine or folder.rstrip(os.sep) + "_quarantine"
+    quarantine = os.path.abspath(quarantine or folder.rstrip(os.sep) + "_quarantine")
+    if os.path.commonpath([folder, quarantine]) == quarantine:
+        raise ValueError(f"The quarantine folder {quarantine} must not be {folder} or hold it.")
     report = report or os.path.join(quarantine, "report.json")
+    bad = []
+    if os.path.exists(report):
+        try:
+            with open(report) as f:
+                old = json.load(f)
+            bad = list(old["quarantined"])
+            same = old["folder"] == folder and old["quarantine"] == quarantine
+        except (ValueError, KeyError, TypeError) as e:
+            raise ValueError(f"{report} exists but is not a clean_image_folder report ({e}); "
+                             "move it or pass another report=.") from None
+        if not same:
+            raise ValueError(f"{report} reports on {old['folder']} -> {old['quarantine']}, not {folder} -> "
+                             f"{quarantine}; pass another report= or quarantine=.")
+    os.makedirs(quarantine, exist_ok=True)
+    os.makedirs(os.path.dirname(os.path.abspath(report)), exist_ok=True)
+    open(os.path.join(quarantine, QUARANTINE_MARK), "a").close()
     paths = list_images(folder)
     bar = keras.utils.Progbar(len(paths), verbose=verbose, stateful_metrics=["quarantined"],
                               unit_name="image")
-    bad = []
+    result = {"folder": folder, "quarantine": quarantine, "checked": len(paths), "quarantined": bad}
+    moved = 0
     for i, path in enumerate(paths):
         reason = check_image(path)
         if reason is not None:
             rel = os.path.relpath(path, folder)
-            os.makedirs(os.path.dirname(os.path.join(quarantine, rel)), exist_ok=True)
-            shutil.move(path, os.path.join(quarantine, rel))
-            bad.append({"file": rel, "error": reason})
-        bar.update(i + 1, values=[("quarantined", len(bad))])
-    result = {"folder": folder, "quarantine": quarantine, "checked": len(paths), "quarantined": bad}
-    os.makedirs(os.path.dirname(os.path.abspath(report)), exist_ok=True)
-    with open(report, "w") as f:
-        json.dump(result, f, indent=2)
+            target = _free_name(quarantine, rel, {b.get("moved_to", b["file"]) for b in bad})
+            bad.append({"file": rel, "moved_to": target, "error": reason})
+            _write_json(report, result)  # the record first: a kill after the move still leaves it
+            os.makedirs(os.path.dirname(os.path.join(quarantine, target)), exist_ok=True)
+            shutil.move(path, os.path.join(quarantine, target))
+            moved += 1
+        bar.update(i + 1, values=[("quarantined", moved)])
+    _write_json(report, result)
     return result

@@ -15,10 +15,16 @@ as below (the manual folder; with tfds it is ``manual_dir``, by default ``<data_
       vischema_plus/                     optional; if absent, VISCHEMA PLUS = vischema1 + vischema2 with ids
                                          prefixed "vischema1/" and "vischema2/"
 
-``<category>`` is one of `CATEGORIES`. Maps must have the size of their image. ``map_format="auto"``
-(default) picks, per image, whichever of the three map files exists. Without train.txt/test.txt the split
-is drawn per category with a fixed seed, holding out `test_fraction` (0.2): 640/160 for VISCHEMA 1's
-800 images, as in the VMS-predictor paper.
+``<category>`` is one of `CATEGORIES`. Maps must have the size of their image, both as displayed: images
+and maps are read through `vms_zoo.io.open_image`, which applies the EXIF rotation (as `vms_zoo.io.read_image`
+does for predictions) and refuses files over `vms_zoo.io.MAX_PIXELS`. PNG maps are scaled by their bit depth
+(16-bit by 65535); .npy maps must be finite. ``map_format="auto"`` (default) picks, per image, whichever of
+the three map files exists.
+
+Splits: with train.txt and test.txt, exactly those ids (images in neither are left out); with only one of
+them, the other split is every other image; with neither, the split is drawn per category with a fixed seed,
+holding out `test_fraction` (0.2): 640/160 for VISCHEMA 1's 800 images, as in the VMS-predictor paper. An id
+listed twice, or in both files, is an error: it would leak test images into training.
 
 Two ways in, reading the same folder: the tfds builder `Vischema` (``tfds.load("vischema/vischema1",
 download_and_prepare_kwargs={"download_config": tfds.download.DownloadConfig(manual_dir=root)})`` after
@@ -26,13 +32,16 @@ importing this module), and `load_vischema(root, ...)`, which returns numpy arra
 `SyntheticScenes.arrays` for recipes (``--data vischema_plus``).
 """
 
+import collections
 import dataclasses
 import os
 
 import numpy as np
 import tensorflow_datasets as tfds
 from etils import epath
-from PIL import Image
+from PIL import ExifTags, Image
+
+from vms_zoo import io as image_io
 
 CATEGORIES = ("kitchen", "living_room", "small_public", "big_public", "work_home", "public_entertainment",
               "populated", "isolated")
@@ -127,29 +136,53 @@ def scan(folder, map_format="auto", check_sizes=True):
 
 
 def _size(path):
-    """(height, width) of an image or .npy map, read from the header only."""
+    """(height, width) of an image or .npy map as displayed (EXIF rotation applied), from the header only."""
     if path.endswith(".npy"):
-        return tuple(np.load(path, mmap_mode="r").shape[:2])
+        try:
+            return tuple(np.load(path, mmap_mode="r").shape[:2])
+        except (ValueError, OSError) as e:
+            raise VischemaError(f"{path}: not a readable .npy map ({str(e).splitlines()[0]})") from None
     with Image.open(path) as im:
-        return im.size[::-1]
+        # only when EXIF is in the header: a PNG's getexif() would otherwise decode the whole file
+        turned = "exif" in im.info and im.getexif().get(ExifTags.Base.Orientation, 1) in (5, 6, 7, 8)
+        return im.size if turned else im.size[::-1]
 
 
 def read_image(path):
-    return np.asarray(Image.open(path).convert("RGB"))
+    """uint8 (H, W, 3) RGB image, read like `vms_zoo.io.read_image` (EXIF rotation, size limit)."""
+    return image_io.read_rgb(path)
+
+
+def _read_gray(path):
+    """One greyscale map channel in [0, 1], scaled by its bit depth (16-bit PNGs by 65535)."""
+    im = image_io.open_image(path)
+    if im.mode.startswith("I"):  # PNG greyscale deeper than 8 bits
+        return np.asarray(im, np.float32) / 65535
+    if im.mode == "F":
+        return np.asarray(im, np.float32)
+    return np.asarray(im.convert("L"), np.float32) / 255
 
 
 def read_map(record):
     """The (H, W, 2) float32 map of a record: channel 0 true, channel 1 false, values in [0, 1]."""
     if record.format == "npy":
-        vms = np.load(record.maps[0]).astype(np.float32)
-        if vms.ndim != 3 or vms.shape[-1] != 2 or vms.min() < 0 or vms.max() > 1:
-            raise VischemaError(f"{record.maps[0]}: expected (H, W, 2) values in [0, 1], got shape "
-                                f"{vms.shape}, range [{vms.min():.3g}, {vms.max():.3g}]")
-        return vms
-    if record.format == "gray":
-        return np.stack([np.asarray(Image.open(p).convert("L"), np.float32) / 255 for p in record.maps], -1)
-    rgb = np.asarray(Image.open(record.maps[0]).convert("RGB"), np.float32) / 255
-    return rgb[..., [1, 0]]  # green = true, red = false
+        try:
+            vms = np.load(record.maps[0]).astype(np.float32)
+        except (ValueError, OSError, TypeError) as e:
+            raise VischemaError(f"{record.maps[0]}: not a readable .npy map ({str(e).splitlines()[0]})") from None
+    elif record.format == "gray":
+        vms = np.stack([_read_gray(p) for p in record.maps], -1)
+    else:
+        rgb = np.asarray(image_io.open_image(record.maps[0]).convert("RGB"), np.float32) / 255
+        vms = rgb[..., [1, 0]]  # green = true, red = false
+    if vms.ndim != 3 or vms.shape[-1] != 2 or not vms.size:
+        raise VischemaError(f"{record.maps[0]}: expected an (H, W, 2) map, got shape {vms.shape}")
+    if not np.isfinite(vms).all():
+        raise VischemaError(f"{record.maps[0]}: map holds {np.size(vms) - np.isfinite(vms).sum()} NaN or inf "
+                            "values; expected values in [0, 1]")
+    if vms.min() < 0 or vms.max() > 1:
+        raise VischemaError(f"{record.maps[0]}: map values must be in [0, 1], got [{vms.min():.3g}, {vms.max():.3g}]")
+    return vms
 
 
 def _read_split_file(folder, split):
@@ -161,14 +194,28 @@ def _read_split_file(folder, split):
 
 
 def split_records(records, folder, test_fraction=0.2, seed=0):
-    """{"train": [...], "test": [...]}: the folder's train.txt/test.txt, else a seeded per-category split."""
+    """{"train": [...], "test": [...]}: the folder's train.txt/test.txt, else a seeded per-category split.
+
+    A lone train.txt or test.txt is used too, the other split taking every other image; ids listed twice or
+    in both files are refused, since they would put test images into training.
+    """
     listed = {s: _read_split_file(folder, s) for s in ("train", "test")}
     by_id = {r.id: r for r in records}
-    if all(v is not None for v in listed.values()):
-        unknown = [i for v in listed.values() for i in v if i not in by_id]
+    files = os.path.join(folder, " and ".join(f"{s}.txt" for s, v in listed.items() if v is not None))
+    if any(v is not None for v in listed.values()):
+        given = [i for v in listed.values() if v is not None for i in v]
+        unknown = [i for i in given if i not in by_id]
         if unknown:
-            _fail("ids in train.txt/test.txt without an image", unknown, folder)
-        return {s: [by_id[i] for i in ids] for s, ids in listed.items()}
+            _fail("ids without an image", unknown, files)
+        both = set(listed["train"] or ()) & set(listed["test"] or ())
+        if both:
+            _fail("ids in both train.txt and test.txt (test images would leak into training)", both, files)
+        twice = [i for i, n in collections.Counter(given).items() if n > 1]
+        if twice:
+            _fail("ids listed more than once", twice, files)
+        given_set = set(given)
+        rest = [r.id for r in records if r.id not in given_set]
+        return {s: [by_id[i] for i in (rest if ids is None else ids)] for s, ids in listed.items()}
     rng = np.random.default_rng(seed)
     out = {"train": [], "test": []}
     for category in CATEGORIES:
@@ -209,11 +256,11 @@ def load_vischema(root, config="vischema_plus", split="train", image_size=224, m
     size = (image_size, image_size)
     images, maps = [], []
     for r in records:
-        images.append(np.asarray(Image.fromarray(read_image(r.image)).resize(size, Image.BILINEAR)))
+        images.append(image_io.read_image(r.image, image_size))  # downscaled while decoding
         vms = read_map(r)
         maps.append(np.stack([np.asarray(Image.fromarray(vms[..., c], "F").resize(size, Image.BILINEAR))
                               for c in range(2)], -1))
-    return {"images": np.asarray(images, np.float32).reshape(-1, *size, 3) / 255,
+    return {"images": np.asarray(images, np.float32).reshape(-1, *size, 3),
             "vms": np.clip(np.asarray(maps, np.float32).reshape(-1, *size, 2), 0, 1),
             "categories": np.array([CATEGORIES.index(r.category) for r in records], np.int32),
             "ids": np.array([r.id for r in records], dtype=str)}

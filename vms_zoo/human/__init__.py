@@ -3,8 +3,10 @@
 - `vms_zoo.human.streams`: design, validate, save and load repeat-recognition image streams
   (`design_streams`, `validate_streams`, `save_streams`, `load_streams`) and turn web responses into
   trials (`responses_to_trials`).
-- `vms_zoo.human.annotations`: participants' boxes -> true/false VMS maps (`vms_maps`, `box_map`), CSV
-  tables (`read_table`, `write_table`).
+- `vms_zoo.human.annotations`: participants' boxes -> true/false VMS maps (`vms_maps`, `box_map`).
+- `vms_zoo.human.tables`: the one typed CSV reader, `read_table(path, schema)`, with a declared schema per
+  table (annotations, trials, responses, streams; ids stay text, responses must be 0/1) and `write_table`;
+  a bad cell is an error naming the file, row and column. Also importable from `annotations`.
 - `vms_zoo.human.experiment`: d' and rates, split-half consistency, the papers' test battery
   (`compare_groups`, `jzs_bayes_factor`), Table 1 / Table 2 / Fig. 1 (`analyse`), the high-vs-low memory test
   (`memory_experiment`) and reports (`write_report`).

@@ -7,12 +7,15 @@ all participants gives the true map (channel 0) and the false map (channel 1).
 
 Annotation table
 ----------------
-A plain dict of equal-length numpy columns (what `read_table` returns for a CSV with this header)::
+A plain dict of equal-length numpy columns (what `read_table(path)` returns for a CSV with this header,
+typed by the "annotations" schema of `vms_zoo.human.tables`)::
 
     image_id, participant, response, x0, y0, x1, y1
 
-- ``response``: "true" or "false" (also accepted: 1/0, True/False).
-- Box corners: x is the column (0 = left edge), y the row (0 = top edge); x0 < x1, y0 < y1.
+- ``image_id``, ``participant``: ids, read from CSV as text exactly as written ("007" and "7" differ).
+- ``response``: "true" or "false" (also accepted: 1/0, True/False); anything else is an error.
+- Box corners: finite numbers; x is the column (0 = left edge), y the row (0 = top edge); x0 <= x1 and
+  y0 <= y1 (a box of zero width or height adds nothing). `vms_maps` refuses other boxes, naming the row.
 - ``coords="normalized"`` (default): corners are fractions of the image width/height in [0, 1], so the
   same annotations give a map at any resolution.
 - ``coords="pixels"``: corners are pixel positions in the image the participant saw; pass that image's
@@ -23,52 +26,17 @@ A box covers each output pixel by the fraction of the pixel's area inside it, so
 exact 0/1 coverage and boxes smaller than a pixel still count.
 """
 
-import csv
-
 import numpy as np
 from scipy import ndimage
 
-COLUMNS = ("image_id", "participant", "response", "x0", "y0", "x1", "y1")
+from vms_zoo.human.tables import SCHEMAS, binary, read_table, row, write_table  # noqa: F401 (re-exported)
 
-
-def read_table(path):
-    """Read a CSV with a header into a dict of numpy columns (numbers where a whole column parses)."""
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        raise ValueError(f"{path}: no rows")
-    table = {}
-    for key in rows[0]:
-        values = [r[key] for r in rows]
-        try:
-            table[key] = np.array(values, dtype=np.float64)
-            if np.all(table[key] == np.round(table[key])):
-                table[key] = table[key].astype(np.int64)
-        except ValueError:
-            table[key] = np.array(values)
-    return table
-
-
-def write_table(table, path):
-    """Write a dict of equal-length columns as CSV (inverse of `read_table`)."""
-    keys = list(table)
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(keys)
-        writer.writerows(zip(*(np.asarray(table[k]).tolist() for k in keys)))
+COLUMNS = tuple(SCHEMAS["annotations"])
 
 
 def is_true_response(response):
-    """Vectorised "is this a true-schema box?" for string, bool or 0/1 response columns."""
-    response = np.asarray(response)
-    if response.dtype.kind in "US":
-        lower = np.char.lower(response.astype(str))
-        bad = ~np.isin(lower, ["true", "false", "1", "0"])
-        if bad.any():
-            raise ValueError(f"Unknown response values {sorted(set(response[bad].tolist()))}; "
-                             "expected 'true' or 'false'.")
-        return np.isin(lower, ["true", "1"])
-    return response.astype(bool)
+    """Vectorised "is this a true-schema box?" for bool, 0/1 or true/false/1/0 text response columns."""
+    return binary(response, "response", words=True)
 
 
 def _coverage(lo, hi, n):
@@ -102,6 +70,12 @@ def normalise_maps(maps, normalise="max"):
     return np.divide(maps, peak, out=np.zeros_like(maps), where=peak > 0)
 
 
+def _check_boxes(boxes, bad, problem):
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"box at {row(i)}: {problem}; got (x0, y0, x1, y1) = {tuple(boxes[i].tolist())}")
+
+
 def vms_maps(annotations, size, image_ids=None, coords="normalized", image_size=None, sigma=0.0,
              normalise="max"):
     """True/false maps (dict image_id -> (H, W, 2) float32) from an annotation table.
@@ -113,16 +87,23 @@ def vms_maps(annotations, size, image_ids=None, coords="normalized", image_size=
     h, w = size
     ids = np.asarray(annotations["image_id"])
     boxes = np.stack([np.asarray(annotations[k], np.float64) for k in ("x0", "y0", "x1", "y1")], -1)
+    _check_boxes(boxes, ~np.isfinite(boxes).all(1) | (boxes[:, 0] > boxes[:, 2]) | (boxes[:, 1] > boxes[:, 3]),
+                 "need finite corners with x0 <= x1 and y0 <= y1")
     if coords == "pixels":
         if image_size is None:
             raise ValueError("coords='pixels' needs image_size=(height, width) or a dict of them")
-        sizes = np.array([image_size[i] if isinstance(image_size, dict) else image_size for i in ids],
+        if isinstance(image_size, dict) and not set(ids.tolist()) <= set(image_size):
+            raise ValueError(f"image_size has no (height, width) for image_id "
+                             f"{sorted(set(ids.tolist()) - set(image_size), key=str)[:5]}")
+        sizes = np.array([image_size[i] if isinstance(image_size, dict) else image_size for i in ids.tolist()],
                          np.float64).reshape(-1, 2)
+        if not (np.isfinite(sizes) & (sizes > 0)).all():
+            raise ValueError("image_size must be positive (height, width) pairs")
         boxes = boxes / sizes[:, [1, 0, 1, 0]]
     elif coords != "normalized":
         raise ValueError(f"coords must be 'normalized' or 'pixels', not {coords!r}")
-    if len(boxes) and (boxes.min() < -1e-9 or boxes.max() > 1 + 1e-9):
-        raise ValueError("Box corners fall outside the image; check coords= and image_size=.")
+    _check_boxes(boxes, (boxes < -1e-9).any(1) | (boxes > 1 + 1e-9).any(1),
+                 "corners fall outside the image; check coords= and image_size=")
     true = is_true_response(annotations["response"])
     out = {}
     for image_id in (np.unique(ids) if image_ids is None else image_ids):

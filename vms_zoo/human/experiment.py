@@ -2,13 +2,17 @@
 
 Trial table
 -----------
-A dict of equal-length numpy columns (`vms_zoo.human.annotations.read_table` reads one from CSV)::
+A dict of equal-length numpy columns (``read_table(path, "trials")`` from `vms_zoo.human.tables` reads one
+from CSV)::
 
     participant, image_id, repeat, response
 
 one row per presentation: ``repeat`` is 1 when the image had already been shown to that participant (a
 signal trial), 0 on a first showing (a noise trial); ``response`` is 1 when the participant pressed
-"seen it". A hit is a response on a repeat, a false alarm a response on a first showing.
+"seen it". A hit is a response on a repeat, a false alarm a response on a first showing. ``repeat`` and
+``response`` must be 0 or 1 (or bool); anything else, blank or NaN included, is an error naming the row.
+Ids from CSV are text exactly as written, so the keys of ``groups`` / ``categories`` / ``kinds`` dicts
+must be too ("7", not 7).
 
 Annotation tables (boxes) are described in `vms_zoo.human.annotations`. Effect sizes and the t / Wilcoxon
 tests come from `vms_zoo.stats`, shared with the pair evaluation of generators.
@@ -26,6 +30,7 @@ import numpy as np
 from scipy import integrate, stats
 
 from vms_zoo.human.annotations import vms_maps
+from vms_zoo.human.tables import binary
 from vms_zoo.stats import cohens_d, corr2, t_test, wilcoxon
 
 N_SPLITS = 25
@@ -51,9 +56,9 @@ def rates(trials, groups=None):
     a group has no signal (or noise) trials; d' is always finite thanks to the correction.
     """
     ids = np.asarray(trials["image_id"])
-    labels = ids if groups is None else np.array([groups[i] for i in ids.tolist()])
-    repeat = np.asarray(trials["repeat"]).astype(bool)
-    response = np.asarray(trials["response"]).astype(bool)
+    labels = ids if groups is None else _labels(groups, ids, "groups")
+    repeat = binary(trials["repeat"], "repeat")
+    response = binary(trials["response"], "response")
     keys, inverse = np.unique(labels, return_inverse=True)
     count = lambda mask: np.bincount(inverse, weights=mask, minlength=len(keys))  # noqa: E731
     hits, n_signal = count(repeat & response), count(repeat)
@@ -62,6 +67,16 @@ def rates(trials, groups=None):
         return {"group": keys, "hits": hits, "n_signal": n_signal, "false_alarms": fas, "n_noise": n_noise,
                 "hit_rate": hits / n_signal, "fa_rate": fas / n_noise,
                 "dprime": dprime(hits, n_signal, fas, n_noise)}
+
+
+def _labels(mapping, ids, name):
+    """mapping[i] for each id, or a ValueError listing ids the dict lacks (ids are matched exactly)."""
+    ids = np.asarray(ids).tolist()
+    missing = sorted({i for i in ids if i not in mapping}, key=str)
+    if missing:
+        raise ValueError(f"{name} has no entry for image_id {missing[:5]}{' ...' if len(missing) > 5 else ''} "
+                         "(ids are matched exactly: '7', '007' and 7 differ)")
+    return np.array([mapping[i] for i in ids])
 
 
 # --- consistency -----------------------------------------------------------------------------------
@@ -179,10 +194,11 @@ def analyse(trials, annotations, categories, size=(32, 32), n_splits=N_SPLITS, s
     `categories` maps image_id -> category name. Consistency is the per-image true-map split-half
     correlation averaged over a category's images; d' pools each category's counts.
     """
-    per_image_cons = map_consistency(annotations, size, n_splits, seed, sigma=sigma)
     per_image = rates(trials)
-    image_d = dict(zip(per_image["group"].tolist(), per_image["dprime"]))
     per_cat = rates(trials, categories)
+    _labels(categories, annotations["image_id"], "categories")
+    per_image_cons = map_consistency(annotations, size, n_splits, seed, sigma=sigma)
+    image_d = dict(zip(per_image["group"].tolist(), per_image["dprime"]))
     names = per_cat["group"].tolist()
     table1, figure1 = {}, {}
     for c in names:
@@ -219,7 +235,7 @@ def memory_experiment(trials, kinds, high="high", low="low", foil="foil"):
     are compared paired (t, Wilcoxon, d, BF); per image, hit rates of the three kinds go through the
     ANOVA / Kruskal-Wallis and high vs low through Mann-Whitney U.
     """
-    kind = np.array([kinds[i] for i in np.asarray(trials["image_id"]).tolist()])
+    kind = _labels(kinds, trials["image_id"], "kinds")
     people = np.unique(trials["participant"])
     per_person = {}
     for k in (high, low):

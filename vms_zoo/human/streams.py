@@ -14,13 +14,21 @@ A stream is a list of sequences; a sequence is a list of presentations
 ``{"image": id, "kind": "high" | "low" | "foil", "pair": int or None, "repeat": bool}`` in display order.
 `save_streams` writes CSV (one row per presentation: sequence, position, image, kind, pair, repeat; pair
 -1 for foils) or JSON (``{"min_gap": 30, "display_s": 3.0, "sequences": [[...], ...]}``) for a web
-experiment; `load_streams` reads either and validates it.
+experiment; `load_streams` reads either and validates it. A CSV is read with the "streams" schema of
+`vms_zoo.human.tables` (image ids stay text, repeat is 0/1, positions are integers >= 0) and must hold each
+position 0, 1, ... of each sequence 0, 1, ... exactly once.
+
+The web experiment's answers (columns participant, sequence, position, response; ``read_table(path,
+"responses")`` reads them from CSV) become a trial table with `responses_to_trials`; a sequence or position
+that is not in the stream, or a response other than 0/1, is an error naming the row.
 """
 
 import csv
 import json
 
 import numpy as np
+
+from vms_zoo.human.tables import binary, integers, read_table, row
 
 KINDS = ("high", "low", "foil")
 
@@ -148,11 +156,11 @@ def validate_streams(streams, min_gap=30):
 def save_streams(streams, path, min_gap=30, display_s=3.0):
     """Write streams as .csv or .json (chosen by the extension)."""
     if str(path).endswith(".json"):
-        with open(path, "w") as f:
+        with open(path, "w", encoding="utf-8") as f:
             json.dump({"min_gap": min_gap, "display_s": display_s, "sequences": streams}, f, indent=1,
                       default=lambda o: o.item())
         return
-    with open(path, "w", newline="") as f:
+    with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["sequence", "position", "image", "kind", "pair", "repeat"])
         for s, seq in enumerate(streams):
@@ -167,28 +175,29 @@ def load_streams(path, min_gap=None):
     `min_gap` defaults to the JSON file's own value, else 30. Image ids come back as strings from CSV.
     """
     if str(path).endswith(".json"):
-        with open(path) as f:
+        with open(path, encoding="utf-8-sig") as f:
             data = json.load(f)
         if not isinstance(data, dict) or "sequences" not in data:
             raise StreamError(f"{path}: expected an object with a 'sequences' list")
         streams = data["sequences"]
         min_gap = data.get("min_gap", 30) if min_gap is None else min_gap
     else:
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))
-        need = {"sequence", "position", "image", "kind", "pair", "repeat"}
-        if not rows or need - set(rows[0]):
-            raise StreamError(f"{path}: expected CSV columns {sorted(need)}")
-        streams = {}
         try:
-            for r in sorted(rows, key=lambda r: (int(r["sequence"]), int(r["position"]))):
-                pair = int(r["pair"])
-                streams.setdefault(int(r["sequence"]), []).append(
-                    {"image": r["image"], "kind": r["kind"], "pair": None if pair < 0 else pair,
-                     "repeat": bool(int(r["repeat"]))})
+            t = read_table(path, "streams")
         except ValueError as e:
-            raise StreamError(f"{path}: bad number in sequence/position/pair/repeat ({e})") from None
-        streams = [streams[k] for k in sorted(streams)]
+            raise StreamError(str(e)) from None
+        streams = {}
+        for i in np.lexsort((t["position"], t["sequence"])).tolist():
+            s, pos, pair = int(t["sequence"][i]), int(t["position"][i]), int(t["pair"][i])
+            seq = streams.setdefault(s, [])
+            if pos != len(seq):
+                raise StreamError(f"{path}, row {i + 2}: sequence {s} " + (
+                    f"has position {pos} twice" if pos < len(seq) else f"lacks position {len(seq)}"))
+            seq.append({"image": str(t["image"][i]), "kind": str(t["kind"][i]), "pair": None if pair < 0 else pair,
+                        "repeat": bool(t["repeat"][i])})
+        if sorted(streams) != list(range(len(streams))):
+            raise StreamError(f"{path}: sequences must be numbered 0, 1, ...; got {sorted(streams)}")
+        streams = [streams[k] for k in range(len(streams))]
         min_gap = 30 if min_gap is None else min_gap
     validate_streams(streams, min_gap)
     return streams
@@ -197,12 +206,19 @@ def load_streams(path, min_gap=None):
 def responses_to_trials(streams, responses):
     """Trial table for `vms_zoo.human.experiment` from web-experiment responses.
 
-    `responses` has columns participant, sequence, position, response (1 = pressed "seen it").
+    `responses` has columns participant, sequence, position, response (1 = pressed "seen it"); see the
+    module docstring. A sequence or position outside `streams` is an error, never a wrap-around.
     """
-    seq = np.asarray(responses["sequence"], int)
-    pos = np.asarray(responses["position"], int)
-    items = [streams[s][p] for s, p in zip(seq, pos)]
+    seq = integers(responses["sequence"], "sequence")
+    pos = integers(responses["position"], "position")
+    for i, (s, p) in enumerate(zip(seq.tolist(), pos.tolist())):
+        if not 0 <= s < len(streams):
+            raise ValueError(f"column 'sequence', {row(i)}: no sequence {s}; the stream has 0..{len(streams) - 1}")
+        if not 0 <= p < len(streams[s]):
+            raise ValueError(f"column 'position', {row(i)}: no position {p} in sequence {s} "
+                             f"(0..{len(streams[s]) - 1})")
+    items = [streams[s][p] for s, p in zip(seq.tolist(), pos.tolist())]
     return {"participant": np.asarray(responses["participant"]),
             "image_id": np.array([it["image"] for it in items]),
-            "repeat": np.array([int(it["repeat"]) for it in items]),
-            "response": np.asarray(responses["response"], int)}
+            "repeat": np.array([int(it["repeat"]) for it in items], np.int64),
+            "response": binary(responses["response"], "response").astype(np.int64)}

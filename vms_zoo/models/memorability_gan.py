@@ -17,10 +17,11 @@ import numpy as np
 from keras import ops
 
 from vms_zoo import backend, losses
+from vms_zoo.layers import KeepsSeedState
 from vms_zoo.presets import PresetMixin
 from vms_zoo.targets import CONDITIONS, sample_target_maps, sample_targets, scale_to_level, target_ramp
-from vms_zoo.vms import (area_matrix, area_resize, check_images, is_array, predictor_input_size, to_numpy,
-                         true_schema)
+from vms_zoo.vms import (area_matrix, area_resize, check_images, check_unit_range, is_array, predictor_input_size,
+                         to_numpy, true_schema)
 
 METRICS = ("d_loss", "g_loss", "gp", "mem_loss", "wasserstein")
 
@@ -66,7 +67,7 @@ class OptimizerPair:
         self.model.g_optimizer.build(self.model.generator.trainable_variables)
 
 
-class MemorabilityGAN(PresetMixin, keras.Model):
+class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
     """Base of the memorability-steered GANs.
 
     Args (shared by both):
@@ -162,10 +163,18 @@ class MemorabilityGAN(PresetMixin, keras.Model):
         return area_resize(true, self.map_size)
 
     def check_condition(self, m):
-        """Raise a clear error unless `m` has the condition's shape (N, *condition_shape)."""
+        """Raise a clear error unless `m` (numpy or any backend's tensor) is a condition M for this model: shape
+        (N, *condition_shape), float and finite, in [0, 1] (maps, raw scores) or any z-score (standardized)."""
         if tuple(m.shape[1:]) != self.condition_shape:
             raise ValueError(f"Condition M for condition={self.condition!r} must have shape (N, "
                              f"{', '.join(map(str, self.condition_shape))}), got {tuple(m.shape)}.")
+        if not self.standardized:
+            check_unit_range(m, f"Condition M ({'target maps' if self.condition == 'map' else 'raw scores'})")
+            return
+        array = to_numpy(m)
+        if array.dtype.kind != "f" or not np.all(np.isfinite(array)):
+            problem = f"dtype {array.dtype}" if array.dtype.kind != "f" else "NaN or infinite values"
+            raise ValueError(f"Condition M (z-scores of memorability) must be finite float32 values; got {problem}.")
 
     def to_condition(self, scores):
         """Raw predictor scores in [0, 1] -> this model's single-score condition M (numpy (N, 1))."""
@@ -212,8 +221,9 @@ class MemorabilityGAN(PresetMixin, keras.Model):
 
     def generate(self, z, m, batch_size=64):
         """Images in [0, 1] (numpy (N, S, S, 3)) for latent codes z (N, latent_dim) and conditions m."""
-        z, m = np.asarray(to_numpy(z), "float32"), np.asarray(to_numpy(m), "float32")
+        m = to_numpy(m)
         self.check_condition(m)
+        z, m = np.asarray(to_numpy(z), "float32"), np.asarray(m, "float32")
         if z.shape != (len(m), self.latent_dim):
             raise ValueError(f"z must have shape ({len(m)}, {self.latent_dim}), got {z.shape}.")
         out = [ops.convert_to_numpy(self.sampling_images(z[i:i + batch_size], m[i:i + batch_size]))
@@ -250,6 +260,11 @@ class MemorabilityGAN(PresetMixin, keras.Model):
         """keras fit, after checking the training images: whole arrays, or a dataset's first batch."""
         check_training_data(x)
         return super().fit(x, *args, **kwargs)
+
+    def train_on_batch(self, x, *args, **kwargs):
+        """One train step on a batch of images in [0, 1], checked like `fit`'s."""
+        check_training_data(x)
+        return super().train_on_batch(x, *args, **kwargs)
 
     def draw_noise(self, batch_size):
         """All random inputs of one train step: z and M per critic and generator update, and GP weights.
