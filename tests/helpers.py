@@ -84,8 +84,10 @@ def assert_same_training(weights, ref_weights, initial, rtol=1e-3, atol=1e-5):
     update in the reference run (plus `atol` for float noise on weights of order 1).
 
     The tolerance follows the update size, not the weights: float-level differences between two code paths
-    (devices, cached features, backends) move the result by a fraction of an update, while a wrong gradient scale or repeated noise is
-    off by a whole one. (A fixed tolerance is either loose for small updates or flaky for large ones.)
+    (devices, cached features, backends) move the result by a fraction of an update, while a wrong gradient
+    scale or repeated noise is off by a whole one. (A fixed tolerance is either loose for small updates or
+    flaky for large ones.) Compare SGD runs: Adam's first steps are lr * sign(gradient), so a weight whose
+    true gradient is zero moves a full step along float noise.
     """
     assert len(weights) == len(ref_weights) == len(initial)
     moved = 0.0

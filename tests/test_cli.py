@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import helpers
 from vms_zoo import cli, training
 from vms_zoo.presets import build, list_presets, load, nested, save_preset
 from vms_zoo.io import read_image
 
-TINY_PREDICTOR = {"image_size": 32, "encoder": "conv", "encoder_weights": None, "encoder_filters": [8, 8, 8, 8],
-                  "dense_units": 8, "latent_dim": 4, "decoder_filters": [8, 8, 8, 8], "seed": 0}
+TINY_PREDICTOR = helpers.tiny_predictor_config(encoder_filters=[8, 8, 8, 8], dense_units=8)
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,8 @@ import numpy as np
 import keras
 import pytest
 
-from helpers import assert_same_training, make_memgan, make_wmemgan, tiny_predictor_config  # beside this file: on sys.path either way
+# helpers.py sits beside this file: on sys.path under pytest and when run as a script.
+from helpers import assert_same_training, make_memgan, make_wmemgan, tiny_predictor_config
 
 REPLICAS, BATCH, STEPS = 2, 8, 3
 CONFIG = tiny_predictor_config(kl_weight=0.5, kl_warmup_steps=2, l2=0.001)
@@ -80,64 +81,48 @@ def gan_weights(kind, dist):
 def script(mode):
     from vms_zoo import distribute
 
-    if mode == "mirrored":
-        distribute.split_cpu(REPLICAS)
-        dist = distribute.setup()
-        initial, weights, loss = train(dist)
-        _, ref_weights, ref_loss = train(None)
-        return {"replicas": dist.num_replicas, "kind": dist.kind, "initial": initial, "weights": weights,
-                "loss": loss, "ref_weights": ref_weights, "ref_loss": ref_loss}
-    if mode in ("wmemgan", "memgan"):  # two SGD steps of a tiny GAN, two replicas against one device
+    if mode == "parallel":  # every data-parallel run in one process: two replicas against one device
         if BACKEND == "tensorflow":
             distribute.split_cpu(REPLICAS)
         dist = distribute.setup()
-        initial, weights = gan_weights(mode, dist)
-        return {"replicas": dist.num_replicas, "initial": initial, "weights": weights,
-                "ref_weights": gan_weights(mode, None)[1]}
-    if mode == "data_parallel":
-        dist = distribute.setup()
         initial, weights, loss = train(dist)
         _, ref_weights, ref_loss = train(None)
-        return {"replicas": dist.num_replicas, "kind": dist.kind, "initial": initial, "weights": weights,
-                "loss": loss, "ref_weights": ref_weights, "ref_loss": ref_loss}
-    if mode == "recipe":  # train_vms_predictor.py and train_wmemgan.py --distribute on two devices
+        out = {"predictor": {"replicas": dist.num_replicas, "kind": dist.kind, "initial": initial,
+                             "weights": weights, "loss": loss, "ref_weights": ref_weights, "ref_loss": ref_loss}}
+        for kind in ("wmemgan", "memgan"):  # two SGD steps of a tiny GAN
+            initial, weights = gan_weights(kind, dist)
+            out[kind] = {"replicas": dist.num_replicas, "initial": initial, "weights": weights,
+                         "ref_weights": gan_weights(kind, None)[1]}
+        return out
+    if mode == "recipe":  # vms_zoo.training.train(distribute=True): the predictor and W-MEMGAN on two devices
         if BACKEND == "tensorflow":
             distribute.split_cpu(REPLICAS)
-        root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
-        sys.path.insert(0, os.path.join(root, "recipes"))
         import tempfile
 
-        import train_vms_predictor
-        import train_wmemgan
+        from vms_zoo.training import train as train_preset
 
         with tempfile.TemporaryDirectory() as out:
-            metrics = train_vms_predictor.main(
-                ["--num-train", "32", "--num-test", "16", "--image-size", "32", "--epochs", "1",
-                 "--steps-per-epoch", "2", "--batch-size", "8", "--distribute", "--output", out, "--verbose", "0"])
+            metrics = train_preset("vms_vae_synthetic_scorer_32", output=out, distribute=True, verbose=0, overrides={
+                "num_train": 32, "num_test": 16, "epochs": 1, "steps_per_epoch": 2, "batch_size": 8})
         with tempfile.TemporaryDirectory() as out:
-            gan = train_wmemgan.main(
-                ["--predictor", os.path.join(root, "checkpoints", "vms_vae_synthetic_64"),
-                 "--scorer", os.path.join(root, "checkpoints", "vms_vae_synthetic_scorer_32"), "--num-scenes", "160",
-                 "--epochs", "1", "--max-steps", "2", "--batch-size", "8", "--pairs", "8", "--distribute",
-                 "--out", out])
+            gan = train_preset("wmemgan_synthetic_score_32", output=out, distribute=True, verbose=0, overrides={
+                "num_scenes": 160, "epochs": 1, "max_steps": 2, "batch_size": 8, "pairs": 8})
         return {"loss": metrics["history"]["loss"], "rho2d": metrics["model"]["overall"]["rho2d_true"],
                 "gan_steps": gan["gan"]["generator_steps"], "gan_d_loss": gan["gan"]["history"]["d_loss"],
                 "pairs": gan["pairs"]["num_pairs"]}
-    if mode == "tune":  # keras-tuner's distribution_strategy, through tune_alpha.py --distribute
+    if mode == "tune":  # keras-tuner's distribution_strategy, through the alpha sweep with distribute=True
         # Its own process: a second MirroredStrategy after keras-tuner's clear_session() can clash on
         # collective-op keys with the first one's.
         if BACKEND == "tensorflow":
             distribute.split_cpu(REPLICAS)
-        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "recipes"))
         import tempfile
 
-        import tune_alpha
+        from vms_zoo.training.alpha_sweep import sweep
 
         with tempfile.TemporaryDirectory() as out:
-            record = tune_alpha.main(
-                ["--alphas", "0", "10", "--image-size", "16", "--num-scenes", "32", "--category", "all",
-                 "--epochs", "1", "--batch-size", "8", "--n-critic", "1", "--latent-dim", "8", "--filters", "16",
-                 "--predictor-epochs", "0", "--pairs", "8", "--tiny", "--distribute", "--verbose", "0", "--out", out])
+            record = sweep(out, alphas=(0.0, 10.0), pairs=8, distribute=True, verbose=0, overrides={
+                "config.image_size": 16, "config.latent_dim": 8, "config.filters": 16, "num_scenes": 32,
+                "category": "all", "epochs": 1, "batch_size": 8, "n_critic": 1})
         return {"tune": record["distribute"], "alphas": [r["alpha"] for r in record["trials"]]}
     if mode == "worker":
         dist = distribute.setup()
@@ -155,29 +140,49 @@ def run_script(mode, env=None, timeout=120):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+@pytest.fixture(scope="module")
+def parallel():
+    """The predictor, W-MEMGAN and MEMGAN each trained on two replicas and on one device (one subprocess)."""
+    if BACKEND not in ("tensorflow", "jax"):
+        pytest.skip("data parallelism is tensorflow's and jax's")
+    return run_script("parallel", env={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}, timeout=300)
+
+
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="tf.distribute is TensorFlow's")
-def test_mirrored_strategy_matches_one_device():
-    out = run_script("mirrored")
+def test_mirrored_strategy_matches_one_device(parallel):
+    out = parallel["predictor"]
     assert out["kind"] == "mirrored" and out["replicas"] == REPLICAS
     assert np.isfinite(out["loss"])
     assert abs(out["loss"] - out["ref_loss"]) < 1e-3 * max(1.0, abs(out["ref_loss"]))
     assert_same_training(out["weights"], out["ref_weights"], out["initial"])
 
 
-@pytest.mark.skipif(BACKEND not in ("tensorflow", "jax"), reason="data parallelism is tensorflow's and jax's")
-@pytest.mark.parametrize("kind", ["wmemgan", "memgan"])
-def test_gan_data_parallel_matches_one_device(kind):
-    out = run_script(kind, env={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
-    assert out["replicas"] == 2
-    assert_same_training(out["weights"], out["ref_weights"], out["initial"])
-
-
 @pytest.mark.skipif(BACKEND != "jax", reason="keras.distribution.DataParallel is JAX's")
-def test_jax_data_parallel_matches_one_device():
-    out = run_script("data_parallel", env={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
-    assert out["kind"] == "data_parallel" and out["replicas"] == 2
+def test_jax_data_parallel_matches_one_device(parallel):
+    out = parallel["predictor"]
+    assert out["kind"] == "data_parallel" and out["replicas"] == REPLICAS
     assert abs(out["loss"] - out["ref_loss"]) < 1e-3 * max(1.0, abs(out["ref_loss"]))
     assert_same_training(out["weights"], out["ref_weights"], out["initial"])
+
+
+@pytest.mark.parametrize("kind", ["wmemgan", "memgan"])
+def test_gan_data_parallel_matches_one_device(kind, parallel):
+    out = parallel[kind]
+    assert out["replicas"] == REPLICAS
+    assert_same_training(out["weights"], out["ref_weights"], out["initial"])
+
+
+def test_update_relative_comparison_catches_a_wrong_gradient_scale():
+    rng = np.random.default_rng(0)
+    initial = [rng.normal(size=(3, 4)), rng.normal(size=(5,))]
+    updates = [0.01 * rng.normal(size=(3, 4)), 1e-7 * rng.normal(size=(5,))]  # the second: float noise only
+    ref = [w + u for w, u in zip(initial, updates)]
+    noisy = [r * (1 + 1e-7 * rng.normal(size=r.shape)) for r in ref]
+    assert_same_training(noisy, ref, initial)
+    with pytest.raises(AssertionError, match="weight 0"):  # gradients summed, not averaged, over 2 replicas
+        assert_same_training([w + 2 * u for w, u in zip(initial, updates)], ref, initial)
+    with pytest.raises(AssertionError, match="did not move"):
+        assert_same_training(initial, initial, initial)
 
 
 def free_ports(n):

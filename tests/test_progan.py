@@ -27,7 +27,8 @@ def test_fade_0_is_previous_resolution_upsampled_and_1_the_new_block():
     previous = np_(g([z, m], stage=0))  # 4x4
     new = np_(g([z, m], stage=1))  # 8x8, stable
     assert previous.shape == (4, 4, 4, 3) and new.shape == (4, 8, 8, 3)
-    for fade, expected in ((0.0, np_(upsample(previous))), (1.0, new), (0.3, 0.7 * np_(upsample(previous)) + 0.3 * new)):
+    old = np_(upsample(previous))
+    for fade, expected in ((0.0, old), (1.0, new), (0.3, 0.7 * old + 0.3 * new)):
         model.fade_in.fade.assign(fade)
         np.testing.assert_allclose(np_(g([z, m], stage=1, fade_in=model.fade_in)), expected, atol=1e-5)
     assert np.abs(np_(upsample(previous)) - new).mean() > 1e-2  # the two ends differ: the checks bite

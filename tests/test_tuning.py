@@ -3,6 +3,7 @@ the best model is rebuilt from its hyperparameters, and the sweep run writes its
 
 import json
 
+import helpers
 import keras
 import numpy as np
 import pytest
@@ -17,10 +18,7 @@ SIZE = 16
 def tiny_predictor(seed):
     """A stand-in VMS predictor: images (N, 16, 16, 3) -> sigmoid maps (N, 8, 8, 2)."""
     keras.utils.set_random_seed(seed)
-    x = keras.Input((SIZE, SIZE, 3))
-    h = keras.layers.Conv2D(4, 3, padding="same", activation="relu")(x)
-    h = keras.layers.AveragePooling2D(2)(h)
-    return keras.Model(x, keras.layers.Conv2D(2, 1, activation="sigmoid")(h))
+    return helpers.stand_in_predictor(SIZE)
 
 
 @pytest.fixture(scope="module")

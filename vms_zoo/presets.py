@@ -107,6 +107,10 @@ def check_config(cls, config, where="config"):
     unknown = sorted(set(config) - allowed)
     if unknown:
         raise ValueError(f"{where} has keys {cls.__name__} does not take: {', '.join(unknown)}.")
+    dtype = config.get("dtype")
+    if not (dtype is None or isinstance(dtype, str)
+            or (isinstance(dtype, dict) and str(dtype.get("module", "")).split(".")[0] == "keras")):
+        raise ValueError(f"{where}: dtype must be a dtype name or a Keras dtype policy, got {dtype!r}.")
     predictor = config.get("predictor")
     if isinstance(predictor, dict):
         name = predictor.get("registered_name") or predictor.get("class_name")

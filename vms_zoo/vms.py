@@ -43,6 +43,14 @@ def _check_range(array, what):
         raise ValueError(f"{what} must be {IMAGE_RANGE}; got values in [{lo:.3g}, {hi:.3g}]{hint}.")
 
 
+def check_unit_range(values, what="Values"):
+    """`values` (any shape; numpy or any backend's tensor) as a numpy array after checking it is float, finite
+    and in [0, 1]: e.g. a memorability condition M (a target map or a raw score)."""
+    array = to_numpy(values)
+    _check_range(array, what)
+    return array
+
+
 def check_images(images, image_size=None, what="Images"):
     """`images` as a numpy float array after checking it is (N, S, S, 3), finite and in [0, 1].
 

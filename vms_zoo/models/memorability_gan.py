@@ -18,7 +18,7 @@ from keras import ops
 
 from vms_zoo import backend, losses
 from vms_zoo.layers import KeepsSeedState
-from vms_zoo.presets import PresetMixin
+from vms_zoo.presets import PresetMixin, nested
 from vms_zoo.targets import CONDITIONS, sample_target_maps, sample_targets, scale_to_level, target_ramp
 from vms_zoo.vms import (area_matrix, area_resize, check_images, check_unit_range, is_array, predictor_input_size,
                          to_numpy, true_schema)
@@ -104,7 +104,9 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
         self.n_critic, self.gp_weight, self.drift_weight = self.default_n_critic, 10.0, 0.001
 
     def get_config(self):
-        return {**super().get_config(), "predictor": keras.saving.serialize_keras_object(self.predictor),
+        predictor = (nested("VMSPredictor", self.predictor.get_config()) if getattr(self.predictor, "task", None)
+                     else keras.saving.serialize_keras_object(self.predictor))  # ours: never a module path
+        return {**super().get_config(), "predictor": predictor,
                 "latent_dim": self.latent_dim, "condition": self.condition, "map_size": self.map_size,
                 "alpha": self.alpha, "seed": self.seed}
 

@@ -207,6 +207,18 @@ class VMSPredictor(PresetMixin, keras.Model):
         _check_arrays(self, x, None)
         return super().predict(x, *args, **kwargs)["vms"]
 
+    def train_on_batch(self, x, y=None, *args, **kwargs):
+        _check_arrays(self, x, y)
+        return super().train_on_batch(x, y, *args, **kwargs)
+
+    def test_on_batch(self, x, y=None, *args, **kwargs):
+        _check_arrays(self, x, y)
+        return super().test_on_batch(x, y, *args, **kwargs)
+
+    def predict_on_batch(self, x):
+        _check_arrays(self, x, None)
+        return super().predict_on_batch(x)
+
     def encode(self, images, batch_size=32, verbose="auto"):
         """Encoder features of `images` computed once, to train the bottleneck and decoder on (frozen encoders)."""
         if not self.encoder_frozen:
