@@ -202,7 +202,8 @@ def test_bad_numbers_are_refused_by_the_parser(capsys, tmp_path):
         with pytest.raises(SystemExit) as exit_info:
             cli.main(args)
         assert exit_info.value.code == 2
-        assert "expected a" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert "expected a" in err and len(err.strip().splitlines()) == 1
 
 
 def test_list_names_every_preset(capsys):
@@ -277,3 +278,9 @@ def test_a_local_folder_named_like_a_preset_does_not_shadow_it(tmp_path, monkeyp
     assert model.image_size == 64 and model.encoder_filters == (32, 64, 96, 128)
     with pytest.raises(FileNotFoundError, match="has no model.weights.h5"):
         load("./vms_vae_synthetic_64")  # the folder, asked for as a path
+
+
+def test_usage_errors_are_one_line():
+    result = run_cli("predict", "x.png", "--batch-size", "-1")
+    assert result.returncode == 2
+    assert_one_line_error(result.stderr, "argument --batch-size: expected a whole number >= 1, got '-1'")

@@ -409,3 +409,13 @@ def test_a_download_with_the_wrong_hash_is_removed(registered):
     with pytest.raises(ValueError, match="does not match sha256 f{64}.*removed"):
         presets.load("tiny_synthetic_32")
     assert os.listdir(os.path.join(os.environ["KERAS_HOME"], "vms_zoo")) == []
+
+
+def test_a_config_asking_for_huge_sizes_is_refused_before_anything_is_built(tmp_path):
+    folder = tmp_path / "huge"
+    folder.mkdir()
+    for key, value in (("image_size", 1 << 20), ("dense_units", 10**9), ("decoder_filters", [10**7, 8, 8, 8])):
+        (folder / "config.json").write_text(json.dumps({"class": "VMSPredictor", "config": {key: value}}))
+        with pytest.raises(ValueError, match=f"{key}=.* is outside 0..") as error:
+            presets.load(str(folder), weights=False)
+        assert "\n" not in str(error.value)

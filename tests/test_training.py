@@ -215,3 +215,27 @@ def test_a_non_chief_worker_writes_nothing_to_the_output(tmp_path, monkeypatch):
     monkeypatch.setattr(training, "trainers", lambda: {"VMSPredictor": fake_trainer})
     training.train("vms_vae_synthetic_scorer_32", output=tmp_path / "out", verbose=0)
     assert not (tmp_path / "out").exists() and not seen["output"].exists()
+
+
+def test_a_new_run_never_writes_over_files_that_are_not_a_run(tmp_path):
+    (tmp_path / "model.weights.h5").write_text("the user's own")
+    with pytest.raises(ValueError, match="already holds model.weights.h5 from something other than a vms_zoo run"):
+        training.train("vms_vae_synthetic_scorer_32", output=tmp_path, overrides=TINY_PREDICTOR, verbose=0)
+    assert (tmp_path / "model.weights.h5").read_text() == "the user's own"
+    assert not (tmp_path / "run.json").exists()
+
+
+def test_a_killed_save_leaves_the_previous_folder_whole(tmp_path, monkeypatch):
+    model = presets.load("vms_vae_synthetic_scorer_32")
+    presets.save_preset(model, tmp_path / "p")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "p").iterdir()}
+
+    def dies_halfway(self, path, *args, **kwargs):
+        Path(path).write_bytes(b"half a file")
+        raise KeyboardInterrupt("kill -9 stand-in: the process stops mid-write")
+
+    monkeypatch.setattr(type(model), "save_weights", dies_halfway)
+    with pytest.raises(KeyboardInterrupt):
+        presets.save_preset(model, tmp_path / "p")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "p").iterdir()} == before  # no half file, nothing lost
+    assert isinstance(vms_zoo.load(str(tmp_path / "p")), VMSPredictor)

@@ -12,7 +12,7 @@ from keras import ops
 
 from vms_zoo.stats import cohens_d, t_test, wilcoxon
 from vms_zoo.targets import fit_score_scale, low_high_targets
-from vms_zoo.vms import check_images, memorability_score
+from vms_zoo.vms import check_images, memorability_score, predictor_input_size
 
 
 def score_images(predictor, images, batch_size=64):
@@ -115,8 +115,8 @@ def generate_pairs(model, num_pairs, seed=0, low=None, high=None, batch_size=64)
 
 
 def weights_digest(model):
-    """sha256 of a model's weights (shapes and values): equal digests mean the same network."""
-    digest = hashlib.sha256()
+    """sha256 of a model's input size and weights (shapes and values): equal digests mean the same network."""
+    digest = hashlib.sha256(str(predictor_input_size(model)).encode())
     for weight in model.weights:
         value = np.ascontiguousarray(ops.convert_to_numpy(weight))
         digest.update(str(value.shape).encode() + value.tobytes())

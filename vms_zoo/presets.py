@@ -38,6 +38,9 @@ PREDICTOR_PAPER = "Kyle-Davidson, Bors & Evans, Predicting visual memory schemas
 GENERATOR_PAPER = ("Kyle-Davidson, Bors & Evans, Modulating human memory for complex scenes with artificially "
                    "generated images, Scientific Reports 12, 1583 (2022)")
 KERAS_CONFIG_KEYS = {"name", "trainable", "dtype"}  # what keras.Model.get_config adds to ours
+# Bounds on a config's sizes, checked before anything is allocated (an untrusted config.json cannot ask for
+# terabytes): image sides up to 1024 px, every other width or count up to 65536.
+MAX_IMAGE_SIZE, MAX_WIDTH = 1024, 65536
 
 
 def checkpoints_dir():
@@ -107,6 +110,12 @@ def check_config(cls, config, where="config"):
     unknown = sorted(set(config) - allowed)
     if unknown:
         raise ValueError(f"{where} has keys {cls.__name__} does not take: {', '.join(unknown)}.")
+    for key, value in config.items():
+        values = value if isinstance(value, (list, tuple)) else [value]
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in values) and values:
+            limit = MAX_IMAGE_SIZE if key == "image_size" else MAX_WIDTH
+            if any(v < 0 or v > limit for v in values):
+                raise ValueError(f"{where}: {key}={value!r} is outside 0..{limit}.")
     dtype = config.get("dtype")
     if not (dtype is None or isinstance(dtype, str)
             or (isinstance(dtype, dict) and str(dtype.get("module", "")).split(".")[0] == "keras")):
@@ -282,7 +291,7 @@ def load(name_or_dir, weights=True, **overrides):
     return model
 
 
-def _write_atomically(path, write):
+def write_atomically(path, write):
     """write(tmp_path), fsync, then rename over `path`: a killed process never leaves a half file there."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{''.join(path.suffixes)}")
@@ -314,7 +323,7 @@ def save_preset(model, directory, metadata=None):
         model = bare
     class_name = type(model).__name__
     model_class(class_name)  # only registered classes are written
-    _write_atomically(directory / WEIGHTS_FILE, model.save_weights)
+    write_atomically(directory / WEIGHTS_FILE, model.save_weights)
     metadata = {
         **(metadata or {}),
         "class": class_name,
@@ -323,10 +332,10 @@ def save_preset(model, directory, metadata=None):
         "keras_version": keras.__version__,
         "backend": keras.backend.backend(),
     }
-    _write_atomically(directory / METADATA_FILE, lambda p: Path(p).write_text(json.dumps(metadata, indent=2)))
-    _write_atomically(directory / CARD_FILE, lambda p: Path(p).write_text(model_card(directory.name, metadata)))
+    write_atomically(directory / METADATA_FILE, lambda p: Path(p).write_text(json.dumps(metadata, indent=2)))
+    write_atomically(directory / CARD_FILE, lambda p: Path(p).write_text(model_card(directory.name, metadata)))
     spec = {"class": class_name, "config": model.get_config()}
-    _write_atomically(directory / CONFIG_FILE, lambda p: Path(p).write_text(json.dumps(spec, indent=2)))
+    write_atomically(directory / CONFIG_FILE, lambda p: Path(p).write_text(json.dumps(spec, indent=2)))
     return directory
 
 

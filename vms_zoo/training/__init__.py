@@ -26,6 +26,8 @@ RUN_FILE, LOCK_FILE = "run.json", ".vms_zoo.lock"
 # What a run leaves behind to resume from: removed when --overwrite starts a run afresh (nothing else is).
 RESUME_STATE = (".vms_zoo_backup", "memgan.checkpoint.weights.h5", "tuner")
 TRAINED_HERE = ("predictor", "scorer")  # predictors a GAN run trained itself (each a run folder of its own)
+RUN_OUTPUTS = ("config.json", "model.weights.h5", "metadata.json", "README.md", "metrics.json", "predictions.png",
+               "pairs.json", "record.json", "samples") + RESUME_STATE + TRAINED_HERE
 # Settings that may change when a run is resumed: how it runs, not what it computes.
 SESSION_KEYS = ("verbose", "distribute")
 
@@ -78,6 +80,11 @@ def start_run(output, settings, overwrite=False):
                              "ones to resume, pass --overwrite to start afresh, or choose another --output.")
         return True
     output.mkdir(parents=True, exist_ok=True)
+    if not path.exists() and not overwrite:  # a folder that holds no run: never write over its files
+        ours = [name for name in RUN_OUTPUTS if (output / name).exists()]
+        if ours:
+            raise ValueError(f"{output} already holds {ours[0]} from something other than a vms_zoo run; pass "
+                             "--overwrite to write there anyway, or choose another --output.")
     if path.exists():  # --overwrite: forget the old run's resume state, and predictors it trained itself
         for name in RESUME_STATE + TRAINED_HERE:
             target = output / name

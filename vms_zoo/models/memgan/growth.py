@@ -2,12 +2,13 @@
 resumable real-image stream, and the loop that runs one `fit` per phase."""
 
 import math
-import os
 
 import keras
 import numpy as np
 
+from vms_zoo.presets import write_atomically
 from vms_zoo.vms import check_images
+
 
 def _per_stage(value, num_stages, what):
     values = list(value) if isinstance(value, (list, tuple)) else [value] * num_stages
@@ -158,9 +159,7 @@ class Checkpoint(keras.callbacks.Callback):
         self.path, self.every = path, int(every)
 
     def save(self):
-        tmp = self.path[: -len(".weights.h5")] + ".tmp.weights.h5"
-        self.model.save_weights(tmp)
-        os.replace(tmp, self.path)
+        write_atomically(self.path, self.model.save_weights)
 
     def on_train_batch_end(self, batch, logs=None):
         if (batch + 1) % self.every == 0:
