@@ -13,9 +13,18 @@ N = 4
 
 
 def bad(kind, good):
-    """`good` data in [0, 1] made wrong the way people get it wrong: 0..255 bytes, or tanh's [-1, 1]."""
+    """`good` data in [0, 1] made wrong the way people get it wrong: 0..255 bytes, tanh's [-1, 1], a NaN or an
+    inf from a broken pipeline, an empty batch, or the channels dropped."""
     if kind == "uint8":
         return (good * 255).round().astype("uint8")
+    if kind in ("nan", "inf"):
+        out = good.copy()
+        out.flat[1] = np.nan if kind == "nan" else np.inf
+        return out
+    if kind == "empty":
+        return good[:0]
+    if kind == "shape":
+        return good[..., :-1] if good.ndim == 4 and good.shape[-1] > 1 else good[:, None]
     return (good * 2.0 - 1.0).astype("float32")
 
 
@@ -96,11 +105,12 @@ GOOD = {"images": IMAGES32, "maps": MAPS32, "images16": uniform(N, 16, 16, 3), "
 
 def expected_message(kind):
     """The error names the expected range and what it got: the dtype, or values below 0 (with the fix)."""
-    return r"\[0, 1\].*uint8" if kind == "uint8" else r"\[0, 1\].*\[-1, 1\]"
+    return {"uint8": r"\[0, 1\].*uint8", "nan": "NaN or infinite", "inf": "NaN or infinite", "empty": "empty",
+            "shape": "shape"}.get(kind, r"\[0, 1\].*\[-1, 1\]")
 
 
 @pytest.mark.parametrize("tensor", ["numpy", "tensor"])
-@pytest.mark.parametrize("kind", ["uint8", "[-1, 1]"])
+@pytest.mark.parametrize("kind", ["uint8", "[-1, 1]", "nan", "inf", "empty", "shape"])
 @pytest.mark.parametrize("entry", list(ENTRY_POINTS))
 def test_entry_points_refuse_bytes_and_tanh_range(entry, kind, tensor, models):
     model_key, what, call = ENTRY_POINTS[entry]

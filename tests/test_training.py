@@ -52,6 +52,8 @@ def test_overrides_are_placed_and_checked():
 
 
 def test_predictor_run_writes_a_preset_folder_and_refuses_other_settings(tmp_path):
+    (tmp_path / "backup").mkdir()  # the user's own folder: BackupAndRestore used to delete <output>/backup
+    (tmp_path / "backup" / "mine.txt").write_text("keep")
     metrics = training.train("vms_vae_synthetic_scorer_32", output=tmp_path, overrides=TINY_PREDICTOR, verbose=0)
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["model"]["overall"]["count"] == 16 and saved["model"] == metrics["model"]
@@ -59,6 +61,7 @@ def test_predictor_run_writes_a_preset_folder_and_refuses_other_settings(tmp_pat
         assert -1.0 <= saved[who]["overall"]["rho2d_true"] <= 1.0 and saved[who]["overall"]["mse255_false"] >= 0
     with Image.open(tmp_path / "predictions.png") as grid:
         assert grid.format == "PNG"
+    assert (tmp_path / "backup" / "mine.txt").read_text() == "keep" and not (tmp_path / ".vms_zoo_backup").exists()
     model = VMSPredictor.from_preset(str(tmp_path))
     assert float(keras.ops.convert_to_numpy(model.kl_step)) == 2.0  # two training steps were taken
     assert np.isfinite(saved["history"]["loss"]).all()
@@ -242,3 +245,15 @@ def test_a_killed_save_leaves_the_previous_folder_whole(tmp_path, monkeypatch):
         presets.save_preset(model, tmp_path / "p")
     assert {p.name: p.read_bytes() for p in (tmp_path / "p").iterdir()} == before  # no half file, nothing lost
     assert isinstance(vms_zoo.load(str(tmp_path / "p")), VMSPredictor)
+
+
+def test_the_random_state_travels_with_the_weights(tmp_path):
+    """Keras does not save SeedGenerator state; ours do, so a resumed run draws new noise, not the old again."""
+    for name in ("vms_vae_synthetic_scorer_32", "wmemgan_synthetic_map_32"):
+        model = presets.load(name)
+        generator = model.sampler.seed_generator if name.startswith("vms") else model.seed_generator
+        generator.state.assign(np.array([7, 42], "int64").astype(keras.ops.convert_to_numpy(generator.state).dtype))
+        model.save_weights(str(tmp_path / f"{name}.weights.h5"))
+        again = presets.load(name, weights=str(tmp_path / f"{name}.weights.h5"))
+        state = again.sampler.seed_generator.state if name.startswith("vms") else again.seed_generator.state
+        assert keras.ops.convert_to_numpy(state).tolist() == [7, 42]

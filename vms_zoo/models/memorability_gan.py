@@ -341,15 +341,16 @@ def check_training_data(x, what="Training images"):
         check_images(x, what=what)
         return
     if isinstance(x, keras.utils.PyDataset):
-        batch = x[0]
+        batch = x[0] if len(x) else None
     elif hasattr(x, "as_numpy_iterator"):  # tf.data
         batch = next(x.take(1).as_numpy_iterator(), None)
     else:
         return
+    if batch is None:
+        raise ValueError(f"{what} are empty: the dataset yields no batch.")
     if isinstance(batch, (tuple, list)):
         batch = batch[0]
-    if batch is not None:
-        check_images(batch, what=what)
+    check_images(batch, what=what)
 
 
 class SampleGrid(keras.callbacks.Callback):
