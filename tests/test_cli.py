@@ -284,3 +284,13 @@ def test_usage_errors_are_one_line():
     result = run_cli("predict", "x.png", "--batch-size", "-1")
     assert result.returncode == 2
     assert_one_line_error(result.stderr, "argument --batch-size: expected a whole number >= 1, got '-1'")
+
+
+def test_evaluate_names_the_wrong_kind_of_preset_in_one_line(capsys, presets):
+    assert "is a VMSPredictor, not a generator" in in_process_error(
+        capsys, "evaluate", "--preset", presets / "predictor", "--scorer", presets / "scorer", "--pairs", 4)
+    assert "is a WMEMGAN, not a predictor" in in_process_error(
+        capsys, "evaluate", "--preset", presets / "gan_score", "--scorer", presets / "gan_map", "--pairs", 4)
+    with pytest.raises(ValueError, match=r"Images must have shape \(N, H, W, 3\)") as error:
+        load(presets / "predictor").predict([[0.5] * 7] * 3, verbose=0)  # a Python list: its shape, not its values
+    assert len(str(error.value)) < 200

@@ -94,7 +94,7 @@ def script(mode):
             out[kind] = {"replicas": dist.num_replicas, "initial": initial, "weights": weights,
                          "ref_weights": gan_weights(kind, None)[1]}
         return out
-    if mode == "recipe":  # vms_zoo.training.train(distribute=True): the predictor and W-MEMGAN on two devices
+    if mode == "recipe":  # vms_zoo.training.train(distribute=True) on two devices (GAN parity: "parallel")
         if BACKEND == "tensorflow":
             distribute.split_cpu(REPLICAS)
         import tempfile
@@ -104,12 +104,7 @@ def script(mode):
         with tempfile.TemporaryDirectory() as out:
             metrics = train_preset("vms_vae_synthetic_scorer_32", output=out, distribute=True, verbose=0, overrides={
                 "num_train": 32, "num_test": 16, "epochs": 1, "steps_per_epoch": 2, "batch_size": 8})
-        with tempfile.TemporaryDirectory() as out:
-            gan = train_preset("wmemgan_synthetic_score_32", output=out, distribute=True, verbose=0, overrides={
-                "num_scenes": 160, "epochs": 1, "max_steps": 2, "batch_size": 8, "pairs": 8})
-        return {"loss": metrics["history"]["loss"], "rho2d": metrics["model"]["overall"]["rho2d_true"],
-                "gan_steps": gan["gan"]["generator_steps"], "gan_d_loss": gan["gan"]["history"]["d_loss"],
-                "pairs": gan["pairs"]["num_pairs"]}
+        return {"loss": metrics["history"]["loss"], "rho2d": metrics["model"]["overall"]["rho2d_true"]}
     if mode == "tune":  # keras-tuner's distribution_strategy, through the alpha sweep with distribute=True
         # Its own process: a second MirroredStrategy after keras-tuner's clear_session() can clash on
         # collective-op keys with the first one's.
@@ -222,8 +217,7 @@ def test_multi_worker_mirrored_strategy_two_processes():
 @pytest.mark.skipif(BACKEND not in ("tensorflow", "jax"), reason="data parallelism is tensorflow's and jax's")
 def test_recipes_distribute_flag():
     out = run_script("recipe", env={"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}, timeout=240)
-    assert np.isfinite(out["loss"]).all() and -1.0 <= out["rho2d"] <= 1.0
-    assert out["gan_steps"] == 2 and np.isfinite(out["gan_d_loss"]).all() and out["pairs"] == 8
+    assert len(out["loss"]) == 1 and np.isfinite(out["loss"]).all() and -1.0 <= out["rho2d"] <= 1.0
 
 
 @pytest.mark.skipif(BACKEND not in ("tensorflow", "jax"),

@@ -22,8 +22,8 @@ TINY_PREDICTOR = {"epochs": 1, "steps_per_epoch": 2, "num_train": 64, "num_test"
 # The presets' own code paths at smoke scale: narrow nets and a few images keep the compiles short.
 TINY_WMEMGAN = {"epochs": 1, "max_steps": 1, "batch_size": 16, "num_scenes": 320, "pairs": 8, "config.filters": 16,
                 "config.latent_dim": 8}
-TINY_MEMGAN = {"num_scenes": 64, "fade_images": 16, "stabilise_images": 16, "pairs": 8,
-               "config.filters": [16, 16, 8, 8], "config.latent_dim": 8}
+TINY_MEMGAN = {"num_scenes": 64, "fade_images": 16, "stabilise_images": 16, "pairs": 8, "config.image_size": 16,
+               "config.filters": [16, 16, 8], "config.latent_dim": 8, "batch_sizes": [32, 32, 16]}
 
 
 def test_every_preset_has_training_settings_that_resolve():
@@ -129,20 +129,20 @@ def test_memgan_run_grows_evaluates_writes_a_preset_and_resumes(tmp_path, capsys
     feedback = str(ROOT / "checkpoints" / "vms_vae_synthetic_64")  # a preset folder given as a path
     overrides = {**TINY_MEMGAN, "training.predictor": feedback}
     result = training.train("memgan_synthetic_32", output=tmp_path / "run", overrides=overrides, verbose=1)
-    # Seven phases (stabilise at 4 px, then fade + stabilise at 8, 16 and 32 px), each rounded up to one whole
-    # batch of the preset: 32 images below 32 px, 16 at 32 px.
-    assert result["resolution"] == 32 and result["images_seen"] == 5 * 32 + 2 * 16
+    # Five phases (stabilise at 4 px, then fade + stabilise at 8 and 16 px), each rounded up to one whole
+    # batch: 32 images below 16 px, 16 at 16 px.
+    assert result["resolution"] == 16 and result["images_seen"] == 3 * 32 + 2 * 16
     assert result["pairs"]["num_pairs"] == 8 and 0.0 <= result["pairs"]["mean_low"] <= 1.0
-    assert len(list((tmp_path / "run" / "samples").glob("*.png"))) == 7
+    assert len(list((tmp_path / "run" / "samples").glob("*.png"))) == 5
 
     gan = vms_zoo.load(str(tmp_path / "run"))
     images = gan.generate(np.zeros((2, gan.latent_dim), "float32"), np.full((2, 10, 10, 1), 0.5, "float32"))
-    assert images.shape == (2, 32, 32, 3) and images.min() >= 0.0 and images.max() <= 1.0
+    assert images.shape == (2, 16, 16, 3) and images.min() >= 0.0 and images.max() <= 1.0
 
     capsys.readouterr()
     again = training.train("memgan_synthetic_32", output=tmp_path / "run", overrides=overrides, verbose=1)
     out = capsys.readouterr().out
-    assert "Resuming at stage 3 (32px), fade 1.000, 192 images seen" in out
+    assert "Resuming at stage 2 (16px), fade 1.000, 128 images seen" in out
     assert "Stage" not in out.replace("Resuming at stage", "")  # nothing left to train
     assert again["images_seen"] == result["images_seen"]
     assert again["pairs"]["mean_difference"] == pytest.approx(result["pairs"]["mean_difference"], abs=1e-6)

@@ -116,22 +116,7 @@ def tiny_sweep(out, **kwargs):
     return tuning.sweep(out, **{**settings, **kwargs})
 
 
-def test_sweep_writes_table_and_plot(tmp_path):
-    out = tmp_path / "tune"
-    record = tiny_sweep(out)
-    assert [r["alpha"] for r in record["trials"]] == [0.0, 50.0]
-    assert all(r["generators"] == 2 and [g["seed"] for g in r["per_generator"]] == [0, 1] for r in record["trials"])
-    lines = (out / "alpha_sweep_generators.csv").read_text().splitlines()
-    assert lines[0].startswith("alpha,seed,separation") and len(lines) == 5
-    table = json.loads((out / "alpha_sweep.json").read_text())
-    assert table["trials"] == record["trials"] and table["best_alpha"] in (0.0, 50.0)
-    assert (out / "alpha_sweep.csv").read_text().startswith("alpha,separation,")
-    from PIL import Image
-
-    assert Image.open(out / "alpha_sweep.png").size[0] > 200
-
-
-def test_sweep_resumes_when_interrupted_and_refuses_other_settings(tmp_path, monkeypatch, capsys):
+def test_sweep_resumes_when_interrupted_writes_its_table_and_refuses_other_settings(tmp_path, monkeypatch, capsys):
     """An interrupted sweep keeps its finished trials: the rerun trains only the interrupted alpha, both
     generators of it, and a rerun with other settings is refused instead of mixing two sweeps."""
     out = tmp_path / "tune"
@@ -157,7 +142,16 @@ def test_sweep_resumes_when_interrupted_and_refuses_other_settings(tmp_path, mon
     assert trained == [0.0, 0.0, 50.0, 50.0]
     assert "1 trial(s) finished" in capsys.readouterr().out
     assert [r["alpha"] for r in record["trials"]] == [0.0, 50.0]
-    assert all([g["seed"] for g in r["per_generator"]] == [0, 1] for r in record["trials"])
+    assert all(r["generators"] == 2 and [g["seed"] for g in r["per_generator"]] == [0, 1] for r in record["trials"])
+    # The finished sweep's table and plot.
+    lines = (out / "alpha_sweep_generators.csv").read_text().splitlines()
+    assert lines[0].startswith("alpha,seed,separation") and len(lines) == 5
+    table = json.loads((out / "alpha_sweep.json").read_text())
+    assert table["trials"] == record["trials"] and table["best_alpha"] in (0.0, 50.0)
+    assert (out / "alpha_sweep.csv").read_text().startswith("alpha,separation,")
+    from PIL import Image
+
+    assert Image.open(out / "alpha_sweep.png").size[0] > 200
 
     with pytest.raises(ValueError, match="pairs: 16 -> 32"):
         tiny_sweep(out, pairs=32)
