@@ -265,12 +265,15 @@ STDLIB_CANDIDATES = ("wave", "tabnanny", "mailbox", "smtplib", "zipapp", "pyclbr
 
 
 @pytest.fixture
-def stdlib_module():
-    """A standard-library module this process has not imported: a loader that imports it would show."""
+def stdlib_module(tmp_path, monkeypatch):
+    """A module this process has not imported, so a loader that imports it would show: a standard-library one,
+    else (all candidates already imported) a canary module written for this test."""
     for name in STDLIB_CANDIDATES:
         if name not in sys.modules:
             return name
-    pytest.skip("every candidate module is already imported")
+    (tmp_path / "vms_zoo_canary_module.py").write_text("")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    return "vms_zoo_canary_module"
 
 
 def bad_specs(module):

@@ -17,9 +17,10 @@ def _in_unit_range(x, shape):
 
 
 def _one_line_error(match, fn, *args, **kwargs):
+    """The one-line ValueError message `fn(*args)` raises (it must match `match`)."""
     with pytest.raises(ValueError, match=match) as info:
         fn(*args, **kwargs)
-    assert "\n" not in str(info.value)
+    return str(info.value)
 
 
 def _image_folder(root):
@@ -80,13 +81,17 @@ def test_folder_gan_images(tmp_path, capsys):
 
 
 def test_folder_errors(tmp_path):
-    _one_line_error(f"{tmp_path}: no images found; expected a folder of image files",
-                    sources.gan_images, f"folder:{tmp_path}", 16)
+    messages = [_one_line_error(f"{tmp_path}: no images found; expected a folder of image files",
+                                sources.gan_images, f"folder:{tmp_path}", 16)]
     (tmp_path / "a.png").write_text("garbage")
-    _one_line_error("none of its 1 image files could be decoded", sources.gan_images, f"folder:{tmp_path}", 16)
-    _one_line_error("needs one LSUN category", sources.gan_images, f"lsun:{tmp_path}", 16)
+    messages.append(_one_line_error("none of its 1 image files could be decoded", sources.gan_images,
+                                    f"folder:{tmp_path}", 16))
+    messages.append(_one_line_error("needs one LSUN category", sources.gan_images, f"lsun:{tmp_path}", 16))
     _vischema_folder(tmp_path)
-    _one_line_error("predictors", sources.gan_images, f"vischema1:{tmp_path}", 16)
+    messages.append(_one_line_error("predictors", sources.gan_images, f"vischema1:{tmp_path}", 16))
+    assert all("\n" not in m for m in messages)
+    assert str(tmp_path) in messages[0] and str(tmp_path) in messages[1]  # the path is named
+    assert (tmp_path / "a.png").read_text() == "garbage"  # a refused folder is left as it was
 
 
 def test_synthetic_predictor_data():
@@ -109,5 +114,6 @@ def test_vischema_predictor_data(tmp_path):
 
 def test_gan_only_kinds_refused_by_predictor_data(tmp_path):
     for kind in ("folder", "lsun"):
-        _one_line_error("predictors need VISCHEMA-layout data .* or synthetic", sources.predictor_data,
-                        f"{kind}:{tmp_path}", 16)
+        message = _one_line_error("predictors need VISCHEMA-layout data .* or synthetic", sources.predictor_data,
+                                  f"{kind}:{tmp_path}", 16)
+        assert "\n" not in message and kind in message

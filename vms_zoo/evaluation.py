@@ -123,22 +123,32 @@ def weights_digest(model):
     return digest.hexdigest()
 
 
-def evaluate_pairs(model, scorer, num_pairs=1000, seed=0, low=None, high=None, threshold=0.65, batch_size=64):
+def evaluate_pairs(model, scorer, num_pairs=1000, seed=0, low=None, high=None, threshold=0.65, batch_size=64,
+                   also_score=None):
     """Generate pairs with `model` and score them with the independent predictor `scorer`.
 
     `low` / `high` are on the model's condition scale (see `MemorabilityGAN.low_high`); `threshold` is on the
-    scorer's raw score scale.
+    scorer's raw score scale. `also_score` ({name: predictor}, e.g. the feedback predictor) scores the same
+    images too, reported as result[name] = {mean_low, mean_high, positive_share}.
     """
     low, high = model.low_high(low, high)
     if weights_digest(scorer) == weights_digest(model.predictor):
         raise ValueError("The scorer has the same weights as the generator's feedback predictor: a generator "
                          "must be graded by an independent predictor.")
     z, m_low, m_high = pair_inputs(model, num_pairs, seed, low, high)
-    scores = {"low": [], "high": []}
+    judges = {"scorer": scorer, **(also_score or {})}
+    scores = {(name, key): [] for name in judges for key in ("low", "high")}
     for start in range(0, num_pairs, PAIR_CHUNK):  # images live one chunk at a time: memory stays bounded
         part = slice(start, start + PAIR_CHUNK)
         for key, m in (("low", m_low), ("high", m_high)):
-            scores[key].append(score_images(scorer, model.generate(z[part], m[part], batch_size), batch_size))
-    result = pair_statistics(np.concatenate(scores["low"]), np.concatenate(scores["high"]), threshold)
+            images = model.generate(z[part], m[part], batch_size)
+            for name, judge in judges.items():
+                scores[name, key].append(score_images(judge, images, batch_size))
+    scores = {k: np.concatenate(v) for k, v in scores.items()}
+    result = pair_statistics(scores["scorer", "low"], scores["scorer", "high"], threshold)
     result.update(condition=model.condition, target_low=low, target_high=high, seed=seed)
+    for name in also_score or {}:
+        s_low, s_high = scores[name, "low"], scores[name, "high"]
+        result[name] = {"mean_low": float(s_low.mean()), "mean_high": float(s_high.mean()),
+                        "positive_share": float(np.mean(s_high > s_low))}
     return result

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 
 from vms_zoo.data.sources import gan_images
-from vms_zoo.evaluation import evaluate_pairs, generate_pairs, score_images, score_scale
+from vms_zoo.evaluation import evaluate_pairs, score_images, score_scale
 from vms_zoo.presets import save_preset
 
 
@@ -80,13 +80,9 @@ def finish(gan, resolved, output, record, predictor, scorer, low=None, high=None
     training = resolved["training"]
     seed = training["seed"] + 100
     start = time.time()
+    # The feedback predictor scores the same pairs: how well the generator learned what it was trained on.
     result = evaluate_pairs(gan, scorer, num_pairs=training["pairs"], seed=seed, low=low, high=high,
-                            threshold=training.get("threshold", 0.65))
-    # The feedback predictor on the same pairs: how well the generator learned what it was trained on.
-    im_low, im_high = generate_pairs(gan, training["pairs"], seed=seed, low=low, high=high)
-    p_low, p_high = score_images(predictor, im_low), score_images(predictor, im_high)
-    result["feedback_predictor"] = {"mean_low": float(p_low.mean()), "mean_high": float(p_high.mean()),
-                                    "positive_share": float(np.mean(p_high > p_low))}
+                            threshold=training.get("threshold", 0.65), also_score={"feedback_predictor": predictor})
     record.update(eval_seconds=round(time.time() - start, 1), pairs=result, backend=keras.backend.backend())
     (output / "pairs.json").write_text(json.dumps(record, indent=2, default=float))
     save_preset(gan, output, {
