@@ -51,38 +51,34 @@ def check_unit_range(values, what="Values"):
     return array
 
 
+def _check_batch(values, channels, image_size, what, meaning):
+    """`values` as numpy after checking it is (N, S, S, channels), finite and in [0, 1]; `meaning` says what
+    the channels are, for the shape error."""
+    try:
+        array = to_numpy(values)
+    except Exception:
+        raise ValueError(f"{what} must be an array of shape (N, H, W, {channels}), {IMAGE_RANGE}; got "
+                         f"{_describe(values)}.") from None
+    if array.ndim != 4 or array.shape[-1] != channels:
+        raise ValueError(f"{what} must have shape (N, H, W, {channels}) ({meaning}); got shape {array.shape}.")
+    if image_size is not None and tuple(array.shape[1:3]) != (image_size, image_size):
+        raise ValueError(f"{what} must be {image_size}x{image_size}; got {array.shape[1]}x{array.shape[2]}.")
+    _check_range(array, what)
+    return array
+
+
 def check_images(images, image_size=None, what="Images"):
     """`images` as a numpy float array after checking it is (N, S, S, 3), finite and in [0, 1].
 
     Any backend's tensor is accepted (and checked the same way); a wrong shape, dtype or range is a
     ValueError naming it. `image_size` also fixes S.
     """
-    try:
-        array = to_numpy(images)
-    except Exception:
-        raise ValueError(f"{what} must be an array of shape (N, H, W, 3), {IMAGE_RANGE}; got {_describe(images)}.") \
-            from None
-    if array.ndim != 4 or array.shape[-1] != 3:
-        raise ValueError(f"{what} must have shape (N, H, W, 3) (RGB, {IMAGE_RANGE}); got shape {array.shape}.")
-    if image_size is not None and tuple(array.shape[1:3]) != (image_size, image_size):
-        raise ValueError(f"{what} must be {image_size}x{image_size}; got {array.shape[1]}x{array.shape[2]}.")
-    _check_range(array, what)
-    return array
+    return _check_batch(images, 3, image_size, what, f"RGB, {IMAGE_RANGE}")
 
 
 def check_maps(maps, image_size=None, what="VMS maps"):
     """`maps` as a numpy float array after checking it is (N, S, S, 2), finite and in [0, 1]."""
-    try:
-        array = to_numpy(maps)
-    except Exception:
-        raise ValueError(f"{what} must be an array of shape (N, H, W, 2) in [0, 1]; got {_describe(maps)}.") from None
-    if array.ndim != 4 or array.shape[-1] != 2:
-        raise ValueError(f"{what} must have shape (N, H, W, 2) (channel 0 true, channel 1 false schema); "
-                         f"got shape {array.shape}.")
-    if image_size is not None and tuple(array.shape[1:3]) != (image_size, image_size):
-        raise ValueError(f"{what} must be {image_size}x{image_size}; got {array.shape[1]}x{array.shape[2]}.")
-    _check_range(array, what)
-    return array
+    return _check_batch(maps, 2, image_size, what, "channel 0 true, channel 1 false schema")
 
 
 def is_array(x):
