@@ -180,7 +180,7 @@ def test_train_runs_in_process_with_overrides_and_a_dry_run(tmp_path, monkeypatc
 def test_info_prints_the_card(capsys):
     assert cli.main(["info", "vms_vae_synthetic_64"]) == 0
     card = capsys.readouterr().out
-    assert card.startswith("# vms_vae_synthetic_64") and "7d51904a" in card
+    assert card.startswith("# vms_vae_synthetic_64") and "ac6201a1" in card
     assert cli.main(["info", "memgan_256"]) == 0
     assert "not published" in capsys.readouterr().out
 

@@ -51,11 +51,11 @@ PRESETS = {
                                                    "feedback (alpha = 0), 256 px living rooms."),
     "memgan_synthetic_32": _preset(
         _SYNTHETIC, _SYNTHETIC_TRAINING,
-        {"file": WEIGHTS_FILE, "sha256": "5486aa6dc3ab44e2a90458b430da15249d7bad6eb9750e103b85d9e555fa642f"},
+        {"file": WEIGHTS_FILE, "sha256": "a533e1c51db8d218e62ef21180b3944128f2c47713284070399a66803b1535c0"},
         "synthetic", "CPU preset: MEMGAN growing 4 -> 32 px on synthetic kitchens, 10x10 map condition."),
     "memgan_foil_synthetic_32": _preset(
         {**_SYNTHETIC, "alpha": 0.0}, _SYNTHETIC_TRAINING,
-        {"file": WEIGHTS_FILE, "sha256": "a9885c84afdd861e6bb09d95d3aaf5d404978d0eb48b508b31d724e9adfd639b"},
+        {"file": WEIGHTS_FILE, "sha256": "503d7c4457287bca8be3f52aaa017c26664db03e05fcdb9ac6095949bac894dc"},
         "synthetic", "CPU foil preset: the same MEMGAN without memorability feedback (alpha = 0)."),
 }
 for _name, _preset_dict in PRESETS.items():

@@ -8,6 +8,8 @@ Images enter in [0, 1]; maps leave in [0, 1]. Calling the model returns a dict
 {"vms", "z_mean", "z_log_var"}; `predict` returns the map alone, computed from z = z_mean.
 """
 
+import os
+
 import numpy as np
 import keras
 from keras import layers, ops
@@ -75,12 +77,28 @@ def build_decoder(latent_dim, image_size, filters, l2):
     return keras.Model(z, x, name="decoder")
 
 
+def head(layers, features, training=None, sample=False):
+    """Everything after the encoder: Flatten -> Dense(n) -> z_mean / z_log_var -> z -> decoder, as the call's dict.
+
+    `layers` is (flatten, dense, z_mean, z_log_var, sampler, decoder). Called on Keras inputs it builds a functional
+    graph; called on tensors it runs (the `sample=True` path, which the graphs, built with sample=False, lack).
+    """
+    flatten, dense, z_mean, z_log_var, sampler, decoder = layers
+    h = dense(flatten(features))
+    mean, log_var = z_mean(h), z_log_var(h)
+    z = sampler([mean, log_var], training=training, sample=sample)
+    return {"vms": decoder(z, training=training), "z_mean": mean, "z_log_var": log_var}
+
+
 @keras.saving.register_keras_serializable(package="vms_zoo")
 class VMSPredictor(PresetMixin, keras.Model):
     """VAE predicting true/false VMS maps (channel 0 = true, channel 1 = false) from images in [0, 1].
 
-    The model also accepts precomputed encoder features (see `encode`): with a frozen encoder and no image
-    augmentation, features are computed once and only the bottleneck and decoder train on them.
+    One functional graph, as keras-hub builds its backbones: image -> encoder (frozen VGG16 or a trainable conv
+    net) -> flatten -> dense -> z_mean / z_log_var -> sampling -> decoder -> {"vms", "z_mean", "z_log_var"}, so
+    `summary()`, `plot_model` and `get_layer` show it. The model also accepts precomputed encoder features (see
+    `encode`): `feature_model`, a second graph over the same head layers, takes them, so with a frozen encoder
+    and no image augmentation features are computed once and only the bottleneck and decoder train on them.
     """
 
     task = "predictor"
@@ -99,15 +117,33 @@ class VMSPredictor(PresetMixin, keras.Model):
         kl_warmup_steps=0,
         l2=0.02,
         seed=None,
+        dtype=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
         if image_size % 2**DECODER_LAYERS or image_size < 32:
             raise ValueError(f"image_size must be a multiple of 32 (five stride-2 decoder layers); got {image_size}.")
         if reconstruction not in ("mse", "l1"):
             raise ValueError(f"Unknown reconstruction loss {reconstruction!r}; expected 'mse' or 'l1'.")
         if len(decoder_filters) != DECODER_LAYERS - 1:
             raise ValueError(f"decoder_filters needs {DECODER_LAYERS - 1} widths (the fifth layer has 2 channels).")
+        # === Layers ===
+        image_encoder = build_encoder(encoder, image_size, encoder_weights, tuple(encoder_filters))
+        head_layers = (
+            layers.Flatten(name="flatten"),
+            layers.Dense(dense_units, activation="relu", name="dense"),
+            layers.Dense(latent_dim, name="z_mean"),
+            layers.Dense(latent_dim, name="z_log_var"),
+            Sampling(seed=seed, name="sampling"),
+            build_decoder(latent_dim, image_size, tuple(decoder_filters), l2),
+        )
+        # === Functional model ===
+        images = keras.Input((image_size, image_size, 3), name="image")
+        super().__init__(inputs=images, outputs=head(head_layers, image_encoder(images)), **kwargs)
+        features = keras.Input(image_encoder.output_shape[1:], name="features")
+        self.feature_model = keras.Model(features, head(head_layers, features), name="feature_model")
+        if dtype is not None:
+            self.dtype_policy = keras.dtype_policies.get(dtype)
+        # === Config ===
         self.image_size = image_size
         self.encoder_kind = encoder
         self.encoder_weights = encoder_weights
@@ -121,50 +157,49 @@ class VMSPredictor(PresetMixin, keras.Model):
         self.l2 = l2
         self.seed = seed
 
-        self.encoder = build_encoder(encoder, image_size, encoder_weights, self.encoder_filters)
+        self.encoder = image_encoder
+        self.flatten, self.dense, self.z_mean, self.z_log_var, self.sampler, self.decoder = head_layers
         self.encoder_frozen = encoder == "vgg16"
+        if self.encoder_frozen:
+            # Frozen for real, even after `trainable=True` reached every layer: its weights get no gradient and
+            # run in inference mode. Gradients still flow through it to the images (a GAN's feedback needs them).
+            self.encoder.trainable = False
         self.feature_shape = tuple(self.encoder.output_shape[1:])
-        self.flatten = layers.Flatten(name="flatten")
-        self.dense = layers.Dense(dense_units, activation="relu", name="dense")
-        self.z_mean = layers.Dense(latent_dim, name="z_mean")
-        self.z_log_var = layers.Dense(latent_dim, name="z_log_var")
-        self.sampler = Sampling(seed=seed, name="sampling")
-        self.decoder = build_decoder(latent_dim, image_size, self.decoder_filters, l2)
+        self.input_spec = None  # images or encoder features: `call` checks the shape
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.kl_tracker = keras.metrics.Mean(name="kl_loss")
         # Training steps seen, for the KL warm-up; a weight, so it is saved and a resumed run continues the ramp.
         self.kl_step = self.add_weight(shape=(), initializer="zeros", trainable=False, name="kl_step")
-        self.build()
-
-    def build(self, input_shape=None):
-        """Every weight exists from construction on: weights can be set, counted and loaded straight away."""
-        self.dense.build((None, int(np.prod(self.feature_shape))))
-        self.z_mean.build((None, self.dense_units))
-        self.z_log_var.build((None, self.dense_units))
-        self.built = True
 
     @property
     def image_shape(self):
         return (self.image_size, self.image_size, 3)
 
-    def _features(self, inputs, training):
+    def _takes_features(self, inputs):
+        """True for encoder features, False for images; anything else is refused with both shapes named."""
         shape = tuple(inputs.shape[1:])
-        if shape == self.feature_shape:
-            return inputs
-        if shape != self.image_shape:
-            raise ValueError(
-                f"Expected images of shape (N, {', '.join(map(str, self.image_shape))}) or encoder features "
-                f"(N, {', '.join(map(str, self.feature_shape))}); got (N, {', '.join(map(str, shape))})."
-            )
-        if self.encoder_frozen:  # frozen for real: inference mode and no gradient path
-            return ops.stop_gradient(self.encoder(inputs, training=False))
-        return self.encoder(inputs, training=training)
+        if shape in (self.feature_shape, self.image_shape):
+            return shape == self.feature_shape
+        raise ValueError(
+            f"Expected images of shape (N, {', '.join(map(str, self.image_shape))}) or encoder features "
+            f"(N, {', '.join(map(str, self.feature_shape))}); got (N, {', '.join(map(str, shape))})."
+        )
 
     def call(self, inputs, training=False, sample=False):
-        h = self.dense(self.flatten(self._features(inputs, training)))
-        z_mean, z_log_var = self.z_mean(h), self.z_log_var(h)
-        z = self.sampler([z_mean, z_log_var], training=training, sample=sample)
-        return {"vms": self.decoder(z, training=training), "z_mean": z_mean, "z_log_var": z_log_var}
+        features = self._takes_features(inputs)
+        if sample:  # draw z even at inference: the graphs return z = z_mean there
+            if not features:
+                inputs = self.encoder(inputs, training=training)
+            head_layers = (self.flatten, self.dense, self.z_mean, self.z_log_var, self.sampler, self.decoder)
+            return head(head_layers, inputs, training=training, sample=True)
+        if features:
+            return self.feature_model(inputs, training=training)
+        return super().call(inputs, training=training)
+
+    def compute_output_spec(self, inputs, training=None, mask=None, sample=False):
+        if self._takes_features(inputs):
+            return self.feature_model.compute_output_spec(inputs)
+        return super().compute_output_spec(inputs)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         recon = reconstruction_loss(y, y_pred["vms"], self.reconstruction)
@@ -223,6 +258,19 @@ class VMSPredictor(PresetMixin, keras.Model):
         _check_arrays(self, x, None)
         return super().predict_on_batch(x)
 
+    def load_weights(self, filepath, *args, **kwargs):
+        """Also refuses a file written by the subclassed VMSPredictor (vms_zoo before the functional graph): Keras
+        would only warn and keep freshly drawn weights."""
+        if str(filepath).endswith(".weights.h5") and os.path.isfile(filepath):
+            import h5py
+
+            with h5py.File(filepath, "r") as f:
+                subclassed = "encoder" in f and "decoder" in f
+            if subclassed:
+                raise ValueError(f"{filepath} holds a VMSPredictor in the old subclassed layout; convert it to the "
+                                 "functional one with tools/convert_predictor_checkpoints.py (see checkpoints/README.md).")
+        return super().load_weights(filepath, *args, **kwargs)
+
     def encode(self, images, batch_size=32, verbose="auto"):
         """Encoder features of `images` computed once, to train the bottleneck and decoder on (frozen encoders)."""
         if not self.encoder_frozen:
@@ -260,7 +308,12 @@ def _check_arrays(model, x, y):
     """The image contract for arrays and tensors of any backend (datasets pass through untouched)."""
     if x is not None and is_array(x):
         array = to_numpy(x)
-        if tuple(array.shape[1:]) != model.feature_shape:
+        features = tuple(array.shape[1:]) == model.feature_shape
+        if not features:
             check_images(array, model.image_size)
+        if features != getattr(model, "_takes_features_last", features):
+            # A compiled function traced on images would be reused, shape-relaxed, for features (or back): retrace.
+            model.train_function = model.test_function = model.predict_function = None
+        model._takes_features_last = features
     if y is not None and is_array(y):
         check_maps(y, model.image_size)

@@ -50,7 +50,7 @@ PRESETS["vms_vae_synthetic_64"] = {
     "class": "VMSPredictor",
     "config": SYNTHETIC_64,
     "training": _SYNTHETIC_TRAINING,
-    "weights": {"file": WEIGHTS_FILE, "sha256": "7d51904a60759ebe219aaf6244c4158846b7f41bf1a9609f7a8090cead471cb1"},
+    "weights": {"file": WEIGHTS_FILE, "sha256": "ac6201a1ed6c855612183eef2fa2bbf4156273b817017b200a352b437082ce8f"},
     "metadata": {"description": "CPU preset: small trainable conv encoder, 64 px synthetic scenes.",
                  "paper": PREDICTOR_PAPER, "dataset": "synthetic", "resolution": 64,
                  # held-out synthetic test scenes (1000); the category-mean baseline scores rho2D 0.199 / 0.196
@@ -65,7 +65,7 @@ PRESETS["vms_vae_synthetic_scorer_32"] = {
                "dense_units": 64, "latent_dim": 16, "decoder_filters": [128, 64, 32, 16], "reconstruction": "mse",
                "kl_weight": 0.1, "kl_warmup_steps": 1000, "l2": 0.02, "seed": 1},
     "training": {**_SYNTHETIC_TRAINING, "epochs": 20, "seed": 1},
-    "weights": {"file": WEIGHTS_FILE, "sha256": "52e96b6475f4ebf94c47862d6996fdc0637037e98bc391e73c66cf20c7b5c169"},
+    "weights": {"file": WEIGHTS_FILE, "sha256": "a291d02cdfb1a60cc3f6cbd344efb4f8dc3f4cc0fd02d95c1e70a8d7a80db0ca"},
     "metadata": {"description": "Independent VMS predictor that scores generated pairs (32 px, synthetic data seed 1).",
                  "paper": PREDICTOR_PAPER, "dataset": "synthetic", "resolution": 32,
                  "metrics": {"rho2d_true": 0.612, "rho2d_false": 0.476},

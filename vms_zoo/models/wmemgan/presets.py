@@ -41,12 +41,12 @@ PRESETS = {
     "wmemgan_synthetic_score_32": _preset(
         "score", 32, {"predictor": nested("VMSPredictor", SYNTHETIC_64), "latent_dim": 64, "filters": 128,
                       "score_scale": [0.06274096059830238, 0.03460666045824046]}, _SYNTHETIC_TRAINING,
-        {"file": WEIGHTS_FILE, "sha256": "d6c8bf0fa3ad9de07ff68bd14bc65fce8332041d6149c615d77d0e60a6382764"},
+        {"file": WEIGHTS_FILE, "sha256": "4e0749c3a07a6f1406d9059a2afbf9df9fe38da8327f87780a7eaded8ca1527b"},
         "synthetic", "CPU preset: W-MEMGAN, score condition, 32 px synthetic kitchens."),
     "wmemgan_synthetic_map_32": _preset(
         "map", 32, {"predictor": nested("VMSPredictor", SYNTHETIC_64), "latent_dim": 64, "map_size": 10,
                     "filters": 128}, {**_SYNTHETIC_TRAINING, "score_scale": False},
-        {"file": WEIGHTS_FILE, "sha256": "8d746cbcc22279230a9afa8661169b886c4792e4097a837c7a9c65b027fcae36"},
+        {"file": WEIGHTS_FILE, "sha256": "b1429f53e07b9632772d53ccc259e275129852f1c9d0d17805282df46fe92267"},
         "synthetic", "CPU preset: W-MEMGAN, 10x10 map condition, 32 px synthetic kitchens."),
 }
 for _name, _preset_dict in PRESETS.items():
