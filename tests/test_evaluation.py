@@ -5,7 +5,8 @@ import keras
 import pytest
 from scipy import stats
 
-from vms_zoo.evaluation import across_generators, evaluate_pairs, pair_statistics, score_images
+from vms_zoo.evaluation import (SPLIT_QUANTILE, across_generators, evaluate_pairs, generate_pairs, pair_statistics,
+                                 paper_quantile, score_images, split_settings, split_threshold)
 from vms_zoo.models.wmemgan import WMEMGAN
 
 
@@ -48,9 +49,11 @@ def test_across_generators_is_a_one_sample_t_test_over_generators():
 
 
 def test_pair_statistics_edge_cases_and_errors():
-    same = pair_statistics([0.5, 0.5, 0.5], [0.5, 0.5, 0.5])
+    same = pair_statistics([0.5, 0.5, 0.5], [0.5, 0.5, 0.5], threshold=0.65)
     assert same["p_paired_t"] == 1.0 and same["p_wilcoxon"] == 1.0 and same["cohens_d"] == 0.0
-    assert same["positive_share_above"] is None
+    assert same["positive_share_above"] is None and same["num_below"] == 3
+    no_split = pair_statistics([0.4, 0.5, 0.45], [0.5, 0.6, 0.7])  # no threshold: the split is left out
+    assert no_split["threshold"] is None and no_split["num_above"] is None and no_split["num_pairs"] == 3
     shift = pair_statistics([0.25, 0.5, 0.75], [0.5, 0.75, 1.0])  # every pair +0.25: an infinite paired effect
     assert shift["cohens_d_paired"] == np.inf and shift["p_paired_t"] == 0.0 and shift["p_wilcoxon"] == 0.25
     with pytest.raises(ValueError, match="pair up"):
@@ -78,10 +81,42 @@ def test_evaluate_pairs_on_tiny_gan():
     model = WMEMGAN(feedback, image_size=16, latent_dim=8, condition="map", filters=16, seed=0)
     with pytest.raises(ValueError, match="independent"):
         evaluate_pairs(model, feedback, num_pairs=4)
-    r = evaluate_pairs(model, brightness_scorer(8), num_pairs=8, seed=1, batch_size=8)
+    scorer = brightness_scorer(8)
+    real = np.linspace(0.0, 1.0, 11)  # the scorer's scores on "real images": quantiles are read off by hand
+    r = evaluate_pairs(model, scorer, num_pairs=8, seed=1, batch_size=8, real_scores=real, threshold_quantile=0.3)
     assert r["num_pairs"] == 8 and r["condition"] == "map"
-    assert r["num_above"] + r["num_below"] == 8
+    assert r["threshold"] == pytest.approx(0.3) and r["threshold_quantile"] == 0.3 and r["num_real_scores"] == 11
+    _, high_images = generate_pairs(model, 8, seed=1, batch_size=8)
+    high = score_images(scorer, high_images)  # the brightness of the high-target images
+    assert r["num_above"] == int(np.sum(high > 0.3)) and r["num_above"] + r["num_below"] == 8
+    assert r["mean_high"] == pytest.approx(high.mean(), abs=1e-6)
     assert 0.0 <= r["p_paired_t"] <= 1.0 and 0.0 <= r["positive_share"] <= 1.0
+    fixed = evaluate_pairs(model, scorer, num_pairs=8, seed=1, batch_size=8, real_scores=real, threshold=2.0)
+    assert fixed["threshold"] == 2.0 and fixed["num_above"] == 0 and fixed["threshold_quantile"] is None
+    bare = evaluate_pairs(model, scorer, num_pairs=8, seed=1, batch_size=8)  # nothing to place the split by
+    assert bare["threshold"] is None and bare["num_above"] is None
+    assert bare["mean_difference"] == pytest.approx(r["mean_difference"])
+
+
+def test_split_threshold_is_a_quantile_of_real_scores():
+    scores = [0.5, 0.1, 0.3, 0.2, 0.4]
+    assert SPLIT_QUANTILE == 0.5 and split_threshold(scores) == pytest.approx(0.3)  # the median
+    assert split_threshold(scores, 0.25) == pytest.approx(0.2)
+    assert split_threshold(scores, 0.1) == pytest.approx(0.14)  # position 0.4 between 0.1 and 0.2
+    # AMNet scores of real images: 0.65 sits at 3 / 5 (0.5, 0.6, 0.65 are at or below it)
+    assert paper_quantile([0.8, 0.5, 0.65, 0.7, 0.6]) == pytest.approx(0.6)
+    for bad in ([], [0.1, np.nan]):
+        with pytest.raises(ValueError, match="finite"):
+            split_threshold(bad)
+    with pytest.raises(ValueError, match=r"threshold_quantile must be in \[0, 1\]"):
+        split_threshold(scores, 1.5)
+
+
+def test_split_settings_take_an_absolute_threshold_or_a_quantile():
+    assert split_settings({}) == {"threshold": None, "threshold_quantile": SPLIT_QUANTILE}
+    assert split_settings({"threshold_quantile": 0.8, "threshold": None}) == {"threshold": None,
+                                                                              "threshold_quantile": 0.8}
+    assert split_settings({"threshold": 0.12}) == {"threshold": 0.12, "threshold_quantile": SPLIT_QUANTILE}
 
 
 def test_standardized_gan_pairs_default_to_z_score_quantiles():

@@ -73,3 +73,36 @@ def test_category_mean_baseline_and_report(maps):
 def test_shape_mismatch_is_named():
     with pytest.raises(ValueError, match="same shape"):
         metrics.pearson_2d(np.zeros((2, 4, 4, 2)), np.zeros((2, 4, 4, 1)))
+
+
+def test_all_row_is_rho2d_and_mse_of_the_global_map():
+    # one 2x2 image: the true channels agree, the false ones put their pixel in different places
+    y = np.zeros((1, 2, 2, 2))
+    p = np.zeros((1, 2, 2, 2))
+    y[0, 0, 0, 0] = p[0, 0, 0, 0] = 1.0
+    y[0, 1, 0, 1] = 1.0
+    p[0, 1, 1, 1] = 1.0
+    np.testing.assert_allclose(metrics.pearson_2d(y, p), [1.0, -1 / 3])
+    # global maps (1, 0, 1, 0) and (1, 0, 0, 1): centred (.5, -.5, .5, -.5) . (.5, -.5, -.5, .5) = 0
+    assert metrics.pearson_2d_all(y, p) == pytest.approx(0.0, abs=1e-12)
+    np.testing.assert_array_equal(metrics.global_map(y)[0, ..., 0], [[1.0, 0.0], [1.0, 0.0]])
+    overall = metrics.map_report(y, p)["overall"]
+    assert overall["rho2d_all"] == pytest.approx(0.0, abs=1e-12)
+    assert overall["rho2d_mean"] == pytest.approx(1 / 3)  # the mean of the rows is another number
+    # global-map errors (0, 0, 1, -1) * 255: MSE 255^2 / 2, not the channel mean 255^2 / 4
+    assert overall["mse255_all"] == pytest.approx(255.0 ** 2 / 2)
+    assert np.mean(metrics.mse_255(y, p)) == pytest.approx(255.0 ** 2 / 4)
+    with pytest.raises(ValueError, match="two channels"):
+        metrics.global_map(y[..., :1])
+
+
+def test_all_row_keras_metric_matches_numpy(maps):
+    y, p = maps
+    expected = np.mean([np.corrcoef(y[i].sum(-1).ravel(), p[i].sum(-1).ravel())[0, 1] for i in range(len(y))])
+    assert metrics.pearson_2d_all(y, p) == pytest.approx(expected, abs=1e-6)  # float32 maps
+    assert metrics.map_report(y, p)["overall"]["rho2d_all"] == pytest.approx(expected, abs=1e-6)
+    rho = metrics.Pearson2D(channel="all")
+    rho.update_state(y[:4], p[:4])
+    rho.update_state(y[4:], p[4:])
+    assert rho.name == "rho2d_all" and float(rho.result()) == pytest.approx(expected, abs=1e-5)
+    assert metrics.Pearson2D.from_config(rho.get_config()).channel == "all"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from vms_zoo.stats import cohens_d, corr2, t_test, wilcoxon
+from vms_zoo.stats import cohens_d, corr2, paired_comparison, t_test, wilcoxon, within_sd
 
 X, Y = np.array([2.0, 4, 6, 8]), np.array([1.0, 2, 3])  # means 5 and 2; pooled SD sqrt((3*20/3 + 2*1) / 5)
 A, B = np.array([2.0, 4, 6, 8]), np.array([1.0, 2, 5, 6])  # differences 1, 2, 1, 2: mean 1.5, SD sqrt(1/3)
@@ -66,3 +66,29 @@ def test_corr2():
     u, v = rng.random((5, 7)), rng.random((5, 7))
     assert corr2(u, v) == pytest.approx(np.corrcoef(u.ravel(), v.ravel())[0, 1])
     assert np.isnan(corr2(u, np.ones_like(u)))
+
+
+def test_paired_comparison_hand_values():
+    # differences A - B = 1, 2, 1, 2: mean 1.5, SD sqrt(1/3); ranks of |d|: 1.5, 3.5, 1.5, 3.5, all positive
+    r = paired_comparison(A, B)
+    assert r["num_pairs"] == 4 and r["mean_high"] == 5.0 and r["mean_low"] == 3.5
+    assert r["mean_difference"] == 1.5 and r["positive_share"] == 1.0
+    assert r["cohens_d_paired"] == pytest.approx(1.5 / np.sqrt(1 / 3))
+    assert r["t_paired"] == pytest.approx(1.5 / (np.sqrt(1 / 3) / 2)) and r["df_paired"] == 3
+    assert r["w_wilcoxon"] == 0.0 and r["p_wilcoxon"] == pytest.approx(stats.wilcoxon(A, B).pvalue)
+    assert r["p_independent_t"] == pytest.approx(stats.ttest_ind(A, B).pvalue)
+    with pytest.raises(ValueError, match="pair up"):
+        paired_comparison([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match="at least 2 pairs"):
+        paired_comparison([1.0], [0.0])
+
+
+def test_within_sd_is_the_two_sd_rule():
+    # nine 0s and a 10: mean 1, SD sqrt((9 * 1 + 81) / 9) = sqrt(10); |10 - 1| = 9 > 2 sqrt(10) = 6.32
+    x = np.r_[np.zeros(9), 10.0]
+    assert within_sd(x).tolist() == [True] * 9 + [False]
+    assert within_sd(x, n_sd=3).all()  # 9 < 3 sqrt(10) = 9.49
+    # four 0s and a 10: mean 2, SD sqrt(20); |10 - 2| = 8 < 2 sqrt(20) = 8.94, as (n - 1) / sqrt(n) < 2 for n = 5
+    assert within_sd([0.0, 0, 0, 0, 10]).all()
+    assert within_sd([1.0, np.nan, 1.0]).tolist() == [True, False, True]  # NaN is never kept; SD 0 keeps the rest
+    assert within_sd(np.r_[x, np.nan], n_sd=None).tolist() == [True] * 10 + [False]

@@ -84,7 +84,12 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--low", type=finite_float, default=None, help="low target on the generator's condition scale")
     p.add_argument("--high", type=finite_float, default=None, help="high target on the generator's condition scale")
-    p.add_argument("--threshold", type=finite_float, default=0.65)
+    p.add_argument("--threshold", type=finite_float, default=None,
+                   help="pair split on the scorer's own scale (default: --threshold-quantile of --data)")
+    p.add_argument("--threshold-quantile", type=finite_float, default=None,
+                   help="pair split at this quantile of the scorer's scores on --data (default 0.5)")
+    p.add_argument("--data", default=None, help="real images for the split: synthetic | folder:DIR | lsun:DIR")
+    p.add_argument("--category", default=None, help="category of --data (synthetic or LSUN, e.g. kitchen)")
     p.add_argument("--output", default=None, help="JSON file for the statistics")
     p.add_argument("--overwrite", action="store_true", help="replace the --output file if it exists")
     p.set_defaults(run=cmd_evaluate)
@@ -251,13 +256,19 @@ def cmd_train(args):
 
 
 def cmd_evaluate(args):
-    from vms_zoo.evaluation import evaluate_pairs
+    from vms_zoo.evaluation import SPLIT_QUANTILE, evaluate_pairs, score_images
 
     if args.output:
         claim_outputs([Path(args.output)], [], args.overwrite)
     model, scorer = load_model(args.preset, "generator"), load_model(args.scorer, "predictor")
+    real = None
+    if args.data:  # the split sits at a quantile of the scorer's scores on real images
+        from vms_zoo.data.sources import gan_images
+
+        real = score_images(scorer, gan_images(args.data, model.image_size, category=args.category, limit=2000))
+    quantile = SPLIT_QUANTILE if args.threshold_quantile is None else args.threshold_quantile
     result = evaluate_pairs(model, scorer, num_pairs=args.pairs, seed=args.seed, low=args.low, high=args.high,
-                            threshold=args.threshold)
+                            threshold=args.threshold, threshold_quantile=quantile, real_scores=real)
     result.update(preset=args.preset, scorer=args.scorer)
     text = json.dumps(result, indent=2)
     if args.output:

@@ -80,6 +80,49 @@ def wilcoxon(a, b=None, alternative="two-sided"):
     return Wilcoxon(float(res.statistic), float(res.pvalue))
 
 
+def paired_comparison(high, low):
+    """Paired effect of `high` over `low` (element i of each is one pair): both means, the mean difference,
+    the share of positive differences, Cohen's d (pooled, and paired d_z), the paired t-test, the Wilcoxon
+    signed-rank test (two-sided) and, for reference, the independent t-test. The one summary of paired
+    scores, shared by the generator pair evaluation and the human image-pair analysis."""
+    low, high = _vector(low), _vector(high)
+    if low.shape != high.shape:
+        raise ValueError(f"low and high scores must pair up, got {low.size} and {high.size} values.")
+    if low.size < 2:
+        raise ValueError(f"Need at least 2 pairs, got {low.size}.")
+    diff = high - low
+    paired, signed_rank = t_test(high, low, paired=True), wilcoxon(high, low)
+    return {
+        "num_pairs": int(low.size),
+        "mean_low": float(low.mean()),
+        "mean_high": float(high.mean()),
+        "mean_difference": float(diff.mean()),
+        "positive_share": float(np.mean(diff > 0)),
+        "cohens_d": cohens_d(high, low),
+        "cohens_d_paired": cohens_d(high, low, paired=True),
+        "t_paired": paired.t,
+        "df_paired": paired.df,
+        "p_paired_t": paired.p,
+        "w_wilcoxon": signed_rank.w,
+        "p_wilcoxon": signed_rank.p,
+        "p_independent_t": t_test(high, low).p,
+    }
+
+
+def within_sd(values, n_sd=2.0):
+    """Mask of the values within `n_sd` sample standard deviations (ddof 1) of their mean: the outlier rule
+    of the W-MEMGAN paper's human experiment ("Outliers beyond two standard deviations of the mean were
+    excluded"). One pass, no re-estimation. NaN is never kept; `n_sd` None keeps every finite value.
+    With n values no value can lie beyond (n - 1) / sqrt(n) SDs, so 2 SDs exclude nothing below 6 values."""
+    x = _vector(values)
+    finite = np.isfinite(x)
+    if n_sd is None or finite.sum() < 2:
+        return finite
+    mean, sd = x[finite].mean(), x[finite].std(ddof=1)
+    with np.errstate(invalid="ignore"):
+        return finite & (np.abs(x - mean) <= n_sd * sd)
+
+
 def corr2(a, b):
     """2-D Pearson correlation of two maps, MATLAB's corr2 (NaN when either map is constant)."""
     a = np.asarray(a, np.float64) - np.mean(a)

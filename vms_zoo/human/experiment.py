@@ -19,8 +19,10 @@ tests come from `vms_zoo.stats`, shared with the pair evaluation of generators.
 
 `analyse` rebuilds the summaries of the W-MEMGAN paper from such raw data: Table 1 (per-category VMS map
 consistency over 25 split halves), Table 2 (per-category d'), their rank correlation, and Fig. 1 (per
-category, the correlation across images of map consistency with d'); `memory_experiment` runs the tests
-of its human experiment (high vs low memorability images); `write_report` saves JSON and PNG charts.
+category, the correlation across images of map consistency with d'); given the high/low image pairs it
+adds the tests of its human experiment: `memory_experiment` (high vs low memorability images, foils left
+out) and `pair_analysis` (the images that share z, paired, after the 2-SD outlier exclusion).
+`write_report` saves JSON and PNG charts. docs/evaluation.md states the definitions.
 """
 
 import json
@@ -31,7 +33,7 @@ from scipy import integrate, stats
 
 from vms_zoo.human.annotations import vms_maps
 from vms_zoo.human.tables import binary
-from vms_zoo.stats import cohens_d, corr2, t_test, wilcoxon
+from vms_zoo.stats import cohens_d, corr2, paired_comparison, t_test, wilcoxon, within_sd
 
 N_SPLITS = 25
 
@@ -188,11 +190,14 @@ def compare_groups(*groups, paired=False, alternative="greater"):
 
 # --- reports ---------------------------------------------------------------------------------------
 
-def analyse(trials, annotations, categories, size=(32, 32), n_splits=N_SPLITS, seed=0, sigma=0.0):
+def analyse(trials, annotations, categories, size=(32, 32), n_splits=N_SPLITS, seed=0, sigma=0.0, pairs=None,
+            n_sd=2.0):
     """Table 1, Table 2 and Fig. 1 of the W-MEMGAN paper from raw trials and boxes.
 
     `categories` maps image_id -> category name. Consistency is the per-image true-map split-half
-    correlation averaged over a category's images; d' pools each category's counts.
+    correlation averaged over a category's images; d' pools each category's counts. `pairs`, the
+    (high_id, low_id) images that share z, adds the experiment's tests: "memory_experiment" (every other
+    image is a foil) and "pair_analysis", with outliers beyond `n_sd` SDs excluded where they describe.
     """
     per_image = rates(trials)
     per_cat = rates(trials, categories)
@@ -224,16 +229,25 @@ def analyse(trials, annotations, categories, size=(32, 32), n_splits=N_SPLITS, s
         "figure1_image_correlation": figure1,
         "hit_rate_consistency": float(np.nanmean(hit_rate_consistency(trials, n_splits, seed))),
         "per_image": {"consistency": per_image_cons, "dprime": image_d},
-        "settings": {"size": list(size), "n_splits": n_splits, "seed": seed, "sigma": sigma},
+        "settings": {"size": list(size), "n_splits": n_splits, "seed": seed, "sigma": sigma, "n_sd": n_sd},
+        **({} if pairs is None else {
+            "memory_experiment": memory_experiment(trials, pair_kinds(pairs, trials), annotations=annotations,
+                                                   size=size, n_sd=n_sd),
+            "pair_analysis": pair_analysis(trials, pairs, annotations, size, n_sd)}),
     }
 
 
-def memory_experiment(trials, kinds, high="high", low="low", foil="foil"):
+def memory_experiment(trials, kinds, high="high", low="low", foil="foil", annotations=None, size=(32, 32),
+                      n_sd=2.0):
     """Tests of the W-MEMGAN human experiment: are high-memorability images remembered better?
 
-    `kinds` maps image_id -> "high" / "low" / "foil". Per participant, hit rates on high and low repeats
-    are compared paired (t, Wilcoxon, d, BF); per image, hit rates of the three kinds go through the
-    ANOVA / Kruskal-Wallis and high vs low through Mann-Whitney U.
+    `kinds` maps image_id -> "high" / "low" / "foil". Only high and low images are compared: the foils are
+    unconstrained images of another category, there to keep the task from being too hard, not a level of
+    memorability. Per participant, hit rates on high and low repeats are compared paired (t, Wilcoxon, d,
+    BF); per image, the hit rates and false-alarm rates of high vs low images go through `compare_groups`,
+    and so do, given the annotations, their true and false VMS intensities (`vms_intensity`) after excluding
+    images beyond `n_sd` SDs of their kind's mean, as the paper does for VMS intensity. A test with fewer than
+    two values in a group is None. Rates and d' are reported for every kind, foils included.
     """
     kind = _labels(kinds, trials["image_id"], "kinds")
     people = np.unique(trials["participant"])
@@ -244,15 +258,129 @@ def memory_experiment(trials, kinds, high="high", low="low", foil="foil"):
     ok = np.isfinite(per_person[high]) & np.isfinite(per_person[low])
     r = rates(trials)
     image_kind = np.array([kinds[i] for i in r["group"].tolist()])
-    by_image = [r["hit_rate"][(image_kind == k) & np.isfinite(r["hit_rate"])] for k in (high, low, foil)]
-    by_image = [g for g in by_image if len(g)]
+
+    def high_vs_low(values, keep=True):
+        groups = [values[(image_kind == k) & np.isfinite(values) & keep] for k in (high, low)]
+        return compare_groups(*groups) if min(len(g) for g in groups) >= 2 else None
+
     dk = rates(trials, kinds)
-    return {
-        "per_participant": compare_groups(per_person[high][ok], per_person[low][ok], paired=True),
-        "per_image": compare_groups(*by_image),
+    out = {
+        "per_participant": compare_groups(per_person[high][ok], per_person[low][ok], paired=True)
+        if ok.sum() >= 2 else None,
+        "per_image": high_vs_low(r["hit_rate"]),
+        "per_image_false_alarms": high_vs_low(r["fa_rate"]),
         "dprime": dict(zip(dk["group"].tolist(), dk["dprime"].tolist())),
         "hit_rate": dict(zip(dk["group"].tolist(), dk["hit_rate"].tolist())),
+        "fa_rate": dict(zip(dk["group"].tolist(), dk["fa_rate"].tolist())),
     }
+    if annotations is not None:
+        intensity = vms_intensity(trials, annotations, size)
+        for c in ("true", "false"):
+            keep = np.ones(len(image_kind), bool)
+            for k in (high, low):
+                keep[image_kind == k] = within_sd(intensity[c][image_kind == k], n_sd)
+            tests = high_vs_low(intensity[c], keep)
+            excluded = int(np.sum(np.isin(image_kind, [high, low]) & np.isfinite(intensity[c]) & ~keep))
+            out[f"vms_{c}"] = None if tests is None else {**tests, "excluded": excluded}
+    return out
+
+
+def vms_intensity(trials, annotations, size=(32, 32)):
+    """Mean intensity of each image's true and false VMS map, the value the paper condenses a map to, as
+    {"image_id", "true", "false"} arrays over the images in `trials`.
+
+    A map is the box coverage summed over participants (`vms_maps(..., normalise=None)`), averaged over the
+    pixels and divided by the participants who could draw it: those shown the image's repeat for the true
+    map (its boxes follow hits), those shown its first showing for the false map (boxes after false alarms).
+    So an intensity is the share of the image one viewer marks, on average, comparable between images seen by
+    different numbers of people. Our choice: the paper does not say how its maps were scaled. NaN where
+    nobody could draw the map.
+    """
+    r = rates(trials)
+    ids = r["group"].tolist()
+    maps = vms_maps(annotations, size, ids, normalise=None)
+    mean = np.array([maps[i].mean(axis=(0, 1)) for i in ids], np.float64).reshape(-1, 2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {"image_id": r["group"],
+                "true": np.where(r["n_signal"] > 0, mean[:, 0] / r["n_signal"], np.nan),
+                "false": np.where(r["n_noise"] > 0, mean[:, 1] / r["n_noise"], np.nan)}
+
+
+def pair_kinds(pairs, trials):
+    """image_id -> "high" / "low" for the images of `pairs`, "foil" for every other image in `trials`."""
+    high_ids, low_ids = _pair_ids(pairs, trials)
+    kinds = {i: "foil" for i in np.unique(trials["image_id"]).tolist()}
+    kinds.update({i: "high" for i in high_ids})
+    kinds.update({i: "low" for i in low_ids})
+    return kinds
+
+
+def _pair_ids(pairs, trials):
+    """(high ids, low ids) of `pairs`, checked: two distinct images per pair, none in two pairs, all shown."""
+    pairs = [tuple(p) for p in pairs]
+    if not pairs or any(len(p) != 2 for p in pairs):
+        raise ValueError("pairs must be a non-empty list of (high_id, low_id)")
+    flat = [i for p in pairs for i in p]
+    twice = sorted({i for i in flat if flat.count(i) > 1}, key=str)
+    if twice:
+        raise ValueError(f"image_id {twice[:5]} appear(s) more than once in pairs; each image belongs to one pair")
+    shown = set(np.asarray(trials["image_id"]).tolist())
+    missing = sorted({i for i in flat if i not in shown}, key=str)
+    if missing:
+        raise ValueError(f"pairs name image_id {missing[:5]}{' ...' if len(missing) > 5 else ''} that no trial "
+                         "shows (ids are matched exactly: '7', '007' and 7 differ)")
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def paired_tests(high, low):
+    """`vms_zoo.stats.paired_comparison` of high over low plus the paired JZS Bayes factor ("bf10",
+    r = sqrt(2)/2; infinite when every difference is the same non-zero value); None below 2 pairs."""
+    high, low = np.asarray(high, np.float64), np.asarray(low, np.float64)
+    if len(high) < 2:
+        return None
+    out = paired_comparison(high, low)
+    out["bf10"] = jzs_bayes_factor(out["t_paired"], len(high)) if np.isfinite(out["t_paired"]) else float("inf")
+    return out
+
+
+def pair_analysis(trials, pairs, annotations=None, size=(32, 32), n_sd=2.0):
+    """The W-MEMGAN paper's image-pair analysis: high vs low memorability images generated from one z.
+
+    `pairs` lists (high_id, low_id), as `design_streams` takes them (`streams.stream_pairs` reads them back).
+    Per pair: paired t-test and Wilcoxon signed-rank test (with d_z and BF10, `paired_tests`) on the images'
+    hit rates and, given the annotations, on their true and false VMS intensities (`vms_intensity`).
+    Per participant ("per_participant_hit_rate"): the same on each participant's hit rate on the high and on
+    the low images they saw; no participant sees both images of a pair, so this pairs the two conditions.
+
+    Outliers (`vms_zoo.stats.within_sd`, `n_sd` = 2 as in the paper; None keeps all): for each measure, an
+    image whose value lies beyond `n_sd` SDs of the mean of its kind (high or low) takes its pair out of that
+    measure's test, as does an image without a value (never repeated); a participant whose high or low hit
+    rate lies beyond `n_sd` SDs of the participants' mean for that kind is left out of the per-participant
+    test. The paper states the rule for VMS intensities; using it for hit rates and participants is our choice.
+    Each entry is `paired_tests`' dict (None below 2 pairs) with "excluded" (pairs or participants left out).
+    """
+    high_ids, low_ids = _pair_ids(pairs, trials)
+    r = rates(trials)
+    measures = {"hit_rate": dict(zip(r["group"].tolist(), r["hit_rate"]))}
+    if annotations is not None:
+        intensity = vms_intensity(trials, annotations, size)
+        for c in ("true", "false"):
+            measures[f"vms_{c}"] = dict(zip(intensity["image_id"].tolist(), intensity[c]))
+    ids = np.asarray(trials["image_id"]).tolist()
+    people = np.unique(trials["participant"])
+    per_person = []
+    for members in (set(high_ids), set(low_ids)):
+        mask = np.array([i in members for i in ids])
+        per_person.append(_per_participant_hit_rate({c: np.asarray(v)[mask] for c, v in trials.items()}, people))
+    values = {name: tuple(np.array([v[i] for i in group], np.float64) for group in (high_ids, low_ids))
+              for name, v in measures.items()}
+    values["per_participant_hit_rate"] = tuple(per_person)
+    out = {"num_pairs": len(high_ids), "n_sd": n_sd}
+    for name, (h, lo) in values.items():
+        keep = within_sd(h, n_sd) & within_sd(lo, n_sd)
+        tests = paired_tests(h[keep], lo[keep])
+        out[name] = {**(tests or {"num_pairs": int(keep.sum())}), "excluded": int((~keep).sum())}
+    return out
 
 
 def _per_participant_hit_rate(trials, people):
@@ -262,7 +390,8 @@ def _per_participant_hit_rate(trials, people):
 
 
 def write_report(report, out_dir):
-    """Save `report` as report.json plus PNG bar charts of Table 1, Table 2 and Fig. 1 (PIL only)."""
+    """Save `report` as report.json plus PNG bar charts of Table 1, Table 2 and Fig. 1 (PIL only), and of the
+    image pairs' mean differences when the report has a pair analysis."""
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "report.json"), "w") as f:
         json.dump(report, f, indent=2, default=_json_default, allow_nan=True)
@@ -272,6 +401,10 @@ def write_report(report, out_dir):
         "figure1_image_correlation.png": ("corr(consistency, d') across images",
                                           report["figure1_image_correlation"]),
     }
+    if report.get("pair_analysis"):
+        charts["pair_differences.png"] = ("mean difference high - low, image pairs", {
+            name: entry["mean_difference"] for name, entry in report["pair_analysis"].items()
+            if isinstance(entry, dict) and "mean_difference" in entry})
     paths = []
     for name, (title, values) in charts.items():
         paths.append(os.path.join(out_dir, name))

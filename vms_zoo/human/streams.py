@@ -203,6 +203,24 @@ def load_streams(path, min_gap=None):
     return streams
 
 
+def stream_pairs(streams):
+    """The (high_id, low_id) pairs shown in `streams`, by pair number, for the pair analysis
+    (`vms_zoo.human.experiment.pair_analysis`). A pair whose high or low image is never shown has nothing to
+    compare and is left out; a pair number given to two different high (or low) images is a StreamError."""
+    members, errors = {}, []
+    for s, seq in enumerate(streams):
+        for pos, item in enumerate(seq):
+            if item.get("pair") is None:
+                continue
+            known = members.setdefault(item["pair"], {}).setdefault(item["kind"], item["image"])
+            if known != item["image"]:
+                errors.append(f"sequence {s}, position {pos}: pair {item['pair']} has {item['kind']} image "
+                              f"{item['image']!r} here but {known!r} elsewhere")
+    if errors:
+        raise StreamError("Inconsistent pairs:\n  " + "\n  ".join(errors[:30]))
+    return [(m["high"], m["low"]) for _, m in sorted(members.items()) if "high" in m and "low" in m]
+
+
 def responses_to_trials(streams, responses):
     """Trial table for `vms_zoo.human.experiment` from web-experiment responses.
 

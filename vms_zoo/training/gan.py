@@ -7,14 +7,14 @@ import keras
 import numpy as np
 
 from vms_zoo.data.sources import gan_images
-from vms_zoo.evaluation import evaluate_pairs, score_images, score_scale
+from vms_zoo.evaluation import evaluate_pairs, score_images, score_scale, split_settings
 from vms_zoo.presets import save_preset
 
 
 def training_images(training, image_size):
-    """The real images a GAN preset trains on, float32 (N, S, S, 3) in [0, 1]."""
+    """The real images a GAN preset trains on, float32 (N, S, S, 3) in [0, 1] (at most "num_images" of them)."""
     return gan_images(training["data"], image_size, category=training.get("category"),
-                      num_scenes=training.get("num_scenes"), seed=training["seed"])
+                      num_scenes=training.get("num_scenes"), seed=training["seed"], limit=training.get("num_images"))
 
 
 def predictors(training, output, verbose):
@@ -33,7 +33,9 @@ def prepare(resolved, output, verbose):
     predictor, scorer = predictors(training, output, verbose)
     images = training_images(training, config["image_size"])
     config.pop("predictor", None)  # the trained feedback predictor replaces the preset's architecture
-    record = {"real_scores": real_scores(predictor, scorer, images), "num_images": len(images)}
+    summary, scorer_real = real_scores(predictor, scorer, images)
+    # scorer_real (not JSON) is popped by `finish`: the pair split sits at a quantile of it.
+    record = {"real_scores": summary, "num_images": len(images), "scorer_real_scores": scorer_real}
     return config, training, predictor, scorer, images, record
 
 
@@ -49,11 +51,12 @@ def standardize_scores(config, training, predictor, images):
 
 
 def real_scores(predictor, scorer, images):
-    """How both predictors score the real training images (a collapsed predictor shows std 0)."""
+    """How both predictors score the real training images (a collapsed predictor shows std 0), and the
+    scorer's scores themselves."""
     sample = images[:2000]
     p, s = score_images(predictor, sample), score_images(scorer, sample)
     return {"predictor_mean": float(p.mean()), "predictor_std": float(p.std()), "scorer_mean": float(s.mean()),
-            "scorer_std": float(s.std()), "predictor_scorer_corr": float(np.corrcoef(p, s)[0, 1])}
+            "scorer_std": float(s.std()), "predictor_scorer_corr": float(np.corrcoef(p, s)[0, 1])}, s
 
 
 class StepLimit(keras.callbacks.Callback):
@@ -82,7 +85,8 @@ def finish(gan, resolved, output, record, predictor, scorer, low=None, high=None
     start = time.time()
     # The feedback predictor scores the same pairs: how well the generator learned what it was trained on.
     result = evaluate_pairs(gan, scorer, num_pairs=training["pairs"], seed=seed, low=low, high=high,
-                            threshold=training.get("threshold", 0.65), also_score={"feedback_predictor": predictor})
+                            real_scores=record.pop("scorer_real_scores", None), **split_settings(training),
+                            also_score={"feedback_predictor": predictor})
     record.update(eval_seconds=round(time.time() - start, 1), pairs=result, backend=keras.backend.backend())
     (output / "pairs.json").write_text(json.dumps(record, indent=2, default=float))
     save_preset(gan, output, {

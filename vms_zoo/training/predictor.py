@@ -112,7 +112,7 @@ def train_predictor(resolved, output, verbose=1, callbacks=()):
     save_prediction_grid(test["images"][:8], test["vms"][:8], predicted[:8], output / "predictions.png")
     m, b = metrics["model"]["overall"], metrics["category_mean_baseline"]["overall"]
     if verbose:
-        print(f"held-out rho2D true {m['rho2d_true']:.3f} false {m['rho2d_false']:.3f} | "
+        print(f"held-out rho2D true {m['rho2d_true']:.3f} false {m['rho2d_false']:.3f} all {m['rho2d_all']:.3f} | "
               f"baseline true {b['rho2d_true']:.3f} false {b['rho2d_false']:.3f} | "
               f"MSE(0-255) true {m['mse255_true']:.1f} false {m['mse255_false']:.1f} | "
               f"train {train_seconds / 60:.1f} min -> {output}", flush=True)
