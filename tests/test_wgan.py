@@ -28,8 +28,9 @@ def fixed_noise(condition, n_critic, seed=3):
 
 def one_step(condition):
     model = make_gan(condition, alpha=10.0)
+    # Reuse: the step these references were recorded for (test_paper_presets checks fresh batches).
     model.compile(d_optimizer=keras.optimizers.SGD(1e-3), g_optimizer=keras.optimizers.SGD(1e-3),
-                  n_critic=2, gp_weight=10.0)
+                  n_critic=2, gp_weight=10.0, real_batches="reuse")
     noise = fixed_noise(condition, 2)
     model.draw_noise = lambda batch_size: noise  # same "random" inputs on every backend
     images = np.random.default_rng(4).uniform(size=(BATCH, SIZE, SIZE, 3)).astype("float32")
@@ -65,8 +66,8 @@ def test_predictor_frozen_and_unchanged_by_training():
     before = [w.copy() for w in model.predictor.get_weights()]
     critic_before = [w.copy() for w in model.critic.get_weights()]
     model.compile(n_critic=2, d_optimizer=keras.optimizers.Adam(1e-2), g_optimizer=keras.optimizers.Adam(1e-2))
-    images = np.random.default_rng(0).uniform(size=(2 * BATCH, SIZE, SIZE, 3)).astype("float32")
-    model.fit(images, batch_size=BATCH, epochs=1, verbose=0)
+    images = np.random.default_rng(0).uniform(size=(4 * BATCH, SIZE, SIZE, 3)).astype("float32")
+    model.fit(images, batch_size=BATCH, epochs=1, verbose=0)  # 2 steps of 2 fresh real batches each
     assert model.predictor.trainable is False
     assert model.predictor.trainable_weights == []
     for a, b in zip(before, model.predictor.get_weights()):

@@ -7,6 +7,11 @@ its networks through four hooks; the step itself (noise, critic updates with the
 term, the generator update, metrics) is written once here and runs on TensorFlow, JAX and PyTorch through
 `vms_zoo.backend`.
 
+Real batches: as in WGAN-GP (Gulrajani et al., Algorithm 1) each critic update takes its own real batch by
+default (`compile(real_batches="fresh")`): a train step receives n_critic real batches at once, and `fit`'s
+`batch_size` is the batch of one critic update. `real_batches="reuse"` is the older behaviour, every critic
+update of a step on the same real batch.
+
 Images cross every public boundary in [0, 1] (`fit` data, `generate` output); the networks work in [-1, 1].
 """
 
@@ -24,6 +29,7 @@ from vms_zoo.vms import (area_matrix, area_resize, check_images, check_unit_rang
                          to_numpy, true_schema)
 
 METRICS = ("d_loss", "g_loss", "gp", "mem_loss", "wasserstein")
+REAL_BATCHES = ("fresh", "reuse")
 
 
 def frozen_predictor(predictor):
@@ -102,6 +108,7 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
         self.seed_generator = keras.random.SeedGenerator(seed)
         self.trackers = {name: keras.metrics.Mean(name=name) for name in METRICS}
         self.n_critic, self.gp_weight, self.drift_weight = self.default_n_critic, 10.0, 0.001
+        self.real_batches = "fresh"
 
     def get_config(self):
         predictor = (nested("VMSPredictor", self.predictor.get_config()) if getattr(self.predictor, "task", None)
@@ -242,11 +249,14 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
         return keras.optimizers.Adam(1e-4, beta_1=0.0, beta_2=0.9)  # WGAN-GP's settings
 
     def compile(self, d_optimizer=None, g_optimizer=None, n_critic=None, gp_weight=10.0, drift_weight=0.001,
-                **kwargs):
-        """Two optimizers (critic, generator), critic updates per generator update, GP and drift weights."""
+                real_batches="fresh", **kwargs):
+        """Two optimizers (critic, generator), critic updates per generator update, GP and drift weights, and
+        whether each critic update takes a fresh real batch ("fresh") or all reuse one ("reuse")."""
         n_critic = self.default_n_critic if n_critic is None else int(n_critic)
         if n_critic < 1:
             raise ValueError(f"n_critic must be >= 1, got {n_critic}.")
+        if real_batches not in REAL_BATCHES:
+            raise ValueError(f"real_batches must be 'fresh' or 'reuse', got {real_batches!r}.")
         if gp_weight < 0 or drift_weight < 0:
             raise ValueError(f"gp_weight and drift_weight must be >= 0, got {gp_weight}, {drift_weight}.")
         super().compile(**kwargs)
@@ -257,16 +267,45 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
         self.optimizer = OptimizerPair(self)
         self.optimizer.build()
         self.n_critic, self.gp_weight, self.drift_weight = n_critic, float(gp_weight), float(drift_weight)
+        self.real_batches = real_batches
 
-    def fit(self, x=None, *args, **kwargs):
-        """keras fit, after checking the training images: whole arrays, or a dataset's first batch."""
+    def fit(self, x=None, y=None, batch_size=None, *args, **kwargs):
+        """keras fit, after checking the training images: whole arrays, or a dataset's first batch.
+
+        `batch_size` (arrays) is the real batch of one critic update: with fresh real batches a train step
+        takes n_critic of them. A dataset's batches are whole train steps (n_critic * batch images).
+        """
         check_training_data(x)
-        return super().fit(x, *args, **kwargs)
+        if is_array(x) and self.real_batches == "fresh":
+            batch_size = (batch_size or 32) * self.n_critic
+        return super().fit(x, y, batch_size, *args, **kwargs)
 
     def train_on_batch(self, x, *args, **kwargs):
-        """One train step on a batch of images in [0, 1], checked like `fit`'s."""
+        """One train step on a batch of images in [0, 1], checked like `fit`'s (with fresh real batches it
+        holds the n_critic batches of the step's critic updates)."""
         check_training_data(x)
         return super().train_on_batch(x, *args, **kwargs)
+
+    def critic_batches(self, real):
+        """The real batch of each critic update, from the step's real images (in [-1, 1]).
+
+        "fresh": the images are dealt out in turn, update i taking images i, i + k, i + 2k, ... (k = n_critic;
+        a remainder of fewer than k images is left out). Dealt rather than cut in blocks, so that under data
+        parallelism each replica holds its own share of every update's batch and matches one device.
+        "reuse": every update takes the whole batch.
+        """
+        k = self.n_critic
+        if self.real_batches == "reuse" or k == 1:
+            return [real] * k
+        n = real.shape[0]
+        if isinstance(n, int):
+            if n < k:
+                raise ValueError(f"A train step with fresh real batches needs at least n_critic = {k} images, got {n}.")
+            real = real[:n - n % k]
+        else:  # a batch dimension unknown while tracing
+            real = real[:ops.shape(real)[0] // k * k]
+        dealt = ops.reshape(real, (-1, k) + tuple(real.shape[1:]))
+        return [dealt[:, i] for i in range(k)]
 
     def draw_noise(self, batch_size):
         """All random inputs of one train step: z and M per critic and generator update, and GP weights.
@@ -298,11 +337,11 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
         images, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         if "int" in str(images.dtype):
             raise ValueError(f"Training images must be float32 in [0, 1], got dtype {images.dtype}.")
-        real = self.real_images(ops.cast(images, "float32"))
-        noise = self.draw_noise(ops.shape(real)[0])
+        reals = self.critic_batches(self.real_images(ops.cast(images, "float32")))
+        noise = self.draw_noise(ops.shape(reals[0])[0])
         critic_vars, generator_vars = self.critic.trainable_variables, self.generator.trainable_variables
 
-        for i in range(self.n_critic):
+        for i, real in enumerate(reals):
             fake = ops.stop_gradient(self.generator_images(noise["critic_z"][i], noise["critic_m"][i], training=True))
 
             def d_objective():

@@ -310,7 +310,8 @@ def sweep(output, preset="wmemgan_synthetic_score_32", alphas=DEFAULT_ALPHAS, tu
             low, high = (scale["low"], scale["high"]) if scale else (None, None)
             adam = dict(learning_rate=training["learning_rate"], beta_1=0.0, beta_2=0.9)
             make = gan_factory(WMEMGAN, predictor, optimizer=lambda: keras.optimizers.Adam(**adam),
-                               compile_kwargs={"n_critic": training["n_critic"], "gp_weight": training["gp_weight"]},
+                               compile_kwargs={"n_critic": training["n_critic"], "gp_weight": training["gp_weight"],
+                                               "real_batches": training.get("real_batches", "fresh")},
                                **{k: v for k, v in config.items() if k != "seed"})
             hypermodel = AlphaHyperModel(make, scorer, images[:500], alphas=alphas, num_pairs=pairs, low=low, high=high,
                                          pair_seed=training["seed"] + 100, seed=training["seed"])

@@ -4,6 +4,10 @@ The single-score condition is standardized when the settings say `score_scale`: 
 feedback predictor's memorability on the real training images, drawn from N(0, 1) in training (the paper's
 Gaussian M), and the pairs use the real scores' quantiles (as z-scores) as the low / high targets, so both
 are memorability levels real scenes reach.
+
+With fresh real batches (`"real_batches": "fresh"`, WGAN-GP's way) each of the n_critic critic updates of a step
+takes its own `batch_size` real images, so an epoch (one pass over the images) has n_critic times fewer
+generator steps than with "reuse"; the images are cut to whole steps, so every update gets a full batch.
 """
 
 import time
@@ -24,8 +28,11 @@ def train_wmemgan(resolved, output, verbose=1, callbacks=()):
     record["score_scale"] = scale
     gan = WMEMGAN(predictor, **config)
     adam = dict(learning_rate=training["learning_rate"], beta_1=0.0, beta_2=0.9)
+    real_batches = training.get("real_batches", "fresh")
     gan.compile(d_optimizer=keras.optimizers.Adam(**adam), g_optimizer=keras.optimizers.Adam(**adam),
-                n_critic=training["n_critic"], gp_weight=training["gp_weight"])
+                n_critic=training["n_critic"], gp_weight=training["gp_weight"], real_batches=real_batches)
+    if real_batches == "fresh":
+        images = whole_steps(images, training["batch_size"] * training["n_critic"])
     grids = SampleGrid(str(output / "samples"), low=low, high=high, seed=training["seed"],
                        every=training["sample_every"])
     limit = StepLimit(training.get("max_minutes"), training.get("max_steps"))
@@ -37,3 +44,11 @@ def train_wmemgan(resolved, output, verbose=1, callbacks=()):
     record["gan"] = {"train_seconds": round(time.time() - start, 1), "generator_steps": limit.steps,
                      "history": {k: [float(v) for v in vals] for k, vals in history.history.items()}}
     return finish(gan, resolved, output, record, predictor, scorer, low, high, verbose)
+
+
+def whole_steps(images, step):
+    """The first images that fill whole train steps of `step` images (`fit` would end an epoch on a short one)."""
+    if len(images) < step:
+        raise ValueError(f"A train step takes batch_size * n_critic = {step} real images, but there are only "
+                         f"{len(images)}: lower batch_size or n_critic, or add images.")
+    return images[:len(images) // step * step]

@@ -17,8 +17,9 @@ from keras import ops
 from vms_zoo.layers import EqualizedConv2D, EqualizedDense, FadeIn, MinibatchStdDev, PixelNorm
 from vms_zoo.models.memorability_gan import MemorabilityGAN
 
-# ProGAN widths (fmap_base 8192, fmap_max 512) with the 128 and 256 blocks at half capacity (the paper).
-PAPER_FILTERS = (512, 512, 512, 512, 256, 64, 32)
+# The authors' code (memgan_spatial.py, LOD_FILTERS) from 4 px up; the paper states no widths, only that the 128
+# and 256 px blocks run at half capacity (docs/fidelity.md).
+PAPER_FILTERS = (512, 512, 512, 512, 256, 256, 128)
 
 
 def resolutions(image_size):
@@ -139,12 +140,13 @@ class MEMGAN(MemorabilityGAN):
     Args (besides `MemorabilityGAN`'s predictor, latent_dim, condition, map_size, alpha, seed):
         image_size: final side, a power of two >= 8 (the paper: 256).
         filters: width per resolution block, from 4x4 up; defaults to `PAPER_FILTERS`.
-        ema_beta: decay of the generator's moving average, used by `generate` and for published weights.
+        ema_beta: decay of the generator's moving average, used by `generate` and for published weights; None
+            (or 0) keeps none, as the paper and the authors' code: `generate` then uses the generator itself.
         group_size: minibatch-stddev group size.
 
     State saved with the weights: `stage` (index of the highest active block), `fade_in.fade` (how far
-    that block has faded in; 1 = stable), `images_seen`, the moving-average generator and, once compiled,
-    both optimizers.
+    that block has faded in; 1 = stable), `images_seen`, the moving-average generator (if any) and, once
+    compiled, both optimizers.
     """
 
     default_n_critic = 1  # ProGAN: one critic step per generator step
@@ -158,19 +160,23 @@ class MEMGAN(MemorabilityGAN):
         filters = PAPER_FILTERS[:len(self.sizes)] if filters is None else tuple(int(f) for f in filters)
         if len(filters) != len(self.sizes) or min(filters) < 1:
             raise ValueError(f"filters needs one positive width per resolution {self.sizes}, got {filters}.")
-        if not 0.0 <= ema_beta < 1.0:
-            raise ValueError(f"Need 0 <= ema_beta < 1, got {ema_beta}.")
-        self.image_size, self.filters, self.ema_beta = int(image_size), filters, float(ema_beta)
-        self.group_size = int(group_size)
+        if ema_beta is not None and not 0.0 <= ema_beta < 1.0:
+            raise ValueError(f"Need 0 <= ema_beta < 1 (or None: no moving average), got {ema_beta}.")
+        # A beta of 0 would copy the generator after every step: the same as none, at twice the weights.
+        self.ema_beta = float(ema_beta) if ema_beta else None
+        self.image_size, self.filters, self.group_size = int(image_size), filters, int(group_size)
 
         self.generator = ProGenerator(self.latent_dim, self.condition_shape, filters, name="generator")
-        self.generator_ema = ProGenerator(self.latent_dim, self.condition_shape, filters, name="generator_ema")
+        self.generator_ema = (None if self.ema_beta is None else
+                              ProGenerator(self.latent_dim, self.condition_shape, filters, name="generator_ema"))
         self.critic = ProCritic(filters, self.group_size, name="critic")
         for net in (self.generator, self.generator_ema, self.critic):
-            net.build()
-        self.generator_ema.trainable = False
-        for ema, w in zip(self.generator_ema.weights, self.generator.weights):
-            ema.assign(ops.convert_to_numpy(w))  # a copy: on JAX two variables must not share one buffer
+            if net is not None:
+                net.build()
+        if self.generator_ema is not None:
+            self.generator_ema.trainable = False
+            for ema, w in zip(self.generator_ema.weights, self.generator.weights):
+                ema.assign(ops.convert_to_numpy(w))  # a copy: on JAX two variables must not share one buffer
         self.feedback(ops.zeros((1, 4, 4, 3)))  # builds the predictor and checks its output
 
         self.fade_in = FadeIn(fade=1.0, name="fade_in")
@@ -248,14 +254,17 @@ class MEMGAN(MemorabilityGAN):
         return real
 
     def after_generator_step(self):
+        if self.generator_ema is None:
+            return
         beta = self.ema_beta
         for ema, w in zip(self.generator_ema.weights, self.generator.weights):
             ema.assign(beta * ema + (1.0 - beta) * w)
 
     def sampling_images(self, z, m, ema=True):
-        """The moving-average generator at the stored growth state (read from the variables, not the trace)."""
+        """The moving-average generator (the generator itself when there is none, or with ema=False) at the
+        stored growth state (read from the variables, not the trace)."""
         stage, fade, _ = self.growth_state()
-        net = self.generator_ema if ema else self.generator
+        net = self.generator_ema if ema and self.generator_ema is not None else self.generator
         return net([z, m], stage=stage, fade_in=self.fade_in if stage > 0 and fade < 1.0 else None)
 
     def default_optimizer(self):

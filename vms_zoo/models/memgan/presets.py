@@ -3,23 +3,31 @@
 "training" is read by `vms_zoo.training`: the growth schedule in images (fade and stabilise phase lengths and
 the batch size per resolution), the optimiser (Adam(learning_rate, 0, 0.99, 1e-8) for both networks), and
 the feedback `predictor` / independent `scorer` (preset names or preset folders).
+
+Paper presets take each value from the Sci. Rep. 2022 paper where it states it, else from the authors' code
+(github.com/ckyleda/MEMGAN, memgan_spatial.py: the map-conditioned MEMGAN), else it is our choice;
+docs/fidelity.md lists every one with its source.
 """
 
-from vms_zoo.models.vms_predictor.presets import PAPER_CONFIG
+from vms_zoo.models.memgan.model import PAPER_FILTERS
+from vms_zoo.models.vms_predictor.presets import FEEDBACK_CONFIG, FEEDBACK_PRESET, NOT_TRAINED
 from vms_zoo.presets import GENERATOR_PAPER, LICENSE, WEIGHTS_FILE, nested
 
-# ProGAN's widths with the 128 and 256 blocks at half capacity (the paper says only that they are halved).
-_PAPER = {"predictor": nested("VMSPredictor", {**PAPER_CONFIG, "dense_units": 64, "latent_dim": 8}),
-          "image_size": 256, "latent_dim": 512, "condition": "map", "map_size": 10,
-          "filters": [512, 512, 512, 512, 256, 64, 32], "alpha": 10.0, "ema_beta": 0.999, "group_size": 4}
-# Each block faded in over 2.4M images and stabilised over 2.4M more, 4x4 trained on 4.8M, the last block on
-# 2.4M in all (our reading of the paper's epochs); ProGAN's batch sizes per resolution.
-_PAPER_TRAINING = {"data": "lsun", "category": "kitchen", "predictor": "vms_vae_m8", "scorer": None,
-                   "fade_images": [0] + [2_400_000] * 5 + [1_200_000],
-                   "stabilise_images": [4_800_000] + [2_400_000] * 5 + [1_200_000],
-                   "batch_sizes": [128, 128, 128, 64, 32, 16, 8],
+# The paper's epoch: its 240,000 LSUN images per category (4,800,000 images = the 10 + 10 epochs of a block).
+EPOCH = 240_000
+_PAPER = {"predictor": nested("VMSPredictor", FEEDBACK_CONFIG),
+          "image_size": 256, "latent_dim": 512, "condition": "map", "map_size": 10, "filters": list(PAPER_FILTERS),
+          "alpha": 10.0, "ema_beta": None, "group_size": 4}  # alpha: the paper (the code's aux_loss uses 5)
+# 200 epochs in all. 4 px: 20 epochs (no fade); 8-64 px: 10 epochs of fade-in, 10 to stabilise (4.8M images each,
+# "the first five blocks"); 128 px: 10 + 80, the rest of the 200 (the code, too, trains it for 90 epochs);
+# 256 px: its 2.4M images (10 epochs) are the fade-in. Batch sizes per resolution: the code's (the paper has none).
+_PAPER_TRAINING = {"data": "lsun", "category": "kitchen", "num_images": EPOCH,
+                   "predictor": FEEDBACK_PRESET, "scorer": None,
+                   "fade_images": [0] + [10 * EPOCH] * 6,
+                   "stabilise_images": [20 * EPOCH] + [10 * EPOCH] * 4 + [80 * EPOCH, 0],
+                   "batch_sizes": [256, 128, 128, 8, 4, 4, 4],
                    "learning_rate": 1.5e-3, "gp_weight": 10.0, "drift_weight": 0.001, "n_critic": 1,
-                   "pairs": 1000, "low": 0.1, "high": 0.9, "checkpoint_every": 500, "seed": 0}
+                   "pairs": 1000, "threshold": None, "threshold_quantile": 0.5, "low": 0.1, "high": 0.9, "checkpoint_every": 500, "seed": 0}
 
 # CPU: grows 4 -> 32 px on synthetic kitchens, fed back by a 32 px predictor trained first (vms_vae_synthetic_32).
 # A shorter moving average (0.99) suits a run of ~1000 steps.
@@ -31,7 +39,7 @@ _SYNTHETIC_TRAINING = {"data": "synthetic", "category": "kitchen", "num_scenes":
                        "predictor": "vms_vae_synthetic_32", "scorer": "vms_vae_synthetic_scorer_32",
                        "fade_images": [0, 3000, 3000, 3000], "stabilise_images": [3000, 3000, 3000, 6000],
                        "batch_sizes": [32, 32, 32, 16], "learning_rate": 1.5e-3, "gp_weight": 10.0,
-                       "drift_weight": 0.001, "n_critic": 1, "pairs": 1000, "low": 0.1, "high": 0.9,
+                       "drift_weight": 0.001, "n_critic": 1, "pairs": 1000, "threshold": None, "threshold_quantile": 0.5, "low": 0.1, "high": 0.9,
                        "checkpoint_every": 25, "seed": 0}
 
 
@@ -44,11 +52,11 @@ def _preset(config, training, weights, dataset, description):
 PRESETS = {
     "memgan_256": _preset(_PAPER, _PAPER_TRAINING, None, "lsun_kitchen",
                           "MEMGAN: progressive GAN with memorability feedback at every resolution, 256 px kitchens, "
-                          "alpha = 10."),
+                          "alpha = 10. " + NOT_TRAINED),
     # alpha = 0, the memorability weight: no feedback, for the experiment's foil images.
     "memgan_foil_256": _preset({**_PAPER, "alpha": 0.0}, {**_PAPER_TRAINING, "category": "living_room"}, None,
                                "lsun_living_room", "The experiment's foil generator: MEMGAN without memorability "
-                                                   "feedback (alpha = 0), 256 px living rooms."),
+                                                   "feedback (alpha = 0), 256 px living rooms. " + NOT_TRAINED),
     "memgan_synthetic_32": _preset(
         _SYNTHETIC, _SYNTHETIC_TRAINING,
         {"file": WEIGHTS_FILE, "sha256": "a533e1c51db8d218e62ef21180b3944128f2c47713284070399a66803b1535c0"},

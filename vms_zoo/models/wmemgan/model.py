@@ -5,14 +5,19 @@ target true-schema map). The critic D only sees images, never M. The generator l
 memorability feedback alpha * E[(P(G(z, M)) - M)^2] of Eq. (3), where P is a frozen VMS predictor whose
 true-schema channel is reduced to M's shape. With `score_scale` a single-score M is a z-score of P's
 memorability on real images (M ~ N(0, 1), the paper's Gaussian) and P's score is standardized the same way,
-so the feedback is measured in units of the real-score spread (see `vms_zoo.targets`). One `train_step` serves TensorFlow, JAX and PyTorch; the
-backend-specific gradient code lives in `vms_zoo.backend`.
+so the feedback is measured in units of the real-score spread (see `vms_zoo.targets`). One `train_step` serves
+TensorFlow, JAX and PyTorch; the backend-specific gradient code lives in `vms_zoo.backend`.
+
+The paper's Fig. 9 leaves out "PixelNorm and Minibatch Standard Deviation layers" for clarity, so its networks
+have both: `pixel_norm` and `minibatch_stddev` add them (MEMGAN's layers, placed as in ProGAN). Both are off by
+default, which keeps the architecture of W-MEMGANs saved without them.
 """
 
 import keras
 import numpy as np
 from keras import layers, ops
 
+from vms_zoo.layers import MinibatchStdDev, PixelNorm
 from vms_zoo.models.memorability_gan import MemorabilityGAN
 
 SUPPORTED_SIZES = (8, 16, 32, 64, 128)
@@ -23,23 +28,31 @@ def _filters(filters, level):
     return max(filters // 2**level, 8)
 
 
-def build_generator(image_size, latent_dim, condition_shape, filters):
-    """G(z, M): Dense to 4x4, then (upsample, 3x3 conv, LeakyReLU) per doubling; tanh RGB output."""
+def build_generator(image_size, latent_dim, condition_shape, filters, pixel_norm=False):
+    """G(z, M): Dense to 4x4, then (upsample, 3x3 conv, LeakyReLU) per doubling; tanh RGB output.
+
+    pixel_norm: normalise z, and every feature vector after each LeakyReLU (ProGAN; M keeps its scale).
+    """
+    norm = (lambda x: PixelNorm()(x)) if pixel_norm else (lambda x: x)
     z = keras.Input((latent_dim,), name="z")
     m = keras.Input(condition_shape, name="m")
-    x = layers.Concatenate()([z, layers.Flatten()(m)])
+    x = layers.Concatenate()([norm(z), layers.Flatten()(m)])
     x = layers.Dense(4 * 4 * filters)(x)
-    x = layers.LeakyReLU(0.2)(layers.Reshape((4, 4, filters))(x))
+    x = norm(layers.LeakyReLU(0.2)(layers.Reshape((4, 4, filters))(x)))
     for level in range(1, int(np.log2(image_size // 4)) + 1):
         x = layers.UpSampling2D(2)(x)
         x = layers.Conv2D(_filters(filters, level), 3, padding="same")(x)
-        x = layers.LeakyReLU(0.2)(x)
+        x = norm(layers.LeakyReLU(0.2)(x))
     image = layers.Conv2D(3, 3, padding="same", activation="tanh", name="image")(x)
     return keras.Model([z, m], image, name="generator")
 
 
-def build_critic(image_size, filters):
-    """D(x): strided 4x4 convs down to 4x4, then a linear score. No batch norm: it breaks the penalty."""
+def build_critic(image_size, filters, minibatch_stddev=False, group_size=4):
+    """D(x): strided 4x4 convs down to 4x4, then a linear score. No batch norm: it breaks the penalty.
+
+    minibatch_stddev: append the minibatch standard deviation (groups of `group_size`) to the 4x4 features,
+    as ProGAN does before its last layers.
+    """
     image = keras.Input((image_size, image_size, 3), name="image")
     levels = int(np.log2(image_size // 4))
     x = layers.Conv2D(_filters(filters, levels), 3, padding="same")(image)
@@ -47,6 +60,8 @@ def build_critic(image_size, filters):
     for level in reversed(range(levels)):
         x = layers.Conv2D(_filters(filters, level), 4, strides=2, padding="same")(x)
         x = layers.LeakyReLU(0.2)(x)
+    if minibatch_stddev:
+        x = MinibatchStdDev(group_size)(x)
     score = layers.Dense(1, name="score")(layers.Flatten()(x))
     return keras.Model(image, score, name="critic")
 
@@ -62,27 +77,38 @@ class WMEMGAN(MemorabilityGAN):
             on real training images, e.g. from `vms_zoo.evaluation.score_scale`: then M is the z-score
             (score - mean) / std, drawn from N(0, 1), and the feedback is P's score on that scale.
             condition="score" only.
+        pixel_norm: PixelNorm in the generator (z and every hidden layer).
+        minibatch_stddev: a minibatch-stddev feature in the critic, over groups of `group_size` samples (the
+            per-update batch must be a multiple of it, or smaller).
 
     Calling the model on [z, M] returns images in [-1, 1]; `generate` returns them in [0, 1].
     """
 
     def __init__(self, predictor, image_size=64, latent_dim=128, condition="score", map_size=10, filters=256,
-                 alpha=10.0, seed=None, score_scale=None, **kwargs):
+                 alpha=10.0, seed=None, score_scale=None, pixel_norm=False, minibatch_stddev=False, group_size=4,
+                 **kwargs):
         super().__init__(predictor, latent_dim, condition, map_size, alpha, seed, **kwargs)
         if image_size not in SUPPORTED_SIZES:
             raise ValueError(f"image_size must be one of {SUPPORTED_SIZES} (up to 128x128), got {image_size}.")
         self.image_size = int(image_size)
         self.filters = int(filters)
         self.score_scale = self._check_score_scale(score_scale, condition)
-        self.generator = build_generator(self.image_size, self.latent_dim, self.condition_shape, self.filters)
-        self.critic = build_critic(self.image_size, self.filters)
+        self.pixel_norm, self.minibatch_stddev = bool(pixel_norm), bool(minibatch_stddev)
+        self.group_size = int(group_size)
+        if self.group_size < 1:
+            raise ValueError(f"group_size must be >= 1, got {group_size}.")
+        self.generator = build_generator(self.image_size, self.latent_dim, self.condition_shape, self.filters,
+                                         self.pixel_norm)
+        self.critic = build_critic(self.image_size, self.filters, self.minibatch_stddev, self.group_size)
         # Build the predictor (and check its output) now, so every variable exists before training.
         self.feedback(ops.zeros((1, self.image_size, self.image_size, 3)))
         self.built = True
 
     def get_config(self):
         return {**super().get_config(), "image_size": self.image_size, "filters": self.filters,
-                "score_scale": None if self.score_scale is None else list(self.score_scale)}
+                "score_scale": None if self.score_scale is None else list(self.score_scale),
+                "pixel_norm": self.pixel_norm, "minibatch_stddev": self.minibatch_stddev,
+                "group_size": self.group_size}
 
     @staticmethod
     def _check_score_scale(score_scale, condition):
