@@ -10,6 +10,7 @@ import keras
 from vms_zoo.models.memgan import MEMGAN, Checkpoint, GrowthSchedule, train
 from vms_zoo.models.memorability_gan import SampleGrid
 from vms_zoo.training.gan import finish, prepare
+from vms_zoo.training.progress import Throughput
 
 CHECKPOINT = "memgan.checkpoint.weights.h5"
 
@@ -36,6 +37,7 @@ def train_memgan(resolved, output, verbose=1, callbacks=()):
     train(gan, images, schedule, seed=training["seed"], verbose=verbose, callbacks=[
         Checkpoint(str(checkpoint), every=training["checkpoint_every"]),
         SampleGrid(str(output / "samples"), low=training["low"], high=training["high"], seed=training["seed"]),
-        *callbacks])
+        *callbacks, *([Throughput(images_seen=lambda: gan.growth_state()[2], total_images=schedule.total_images)]
+                      if verbose else [])])
     record.update(images_seen=gan.growth_state()[2], resolution=gan.resolution)
     return finish(gan, resolved, output, record, predictor, scorer, training["low"], training["high"], verbose)

@@ -11,6 +11,7 @@ from vms_zoo.data.sources import predictor_data
 from vms_zoo.metrics import MSE255, Pearson2D, category_mean_baseline, map_report
 from vms_zoo.models.vms_predictor import VMSPredictor
 from vms_zoo.presets import save_preset
+from vms_zoo.training.progress import Throughput
 from vms_zoo.visualize import save_prediction_grid
 
 
@@ -83,7 +84,8 @@ def train_predictor(resolved, output, verbose=1, callbacks=()):
 
     backup = output / ".vms_zoo_backup"  # BackupAndRestore deletes its folder at the end: ours alone
     history = model.fit(fit_data, epochs=training["epochs"], validation_data=(x_test, test["vms"]),
-                        callbacks=[keras.callbacks.BackupAndRestore(str(backup)), *callbacks], verbose=verbose,
+                        callbacks=[keras.callbacks.BackupAndRestore(str(backup)), *callbacks,
+                                   *([Throughput(images_per_step=batch_size)] if verbose else [])], verbose=verbose,
                         **fit_kwargs)
     train_seconds = time.time() - start - data_seconds
 

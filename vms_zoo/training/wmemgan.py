@@ -17,6 +17,7 @@ import keras
 from vms_zoo.models.memorability_gan import SampleGrid
 from vms_zoo.models.wmemgan import WMEMGAN
 from vms_zoo.training.gan import StepLimit, finish, prepare, standardize_scores
+from vms_zoo.training.progress import Throughput
 
 
 def train_wmemgan(resolved, output, verbose=1, callbacks=()):
@@ -38,9 +39,12 @@ def train_wmemgan(resolved, output, verbose=1, callbacks=()):
     limit = StepLimit(training.get("max_minutes"), training.get("max_steps"))
     if verbose:
         print(f"Training W-MEMGAN ({config['condition']}, alpha={gan.alpha:g}) on {len(images)} images", flush=True)
+    per_step = training["batch_size"] * (training["n_critic"] if real_batches == "fresh" else 1)
+    progress = [Throughput(images_per_step=per_step, max_steps=training.get("max_steps"),
+                           max_minutes=training.get("max_minutes"))] if verbose else []
     start = time.time()
     history = gan.fit(images, batch_size=training["batch_size"], epochs=training["epochs"], shuffle=True,
-                      callbacks=[grids, limit, *callbacks], verbose=2 if verbose else 0)
+                      callbacks=[grids, limit, *callbacks, *progress], verbose=2 if verbose else 0)
     record["gan"] = {"train_seconds": round(time.time() - start, 1), "generator_steps": limit.steps,
                      "history": {k: [float(v) for v in vals] for k, vals in history.history.items()}}
     return finish(gan, resolved, output, record, predictor, scorer, low, high, verbose)
