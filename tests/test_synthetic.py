@@ -1,9 +1,15 @@
 """The embedded synthetic VISCHEMA-like dataset: shapes, determinism, map semantics, pipelines, difficulty."""
 
+import os
+import subprocess
+import sys
+import tempfile
+
 import numpy as np
 import pytest
 import keras
 
+from vms_zoo.data import synthetic
 from vms_zoo.data.synthetic import CATEGORIES, VMS_CHANNELS, SyntheticScenes
 from vms_zoo.metrics import category_mean_baseline, pearson_2d
 
@@ -145,6 +151,9 @@ def test_bad_call_arguments():
         ds.arrays("train", num=11, progress=False)
     with pytest.raises(ValueError, match="batch_size"):
         ds.dataset(batch_size=0)
+    for workers in (0, True, 2.0):
+        with pytest.raises(ValueError, match="workers"):
+            ds.arrays("train", progress=False, workers=workers)
 
 
 def test_tf_data_pipeline_matches_arrays():
@@ -187,3 +196,36 @@ def test_category_mean_baseline_is_weak():
     pred = category_mean_baseline(train["vms"], train["categories"], test["categories"])
     rho = pearson_2d(test["vms"], pred)
     assert rho[0] < 0.5, rho
+
+
+def test_worker_processes_give_the_serial_arrays():
+    ds = SyntheticScenes(24, seed=5, num_train=9, num_test=4)
+    serial = ds.arrays("train", num=7, progress=False, workers=1)
+    parallel = ds.arrays("train", num=7, progress=True, workers=2)  # slices 0-2 and 3-6, with the progress bar
+    for key in ("images", "vms", "categories"):
+        assert parallel[key].dtype == serial[key].dtype and np.array_equal(parallel[key], serial[key]), key
+    assert parallel["categories"].tolist() == list(range(7))
+
+
+def test_failing_worker_raises_with_its_stderr_and_leaves_no_files(monkeypatch, tmp_path):
+    monkeypatch.setattr(synthetic, "_WORKER_MODULE", "vms_zoo.data.no_such_worker")
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    ds = SyntheticScenes(16, num_train=8)
+    with pytest.raises(RuntimeError, match=r"(?s)worker \d \(scenes \d-\d of 'train'.*No module named vms_zoo.data.no_such_worker"):
+        ds.arrays("train", num=4, progress=False, workers=2)
+    assert os.listdir(tmp_path) == []
+    # Automatic choice: below the threshold the scenes render here (the broken worker is never started) ...
+    assert len(ds.arrays("train", num=4, progress=False)["images"]) == 4
+    # ... and from the threshold on, in workers.
+    monkeypatch.setattr(synthetic, "PARALLEL_MIN_SCENES", 4)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    with pytest.raises(RuntimeError, match="no_such_worker"):
+        ds.arrays("train", num=4, progress=False)
+    assert os.listdir(tmp_path) == []
+
+
+def test_worker_module_imports_no_framework():
+    code = ("import sys, vms_zoo.data.synthetic_worker; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('keras', 'tensorflow', 'jax', 'torch')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

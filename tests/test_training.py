@@ -113,6 +113,30 @@ def test_paper_predictor_trains_on_a_vischema_folder_with_cached_or_augmented_in
     assert (tmp_path / "augmented" / "predictions.png").exists()
 
 
+def test_frozen_encoder_features_are_cached_in_the_run_folder_and_recomputed_when_stale(tmp_path, monkeypatch):
+    calls = []
+    encode = VMSPredictor.encode
+    monkeypatch.setattr(VMSPredictor, "encode", lambda self, images, **kw: calls.append(len(images)) or
+                        encode(self, images, **kw))
+    small = {**TINY_PREDICTOR, "config.image_size": 32, "config.encoder_weights": None, "batch_size": 8}
+    training.train("vms_vae_vgg16_synthetic_64", output=tmp_path, overrides=small, verbose=0)
+    assert calls == [64, 16]
+    first = np.load(tmp_path / "features_test.npy")
+    info = json.loads((tmp_path / "features_test.json").read_text())
+    assert first.shape == (16, 1, 1, 512) and info["num_images"] == 16 and info["config"]["image_size"] == 32
+    training.train("vms_vae_vgg16_synthetic_64", output=tmp_path, overrides=small, verbose=0)
+    assert calls == [64, 16]  # the rerun read both splits from the cache
+    training.train("vms_vae_vgg16_synthetic_64", output=tmp_path, overrides={**small, "num_train": 72},
+                   overwrite=True, verbose=0)
+    assert calls == [64, 16, 72]  # other training images: recomputed; the test split still matches
+    stale = json.loads((tmp_path / "features_test.json").read_text())
+    (tmp_path / "features_test.json").write_text(json.dumps({**stale, "encoder_weights_sha256": "0" * 64}))
+    training.train("vms_vae_vgg16_synthetic_64", output=tmp_path, overrides={**small, "num_train": 72}, verbose=0)
+    assert calls == [64, 16, 72, 16]  # features of other encoder weights: recomputed, the json rewritten
+    assert json.loads((tmp_path / "features_test.json").read_text()) == stale
+    np.testing.assert_array_equal(np.load(tmp_path / "features_test.npy"), first)
+
+
 def test_wmemgan_run_trains_evaluates_and_writes_a_loadable_preset(tmp_path):
     record = training.train("wmemgan_synthetic_score_32", output=tmp_path, overrides=TINY_WMEMGAN, verbose=0)
     pairs = json.loads((tmp_path / "pairs.json").read_text())["pairs"]

@@ -28,11 +28,20 @@ Use :meth:`SyntheticScenes.arrays` for numpy arrays and :meth:`SyntheticScenes.d
 pipeline rendered on the fly; both feed ``model.fit`` on every Keras backend.
 """
 
-import numpy as np
-from scipy import ndimage
-import keras
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
 
-from vms_zoo.metrics import CHANNEL_NAMES as VMS_CHANNELS  # channel 0 true, channel 1 false
+import numpy as np
+from numpy.lib.format import open_memmap
+from scipy import ndimage
+
+# numpy and scipy only at import time: the scene workers (`vms_zoo.data.synthetic_worker`) import this module
+# and must start fast without a deep-learning framework. Keras is imported where the progress bar is drawn.
 
 CATEGORIES = (
     "kitchen",
@@ -61,6 +70,20 @@ ROLE_WEIGHTS = {
     "foreign": (0.25, 0.25),
 }
 _INDOOR = frozenset(CATEGORIES[:4])
+
+# Scenes from which `arrays` renders in worker processes by default; at 64 px on 2 idle cores, serial vs 2 workers:
+# 250 scenes 0.95 vs 1.03 s, 500 scenes 1.67 vs 1.48 s, 4000 scenes 16.1 vs 9.2 s.
+PARALLEL_MIN_SCENES = 500
+_WORKER_MODULE = "vms_zoo.data.synthetic_worker"
+
+
+def __getattr__(name):
+    """``VMS_CHANNELS`` is the channel order of `vms_zoo.metrics`, loaded on first use (that module imports Keras)."""
+    if name == "VMS_CHANNELS":
+        from vms_zoo.metrics import CHANNEL_NAMES  # channel 0 true, channel 1 false
+
+        return CHANNEL_NAMES
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # --------------------------------------------------------------------------------------------------
 # Object catalogue. A kind is (place, (w_lo, w_hi), (h_lo, h_hi), weight_scale, parts); a part is
@@ -544,22 +567,91 @@ class SyntheticScenes:
         image, vms = _render(background, objects, self.image_size, rng)
         return image, vms, category
 
-    def arrays(self, split="train", num=None, progress=True):
-        """The first ``num`` scenes of a split (all by default) as numpy arrays, with a progress bar."""
+    def arrays(self, split="train", num=None, progress=True, workers=None):
+        """The first ``num`` scenes of a split (all by default) as numpy arrays, with a progress bar.
+
+        Rendering is pure Python and GIL-bound, so from ``PARALLEL_MIN_SCENES`` scenes on it is split into
+        ``os.cpu_count()`` contiguous slices rendered by worker processes; ``workers`` sets that number
+        (``workers=1``: render here). Every scene has its own RNG, so the arrays are identical either way.
+        """
         total = self.split_size(split)
         num = total if num is None else num
         if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or not 0 < num <= total:
             raise ValueError(f"num must be an integer in [1, {total}] for the {split!r} split; got {num!r}.")
+        if workers is not None and (isinstance(workers, bool) or not isinstance(workers, (int, np.integer))
+                                    or workers < 1):
+            raise ValueError(f"workers must be None (automatic) or a positive integer; got {workers!r}.")
+        if workers is None:
+            workers = (os.cpu_count() or 1) if num >= PARALLEL_MIN_SCENES else 1
+        workers = min(int(workers), int(num))
+        if progress:
+            import keras  # only for the progress bar
+
+            bar = keras.utils.Progbar(num, unit_name="scene")
+        else:
+            bar = None
+        if workers > 1:
+            return self._arrays_in_workers(split, int(num), workers, bar)
         s = self.image_size
         images = np.empty((num, s, s, 3), np.float32)
         vms = np.empty((num, s, s, 2), np.float32)
         categories = np.empty((num,), np.int32)
-        bar = keras.utils.Progbar(num, unit_name="scene") if progress else None
         for i in range(num):
             images[i], vms[i], categories[i] = self.scene(i, split)
             if bar is not None and ((i + 1) % 100 == 0 or i + 1 == num):
                 bar.update(i + 1)
         return {"images": images, "vms": vms, "categories": categories}
+
+    def _arrays_in_workers(self, split, num, workers, bar):
+        """`arrays` rendered by ``workers`` subprocesses, each filling a contiguous slice of .npy files.
+
+        Plain ``python -m`` subprocesses, not multiprocessing: forking a parent that holds framework threads
+        can deadlock, and spawn re-imports the caller's ``__main__``. A worker writes a scene's category last,
+        so the categories not yet -1 count the scenes done, for the progress bar.
+        """
+        s = self.image_size
+        folder = tempfile.mkdtemp(prefix="vms_zoo_scenes_")
+        procs, logs, done = [], [], None
+        try:
+            open_memmap(os.path.join(folder, "images.npy"), "w+", np.float32, (num, s, s, 3))
+            open_memmap(os.path.join(folder, "vms.npy"), "w+", np.float32, (num, s, s, 2))
+            done = open_memmap(os.path.join(folder, "categories.npy"), "w+", np.int32, (num,))
+            done[:] = -1
+            root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+            env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+            bounds, shown = np.linspace(0, num, workers + 1).astype(int), 0
+            for w in range(workers):
+                logs.append(open(os.path.join(folder, f"worker{w}.err"), "w+b"))
+                args = [folder, json.dumps(self.get_config()), split, str(bounds[w]), str(bounds[w + 1])]
+                procs.append(subprocess.Popen([sys.executable, "-m", _WORKER_MODULE, *args], env=env,
+                                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=logs[w]))
+            while True:
+                codes = [p.poll() for p in procs]
+                failed = [w for w, code in enumerate(codes) if code not in (None, 0)]
+                if failed:
+                    w = failed[0]
+                    logs[w].seek(0)
+                    tail = logs[w].read().decode(errors="replace")[-2000:].strip()
+                    raise RuntimeError(
+                        f"Synthetic-scene worker {w} (scenes {bounds[w]}-{bounds[w + 1] - 1} of {split!r}, "
+                        f"python -m {_WORKER_MODULE}) exited with code {codes[w]}. End of its stderr:\n{tail}")
+                n_done = int(np.count_nonzero(done >= 0))
+                if bar is not None and n_done > shown:
+                    bar.update(n_done)
+                    shown = n_done
+                if all(code == 0 for code in codes):
+                    break
+                time.sleep(0.1)
+            return {key: np.load(os.path.join(folder, f"{key}.npy")) for key in ("images", "vms", "categories")}
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+                p.wait()
+            for log in logs:
+                log.close()
+            done = None  # unmaps the file, so it can be removed on every OS
+            shutil.rmtree(folder, ignore_errors=True)
 
     def dataset(self, split="train", batch_size=32, shuffle=False, repeat=False, with_categories=False):
         """A tf.data pipeline rendering scenes on the fly, yielding (images, vms) or (images, vms, categories).

@@ -1,5 +1,6 @@
 """Training a VMS predictor preset with model.fit; held-out rho2D / MSE against the category-mean baseline."""
 
+import hashlib
 import json
 import time
 
@@ -43,6 +44,32 @@ class EpochBatches(keras.utils.PyDataset):
         return SetEpoch()
 
 
+def _sha256(arrays):
+    digest = hashlib.sha256()
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def cached_features(model, images, output, split, source, verbose=1):
+    """The frozen encoder's features of `images`, kept in output/features_<split>.npy so a rerun or a resumed
+    run skips the encoding. The json beside them names what they came from (`source`, the image count and the
+    sha256 of the images and of the encoder weights); features whose json does not match are recomputed."""
+    key = {**source, "split": split, "num_images": len(images), "images_sha256": _sha256([images]),
+           "encoder_weights_sha256": _sha256(model.encoder.get_weights())}
+    key = json.loads(json.dumps(key))  # tuples -> lists: compare as stored
+    path, info = output / f"features_{split}.npy", output / f"features_{split}.json"
+    if path.exists() and info.exists() and json.loads(info.read_text()) == key:
+        if verbose:
+            print(f"Reusing cached {split} features from {path}", flush=True)
+        return np.load(path)
+    features = model.encode(images, verbose=verbose)
+    info.unlink(missing_ok=True)  # features and json are written together or not at all
+    np.save(path, features)
+    info.write_text(json.dumps(key, indent=2))
+    return features
+
+
 def train_predictor(resolved, output, verbose=1, callbacks=()):
     """Train `resolved` (see `vms_zoo.training.resolve`) and write the preset folder, metrics.json and
     predictions.png (image | true VMS | predicted VMS | overlay) to `output`. Returns the metrics."""
@@ -76,7 +103,10 @@ def train_predictor(resolved, output, verbose=1, callbacks=()):
         if model.encoder_frozen:  # nothing touches the images: encode them once, train the rest on features
             if verbose:
                 print("Caching frozen-encoder features", flush=True)
-            x_train, x_test = model.encode(x_train, verbose=verbose), model.encode(x_test, verbose=verbose)
+            source = {"config": {k: config.get(k) for k in ("image_size", "encoder", "encoder_weights")},
+                      "data": training["data"], "seed": training["seed"]}
+            x_train, x_test = (cached_features(model, x, output, split, source, verbose)
+                               for split, x in (("train", x_train), ("test", x_test)))
         # Each epoch a fresh pass over the batches (no steps_per_epoch: Keras would carry one iterator on).
         fit_data = EpochBatches(x_train, train["vms"], batch_size, training["seed"], training["steps_per_epoch"])
         callbacks = [fit_data.epoch_callback(), *callbacks]
