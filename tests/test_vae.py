@@ -87,7 +87,8 @@ def test_fit_reports_reconstruction_and_kl_and_frozen_encoder_is_unchanged(tiny_
     x, y = _data(16)
     before = [w.copy() for w in model.encoder.get_weights()]
     head_before = model.dense.get_weights()[0].copy()
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), metrics=[Pearson2D(0)])
+    # SGD: only frozen weights are compared exactly; nothing here may hinge on Adam amplifying float noise.
+    model.compile(optimizer=keras.optimizers.SGD(1e-2), metrics=[Pearson2D(0)])
     history = model.fit(x, y, batch_size=8, epochs=2, verbose=0).history
     for key in ("loss", "reconstruction_loss", "kl_loss", "rho2d_true"):
         assert key in history and np.all(np.isfinite(history[key]))
