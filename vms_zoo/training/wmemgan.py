@@ -32,14 +32,14 @@ def train_wmemgan(resolved, output, verbose=1, callbacks=()):
     real_batches = training.get("real_batches", "fresh")
     gan.compile(d_optimizer=keras.optimizers.Adam(**adam), g_optimizer=keras.optimizers.Adam(**adam),
                 n_critic=training["n_critic"], gp_weight=training["gp_weight"], real_batches=real_batches)
+    per_step = training["batch_size"] * (training["n_critic"] if real_batches == "fresh" else 1)  # real images
     if real_batches == "fresh":
-        images = whole_steps(images, training["batch_size"] * training["n_critic"])
+        images = whole_steps(images, per_step)
     grids = SampleGrid(str(output / "samples"), low=low, high=high, seed=training["seed"],
                        every=training["sample_every"])
     limit = StepLimit(training.get("max_minutes"), training.get("max_steps"))
     if verbose:
         print(f"Training W-MEMGAN ({config['condition']}, alpha={gan.alpha:g}) on {len(images)} images", flush=True)
-    per_step = training["batch_size"] * (training["n_critic"] if real_batches == "fresh" else 1)
     progress = [Throughput(images_per_step=per_step, max_steps=training.get("max_steps"),
                            max_minutes=training.get("max_minutes"))] if verbose else []
     start = time.time()
