@@ -71,24 +71,38 @@ def test_synthetic_gan_images():
 def test_folder_gan_images(tmp_path, capsys):
     _image_folder(tmp_path)
     images = sources.gan_images(f"folder:{tmp_path}", 24)
-    _in_unit_range(images, (4, 24, 24, 3))  # the fake .jpg is skipped, and said so
-    assert "Skipped 1 unreadable" in capsys.readouterr().out
-    alpha = images[2]  # sorted paths: odd.jpg, palette.gif, sub/alpha.png, sub/fake.jpg, sub/grey.png
-    assert alpha[..., 1].mean() > 0.9 and alpha[..., 0].max() < 0.1
-    grey = images[3]
+    # sorted paths: odd.jpg, palette.gif, sub/alpha.png, sub/fake.jpg, sub/grey.png; the fake .jpg is skipped,
+    # and said so, the next image taking its place
+    _in_unit_range(images, (5, 24, 24, 3))
+    assert f"Cannot read image {tmp_path / 'sub' / 'fake.jpg'}" in capsys.readouterr().out
+    np.testing.assert_array_equal(images[3], images[4])
+    alpha = images[2]  # half-transparent green on white, as `vms-zoo predict` reads it
+    np.testing.assert_allclose(alpha[..., 1], 1.0, atol=1e-6)
+    np.testing.assert_allclose(alpha[..., [0, 2]], 127 / 255, atol=1.5 / 255)
+    grey = images[4]
     np.testing.assert_allclose(grey[..., 0], grey[..., 2], atol=1e-6)
+    palette = images[1]
+    assert palette.max() - palette.min() < 1e-6  # a one-colour palette image
     _in_unit_range(sources.gan_images(f"folder:{tmp_path}", 8, limit=2), (2, 8, 8, 3))
+
+
+def test_synthetic_gan_images_below_the_smallest_rendering_are_box_averaged():
+    small = sources.gan_images("synthetic", 8, category="kitchen", num_scenes=16, seed=1)
+    full = sources.gan_images("synthetic", 16, category="kitchen", num_scenes=16, seed=1)
+    _in_unit_range(small, (2, 8, 8, 3))
+    np.testing.assert_allclose(small, full.reshape(2, 8, 2, 8, 2, 3).mean(axis=(2, 4)), atol=1e-6)
 
 
 def test_folder_errors(tmp_path):
     messages = [_one_line_error(f"{tmp_path}: no images found; expected a folder of image files",
                                 sources.gan_images, f"folder:{tmp_path}", 16)]
     (tmp_path / "a.png").write_text("garbage")
-    messages.append(_one_line_error("none of its 1 image files could be decoded", sources.gan_images,
-                                    f"folder:{tmp_path}", 16))
+    messages.append(_one_line_error("none of its 1 images could be decoded; expected a folder of image files",
+                                    sources.gan_images, f"folder:{tmp_path}", 16))
     messages.append(_one_line_error("needs one LSUN category", sources.gan_images, f"lsun:{tmp_path}", 16))
     _vischema_folder(tmp_path)
-    messages.append(_one_line_error("predictors", sources.gan_images, f"vischema1:{tmp_path}", 16))
+    messages.append(_one_line_error(f"vischema1:{tmp_path} holds VMS maps for predictors", sources.gan_images,
+                                    f"vischema1:{tmp_path}", 16))
     assert all("\n" not in m for m in messages)
     assert str(tmp_path) in messages[0] and str(tmp_path) in messages[1]  # the path is named
     assert (tmp_path / "a.png").read_text() == "garbage"  # a refused folder is left as it was
@@ -116,4 +130,26 @@ def test_gan_only_kinds_refused_by_predictor_data(tmp_path):
     for kind in ("folder", "lsun"):
         message = _one_line_error("predictors need VISCHEMA-layout data .* or synthetic", sources.predictor_data,
                                   f"{kind}:{tmp_path}", 16)
-        assert "\n" not in message and kind in message
+        assert "\n" not in message and f"{kind}:{tmp_path}" in message
+
+
+def test_check_data_refuses_before_a_run_what_its_task_cannot_train_on(tmp_path):
+    _vischema_folder(tmp_path / "v")
+    sources.check_data(f"vischema1:{tmp_path / 'v'}", "predictor")
+    sources.check_data("synthetic", "generator")
+    _one_line_error("holds VMS maps for predictors", sources.check_data, f"vischema1:{tmp_path / 'v'}", "generator")
+    _one_line_error(f"{tmp_path}: no 'vischema2/' folder; expected {tmp_path}/vischema2/images/<category>",
+                    sources.check_data, f"vischema2:{tmp_path}", "predictor")
+    (tmp_path / "v" / "vischema1" / "vms" / "kitchen" / "im0.png").unlink()
+    _one_line_error("images without a VMS map \\(1\\): kitchen/im0", sources.check_data, f"vischema1:{tmp_path / 'v'}",
+                    "predictor")
+    _image_folder(tmp_path / "f")
+    sources.check_data(f"folder:{tmp_path / 'f'}", "generator")
+
+
+def test_vischema_limit_takes_images_from_every_category_in_turn(tmp_path):
+    from test_vischema import write_fake
+
+    write_fake(tmp_path, "vischema1", per_category=5)
+    train = sources.predictor_data(f"vischema1:{tmp_path}", 8, num_train=10, num_test=3)[0]
+    assert train["categories"].tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 0, 1]

@@ -187,6 +187,13 @@ def test_a_feedback_preset_without_weights_is_trained_once_into_the_run_folder(t
     assert isinstance(training.load_or_train("vms_vae_synthetic_scorer_32", tmp_path, "scorer"), VMSPredictor)
     with pytest.raises(ValueError, match="names no scorer"):
         training.load_or_train(None, tmp_path, "scorer")
+    # a smoke run is graded by the shipped scorer; a full run cannot train a predictor whose data has no folder
+    smoke_scorer = training.load_or_train(None, tmp_path, "scorer", verbose=0, smoke=True)
+    np.testing.assert_array_equal(smoke_scorer.get_weights()[0], presets.load(training.SMOKE_SCORER).get_weights()[0])
+    with pytest.raises(ValueError, match=r"The predictor vms_vae_m32_vischema_plus trains on vischema_plus:DIR, .*"
+                                         r"--set training.predictor=./runs/vms_vae_m32_vischema_plus"):
+        training.load_or_train("vms_vae_m32_vischema_plus", tmp_path / "paper", "predictor", verbose=0)
+    assert calls == ["vms_vae_synthetic_32"]
     with pytest.raises(FileNotFoundError, match="No preset folder"):
         training.load_or_train("./no/such/folder", tmp_path, "predictor")
 

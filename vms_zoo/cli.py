@@ -5,6 +5,7 @@
     vms-zoo predict photo.jpg more/*.png --preset vms_vae_synthetic_64 --output out/
     vms-zoo generate --preset wmemgan_synthetic_score_32 --memorability low high --pairs 8 --output gen/
     vms-zoo train vms_vae_synthetic_64 --output runs/quick --set epochs=2      (--dry-run: settings only)
+    vms-zoo train memgan_256 --data folder:photos/ --output runs/smoke --smoke  (2 steps at the smallest size)
     vms-zoo evaluate --preset wmemgan_synthetic_score_32 --scorer vms_vae_synthetic_scorer_32 --pairs 200
 
 --preset takes a preset name or a preset folder given as a path (./runs/quick, /abs/path). Maps are coloured as in
@@ -73,6 +74,9 @@ def build_parser():
     p.add_argument("--set", nargs="+", default=[], metavar="KEY=VALUE", dest="overrides",
                    help="override a training setting or config entry (JSON values): epochs=2 config.alpha=0")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and settings, train nothing")
+    p.add_argument("--smoke", action="store_true",
+                   help="the preset's code path at its smallest size for 2 steps, then generate or predict from the "
+                        "written folder (OUTPUT/smoke.png): checks data and setup in seconds")
     p.add_argument("--overwrite", action="store_true", help="start afresh in an output folder holding another run")
     p.add_argument("--distribute", action="store_true", help="data-parallel over all local devices")
     p.set_defaults(run=cmd_train)
@@ -250,7 +254,7 @@ def cmd_train(args):
         except json.JSONDecodeError:
             overrides[key] = text  # a bare string: a path or a preset name
     result = train(args.preset, data=args.data, output=args.output, overrides=overrides, dry_run=args.dry_run,
-                   overwrite=args.overwrite, distribute=args.distribute)
+                   overwrite=args.overwrite, distribute=args.distribute, smoke=args.smoke)
     if args.dry_run:
         print(json.dumps(result, indent=2))
 

@@ -3,7 +3,9 @@
 Both give tf.data pipelines of float32 batches (B, S, S, 3) in [0, 1], the package's one image contract
 (`vms_zoo.vms`): the models move to their own internal range themselves, so rescaling here too would hand
 them [-3, 1]. Images are centre-cropped to a square then resized (``crop="center"``) or resized ignoring
-aspect (``crop="resize"``). Keras feeds tf.data to every backend; `vms_zoo.data.sources` loads them as arrays.
+aspect (``crop="resize"``). Keras feeds tf.data to every backend. GAN training (`vms_zoo.data.sources`) reads
+images by index instead, one batch at a time: `list_images` or `lsun_records`, then `square_image` (the same
+centre crop, decoded with Pillow through `vms_zoo.io` like every other reader of user images).
 
 Scraped or exported image folders often hold a few corrupt or truncated files that crash a long run
 hours in; `clean_image_folder` decodes every file fully, with the same decoder the pipeline uses, and
@@ -16,8 +18,11 @@ import shutil
 import tempfile
 
 import keras
+import numpy as np
 import tensorflow as tf
 from PIL import Image, ImageFile
+
+from vms_zoo import io as image_io
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")  # what tf.io.decode_image reads
 QUARANTINE_MARK = ".vms_zoo_quarantine"  # file in a quarantine folder's root: never read as data
@@ -80,6 +85,18 @@ def image_folder(folder, image_size=64, batch_size=32, crop="center", shuffle=Tr
     return _batched(ds, image_size, batch_size, crop, False, seed, repeat, drop_remainder)
 
 
+def _lsun_manual(category, manual_dir):
+    """tfds' download_and_prepare kwargs that prepare LSUN `category` from the zips in `manual_dir`."""
+    import tensorflow_datasets as tfds
+
+    missing = [f"{category}_{s}_lmdb.zip" for s in ("train", "val")
+               if not os.path.isfile(os.path.join(manual_dir, f"{category}_{s}_lmdb.zip"))]
+    if missing:
+        raise FileNotFoundError(f"{manual_dir} lacks {', '.join(missing)}; download them from "
+                                "http://dl.yf.io/lsun/scenes/ (nothing is downloaded here).")
+    return {"download_and_prepare_kwargs": {"download_config": tfds.download.DownloadConfig(manual_dir=manual_dir)}}
+
+
 def lsun(category="kitchen", split="train", data_dir=None, manual_dir=None, image_size=64, batch_size=32,
          crop="center", shuffle=True, seed=0, repeat=False, drop_remainder=False):
     """LSUN scenes (the papers train on kitchen and living_room) through tfds, never downloading.
@@ -91,18 +108,9 @@ def lsun(category="kitchen", split="train", data_dir=None, manual_dir=None, imag
     """
     import tensorflow_datasets as tfds
 
-    name = f"lsun/{category}"
-    kwargs = {}
-    if manual_dir is not None:
-        missing = [f"{category}_{s}_lmdb.zip" for s in ("train", "val")
-                   if not os.path.isfile(os.path.join(manual_dir, f"{category}_{s}_lmdb.zip"))]
-        if missing:
-            raise FileNotFoundError(f"{manual_dir} lacks {', '.join(missing)}; download them from "
-                                    "http://dl.yf.io/lsun/scenes/ (nothing is downloaded here).")
-        kwargs["download_and_prepare_kwargs"] = {
-            "download_config": tfds.download.DownloadConfig(manual_dir=manual_dir)}
+    kwargs = {} if manual_dir is None else _lsun_manual(category, manual_dir)
     try:
-        ds = tfds.load(name, split=split, data_dir=data_dir, download=manual_dir is not None,
+        ds = tfds.load(f"lsun/{category}", split=split, data_dir=data_dir, download=manual_dir is not None,
                        shuffle_files=shuffle, **kwargs)
     except AssertionError as e:  # tfds: "Dataset ... could not find data in ..."
         raise FileNotFoundError(f"LSUN {category} is not prepared in {data_dir or '~/tensorflow_datasets'}; "
@@ -110,6 +118,34 @@ def lsun(category="kitchen", split="train", data_dir=None, manual_dir=None, imag
                                 f"({e})") from None
     ds = ds.map(lambda ex: ex["image"], num_parallel_calls=tf.data.AUTOTUNE)
     return _batched(ds, image_size, batch_size, crop, shuffle, seed, repeat, drop_remainder)
+
+
+def lsun_records(category, root, split="train"):
+    """LSUN scenes as a random-access sequence of {"image": uint8 (H, W, 3), ...} (a tfds data source), so a
+    training run reads only the images of each batch. `root` holds the LSUN zips (prepared into `root` as
+    array_record files on first use, never downloading) or a dataset prepared so."""
+    import tensorflow_datasets as tfds
+
+    zipped = os.path.isfile(os.path.join(root, f"{category}_train_lmdb.zip"))
+    try:
+        return tfds.data_source(f"lsun/{category}", split=split, data_dir=root, download=zipped,
+                                builder_kwargs={"file_format": "array_record"},
+                                **(_lsun_manual(category, root) if zipped else {}))
+    except (AssertionError, NotImplementedError, FileNotFoundError, KeyError, ImportError) as e:  # not prepared so
+        reason = " ".join(str(e).split())[:200]
+        raise ValueError(f"{root}: no LSUN {category} there; expected {category}_train_lmdb.zip and "
+                         f"{category}_val_lmdb.zip (http://dl.yf.io/lsun/scenes/) or a tfds lsun/{category} "
+                         f"prepared as array_record files ({reason})") from None
+
+
+def square_image(im, image_size):
+    """A Pillow image -> float32 (S, S, 3) in [0, 1]: RGB as `vms_zoo.io.to_rgb` makes it, centre-cropped to a
+    square and resized with antialiasing (the crop of `to_training`, one image at a time, without TensorFlow)."""
+    im = image_io.to_rgb(im)
+    side = min(im.size)
+    left, top = (im.width - side) // 2, (im.height - side) // 2
+    im = im.resize((image_size, image_size), Image.BILINEAR, box=(left, top, left + side, top + side))
+    return np.asarray(im, np.float32) / 255.0
 
 
 def check_image(path):

@@ -34,6 +34,7 @@ importing this module), and `load_vischema(root, ...)`, which returns numpy arra
 
 import collections
 import dataclasses
+import itertools
 import os
 
 import numpy as np
@@ -57,6 +58,12 @@ https://www.cs.york.ac.uk/vischema/ , and arrange them in `manual_dir` as
 Categories: kitchen, living_room, small_public, big_public, work_home, public_entertainment, populated,
 isolated. Optional train.txt / test.txt list the ids "<category>/<name>" of each split.
 See vms_zoo/data/vischema.py for details."""
+
+
+# What a folder must hold, in the one-line errors of a wrong layout.
+LAYOUT = ("images/<category>/<name>.jpg with maps vms/<category>/<name>.png (green = true, red = false; or "
+          "<name>_true.png + <name>_false.png, or <name>.npy) of the same size, <category> one of "
+          f"{', '.join(CATEGORIES)} (vms_zoo/data/vischema.py)")
 
 
 class VischemaError(ValueError):
@@ -100,7 +107,7 @@ def scan(folder, map_format="auto", check_sizes=True):
     image_root, vms_root = os.path.join(folder, "images"), os.path.join(folder, "vms")
     for d in (image_root, vms_root):
         if not os.path.isdir(d):
-            raise VischemaError(f"{folder}: no '{os.path.basename(d)}/' folder. {MANUAL_DOWNLOAD_INSTRUCTIONS}")
+            raise VischemaError(f"{folder}: no '{os.path.basename(d)}/' folder; expected {LAYOUT}.")
     unknown = {c for d in (image_root, vms_root) for c in os.listdir(d)
                if os.path.isdir(os.path.join(d, c)) and c not in CATEGORIES}
     if unknown:
@@ -126,7 +133,7 @@ def scan(folder, map_format="auto", check_sizes=True):
     if orphans:
         _fail("VMS maps without an image", orphans, folder)
     if not records:
-        raise VischemaError(f"{folder}: no images found. {MANUAL_DOWNLOAD_INSTRUCTIONS}")
+        raise VischemaError(f"{folder}: no images found; expected {LAYOUT}.")
     if check_sizes:
         bad = [f"{r.id} (image {_size(r.image)}, map {_size(r.maps[0])})" for r in records
                if _size(r.image) != _size(r.maps[0]) or any(_size(p) != _size(r.maps[0]) for p in r.maps)]
@@ -237,7 +244,7 @@ def config_splits(root, config, map_format="auto", test_fraction=0.2, seed=0):
     for part in parts:
         folder = os.path.join(root, part)
         if not os.path.isdir(folder):
-            raise VischemaError(f"{root}: no '{part}/' folder. {MANUAL_DOWNLOAD_INSTRUCTIONS}")
+            raise VischemaError(f"{root}: no '{part}/' folder; expected {root}/{part}/{LAYOUT}.")
         splits = split_records(scan(folder, map_format), folder, test_fraction, seed)
         for s, recs in splits.items():
             out[s] += [dataclasses.replace(r, id=f"{part}/{r.id}") if len(parts) > 1 else r for r in recs]
@@ -245,14 +252,18 @@ def config_splits(root, config, map_format="auto", test_fraction=0.2, seed=0):
 
 
 def load_vischema(root, config="vischema_plus", split="train", image_size=224, map_format="auto",
-                  test_fraction=0.2, seed=0):
+                  test_fraction=0.2, seed=0, limit=None):
     """Numpy arrays of a VISCHEMA split, resized to `image_size`, shaped like `SyntheticScenes.arrays`.
 
     Returns dict(images (N, S, S, 3) float32 in [0, 1], vms (N, S, S, 2) float32 in [0, 1], categories
-    (N,) int32 indices into `CATEGORIES`, ids (N,) str). `split` is "train", "test" or "all".
+    (N,) int32 indices into `CATEGORIES`, ids (N,) str). `split` is "train", "test" or "all"; `limit` keeps
+    that many, taken in turn from each category (a smoke run reads a few).
     """
     splits = config_splits(root, config, map_format, test_fraction, seed)
     records = splits["train"] + splits["test"] if split == "all" else splits[split]
+    if limit is not None:  # a few images that still span the categories: one of each in turn
+        by_category = [[r for r in records if r.category == c] for c in CATEGORIES]
+        records = [r for turn in itertools.zip_longest(*by_category) for r in turn if r is not None][:limit]
     size = (image_size, image_size)
     images, maps = [], []
     for r in records:

@@ -10,10 +10,15 @@ GANs' feedback predictor and scorer). `overrides` replace entries of either ("ep
 a bare key found in exactly one of them). Every run writes a preset folder to `output` (loadable with
 `vms_zoo.load("./output")`) and a `run.json` with the resolved settings; a rerun with other settings on the same
 folder is refused unless `overwrite=True`. `vms-zoo train` and the recipes in `recipes/` call this.
+
+`smoke=True` (`vms-zoo train PRESET --smoke`) runs the preset's own code path at the smallest size
+(`smoke_settings`), then loads the folder and generates or predicts from it into smoke.png: a check, in seconds,
+that the data, the training, the folder and the loading all work before a long run.
 """
 
 import contextlib
 import copy
+import inspect
 import json
 import os
 import shutil
@@ -22,18 +27,24 @@ from pathlib import Path
 
 from vms_zoo.presets import get_preset, registry
 
-RUN_FILE, LOCK_FILE = "run.json", ".vms_zoo.lock"
+RUN_FILE, LOCK_FILE, SMOKE_FILE = "run.json", ".vms_zoo.lock", "smoke.png"
 # What a run leaves behind to resume from: removed when --overwrite starts a run afresh (nothing else is).
 RESUME_STATE = (".vms_zoo_backup", "memgan.checkpoint.weights.h5", "tuner")
 TRAINED_HERE = ("predictor", "scorer")  # predictors a GAN run trained itself (each a run folder of its own)
 RUN_OUTPUTS = ("config.json", "model.weights.h5", "metadata.json", "README.md", "metrics.json", "predictions.png",
-               "pairs.json", "record.json", "samples") + RESUME_STATE + TRAINED_HERE
+               "pairs.json", "record.json", "samples", SMOKE_FILE) + RESUME_STATE + TRAINED_HERE
 # Settings that may change when a run is resumed: how it runs, not what it computes.
 SESSION_KEYS = ("verbose", "distribute")
+# Smoke runs: layers this wide, this many steps of this many images; the GANs' real images and pairs are as many
+# as the images of those steps (one batch shape for every scoring).
+SMOKE_WIDTH, SMOKE_STEPS, SMOKE_BATCH = 8, 2, 2
+SMOKE_IMAGES = SMOKE_STEPS * SMOKE_BATCH
+SMOKE_SCORER = "vms_vae_synthetic_scorer_32"  # shipped: grades the smoke run of a preset that names no scorer
 
 
-def resolve(preset, overrides=None, data=None):
-    """{"preset", "class", "config", "training", "paper"} for a preset name with `overrides` and `data` applied."""
+def resolve(preset, overrides=None, data=None, smoke=False):
+    """{"preset", "class", "config", "training", "paper"} for a preset name with `overrides` and `data` applied,
+    and shrunk by `smoke_settings` (which adds "smoke": True) for a smoke run."""
     spec = copy.deepcopy(get_preset(preset))
     resolved = {"preset": preset, "class": spec["class"], "config": spec["config"], "training": spec["training"],
                 "paper": spec["metadata"]["paper"]}
@@ -52,7 +63,68 @@ def resolve(preset, overrides=None, data=None):
         resolved[section][name] = value
     if data is not None:
         resolved["training"]["data"] = data
-    return resolved
+    return smoke_settings(resolved) if smoke else resolved
+
+
+def smallest_size(class_name):
+    """The smallest image side each architecture takes."""
+    from vms_zoo.models.vms_predictor.model import DECODER_LAYERS
+    from vms_zoo.models.wmemgan.model import SUPPORTED_SIZES
+
+    # VMSPredictor: one pixel before five stride-2 decoder layers (and VGG16's five pools); MEMGAN: 4 px grown to 8
+    return {"VMSPredictor": 2**DECODER_LAYERS, "WMEMGAN": min(SUPPORTED_SIZES), "MEMGAN": 8}[class_name]
+
+
+def smoke_settings(resolved):
+    """`resolved` (see `resolve`) shrunk for a smoke run, for any preset: the same class, data, switches and
+    code path (encoder kind, pixel norm, minibatch stddev, condition, real-batch mode, the growth phases),
+    at the smallest image side the architecture takes, with SMOKE_WIDTH-wide layers and latents, SMOKE_STEPS
+    steps of SMOKE_BATCH images (n_critic at most SMOKE_BATCH; MEMGAN trains each stage once: 4 px, then 8 px
+    fading in), SMOKE_IMAGES real images and pairs. Pretrained encoder weights stay only when they are on disk (the
+    bundled hed_vgg16): a smoke run downloads nothing. "smoke": True is part of the settings, so a smoke run
+    and a full run never share a run folder."""
+    from vms_zoo.data.synthetic import CATEGORIES
+    from vms_zoo.models.memgan.model import resolutions
+    from vms_zoo.models.vms_predictor import VMSPredictor
+    from vms_zoo.models.vms_predictor.model import DECODER_LAYERS
+
+    smoke = {**copy.deepcopy(resolved), "smoke": True}
+    cls, config, training = smoke["class"], smoke["config"], smoke["training"]
+    width, steps, batch = SMOKE_WIDTH, SMOKE_STEPS, SMOKE_BATCH
+    config.update(image_size=smallest_size(cls), latent_dim=width)
+    if cls == "VMSPredictor":
+        defaults = inspect.signature(VMSPredictor.__init__).parameters
+        encoder_filters = config.get("encoder_filters", defaults["encoder_filters"].default)
+        config.update(encoder_filters=[width] * len(encoder_filters), dense_units=width,
+                      decoder_filters=[width] * (DECODER_LAYERS - 1),
+                      encoder_weights=_on_disk(config.get("encoder_weights", defaults["encoder_weights"].default)))
+        training.update(epochs=1, steps_per_epoch=steps, batch_size=batch, num_train=SMOKE_IMAGES, num_test=batch)
+        return smoke
+    training.update(num_images=SMOKE_IMAGES, pairs=SMOKE_IMAGES)
+    if training["data"] == "synthetic":  # enough scenes to hold num_images of the preset's category
+        training["num_scenes"] = len(CATEGORIES) * SMOKE_IMAGES
+    if cls == "WMEMGAN":  # epochs: 2 steps also when a step takes all the images (fresh batches)
+        config["filters"] = width
+        training.update(epochs=steps, max_steps=steps, max_minutes=None, batch_size=batch,
+                        n_critic=min(training["n_critic"], batch))
+    else:  # MEMGAN: each stage once, 4 px stable, then 8 px through its fade-in
+        config["filters"] = [width] * len(resolutions(config["image_size"]))
+        training.update(batch_sizes=[batch, batch], fade_images=[0, steps * batch], stabilise_images=[steps * batch, 0])
+    return smoke
+
+
+def _on_disk(weights):
+    """Encoder weights a smoke run uses without downloading: the bundled HED VGG16 when installed, an existing
+    file; anything else (ImageNet) becomes None, random weights."""
+    from vms_zoo.models.vms_predictor.vgg16_weights import HED_VGG16, hed_weights_path
+
+    if weights == HED_VGG16:
+        try:
+            hed_weights_path()
+            return weights
+        except ImportError:
+            return None
+    return weights if isinstance(weights, str) and os.path.isfile(weights) else None
 
 
 def trainers():
@@ -149,18 +221,24 @@ def _diff(saved, new, prefix=""):
 
 
 def train(preset, data=None, output=None, overrides=None, dry_run=False, overwrite=False, distribute=False,
-          verbose=1, callbacks=()):
+          verbose=1, callbacks=(), smoke=False):
     """Train a preset (a registry name) and write the result as a preset folder in `output`.
 
     data: a data spec ("synthetic", "folder:DIR", "lsun:DIR", "vischema1:DIR", ...; default the preset's).
     overrides: {"epochs": 2, "config.image_size": 32, ...}. dry_run: return the resolved settings, train nothing.
-    distribute: data-parallel over all local devices (`vms_zoo.distribute`). Returns the run's record.
+    distribute: data-parallel over all local devices (`vms_zoo.distribute`). smoke: the preset's code path at
+    the smallest size (`smoke_settings`), then generate or predict from the written folder (`smoke_check`).
+    Returns the run's record.
     """
+    from vms_zoo.data.sources import check_data
+    from vms_zoo.presets import model_class
+
     if preset not in registry():
         get_preset(preset)  # the one-line unknown-preset error with suggestions
-    resolved = resolve(preset, overrides, data)
+    resolved = resolve(preset, overrides, data, smoke)
     if dry_run:
         return resolved
+    check_data(resolved["training"]["data"], model_class(resolved["class"]).task)  # before anything is written
     output = Path(output or f"runs/{preset}")
     from vms_zoo.distribute import for_recipe, is_chief
 
@@ -173,6 +251,8 @@ def train(preset, data=None, output=None, overrides=None, dry_run=False, overwri
             with for_recipe(distribute).scope():
                 record = trainers()[resolved["class"]](resolved, output, verbose=verbose, callbacks=list(callbacks))
             record = {"preset": preset, "class": resolved["class"], "output": str(output), **record}
+            if smoke:
+                record["smoke"] = smoke_check(resolved, output, verbose)
             (output / "record.json").write_text(json.dumps(record, indent=2, default=float))
     finally:
         if not is_chief():
@@ -180,11 +260,51 @@ def train(preset, data=None, output=None, overrides=None, dry_run=False, overwri
     return record
 
 
-def load_or_train(reference, output, role, verbose=1):
+def smoke_check(resolved, output, verbose=1):
+    """Load a smoke run's folder as a user would and generate low / high-target pairs (GANs) or predict the
+    test images' maps (predictors) into output/smoke.png: proof the folder works. Returns the file, the shape
+    and range of what was drawn and the loaded model's config."""
+    import keras
+    import numpy as np
+
+    from vms_zoo.presets import is_path, load
+    from vms_zoo.visualize import save_grid, save_prediction_grid
+
+    folder = str(output) if is_path(str(output)) else os.path.join(".", str(output))  # a path, never a preset name
+    model, training, path = load(folder), resolved["training"], Path(output) / SMOKE_FILE
+    if model.task == "generator":
+        from vms_zoo.evaluation import generate_pairs
+
+        low, high = generate_pairs(model, training["pairs"], seed=training["seed"])
+        save_grid([[a, b] for a, b in zip(low, high)], path, scale=4)
+        drawn, what = np.stack([low, high]), "low / high-target images"
+    else:
+        from vms_zoo.data.sources import predictor_data
+
+        _, test, _ = predictor_data(training["data"], model.image_size, training["seed"], training["num_train"],
+                                    training["num_test"])
+        # called, not `predict`: the same maps (z = z_mean) without compiling a predict function for a few images
+        drawn, what = keras.ops.convert_to_numpy(model(test["images"], training=False)["vms"]), "predicted maps"
+        save_prediction_grid(test["images"], test["vms"], drawn, path)
+    if verbose:
+        print(f"Smoke run done: vms_zoo.load({folder!r}) loads the model; its {what} {drawn.shape} are in "
+              f"{path}", flush=True)
+    return {"file": str(path), "shape": list(drawn.shape), "min": float(drawn.min()), "max": float(drawn.max()),
+            "config": json.loads(json.dumps(model.get_config()))}
+
+
+def load_or_train(reference, output, role, verbose=1, smoke=False):
     """A frozen-feedback or scorer predictor: a preset folder, a preset with weights, or a preset without
-    weights trained now into `output/role` (reused when a previous run left it there)."""
+    weights trained now into `output/role` (reused when a previous run left it there).
+
+    In a smoke run a predictor trained here is trained at smoke scale too, on the synthetic scenes when its
+    preset's data is a folder kind without a folder (the GAN's images have no maps), and a preset that names
+    no scorer is graded by the shipped `SMOKE_SCORER`."""
+    from vms_zoo.data.sources import NEEDS_DIR
     from vms_zoo.presets import is_path, load, weights_status
 
+    if reference is None and smoke and role == "scorer":
+        reference = SMOKE_SCORER
     if reference is None:
         raise ValueError(f"This preset names no {role}: give one (a trained preset folder, e.g. --set "
                          f"training.{role}=./runs/my_{role}).")
@@ -194,7 +314,13 @@ def load_or_train(reference, output, role, verbose=1):
         return load(reference)
     folder = Path(output) / role
     if not (folder / "config.json").exists():
+        data = get_preset(reference)["training"]["data"]
+        if data in NEEDS_DIR and not smoke:
+            raise ValueError(f"The {role} {reference} trains on {data}:DIR, which this run cannot give it: train it "
+                             f"first (vms-zoo train {reference} --data {data}:DIR --output runs/{reference}) and "
+                             f"pass it with --set training.{role}=./runs/{reference}.")
         if verbose:
             print(f"Training the {role} ({reference}) into {folder}", flush=True)
-        train(reference, output=folder, verbose=verbose)
+        train(reference, data="synthetic" if data in NEEDS_DIR else data, output=folder, verbose=verbose,
+              smoke=smoke)
     return load(str(folder))  # output/role always holds a separator: read as a folder

@@ -6,32 +6,41 @@ import time
 import keras
 import numpy as np
 
-from vms_zoo.data.sources import gan_images
+from vms_zoo.data.sources import gan_source
 from vms_zoo.evaluation import evaluate_pairs, score_images, score_scale, split_settings
 from vms_zoo.presets import save_preset
 
+REAL_SAMPLE = 2000  # real images scored (score scale, pair split, summary): the first ones
+
 
 def training_images(training, image_size):
-    """The real images a GAN preset trains on, float32 (N, S, S, 3) in [0, 1] (at most "num_images" of them)."""
-    return gan_images(training["data"], image_size, category=training.get("category"),
+    """The real images a GAN preset trains on, (N, S, S, 3) float32 in [0, 1], at most "num_images" of them:
+    an array of synthetic scenes, or folder / LSUN images decoded batch by batch (`gan_source`)."""
+    return gan_source(training["data"], image_size, category=training.get("category"),
                       num_scenes=training.get("num_scenes"), seed=training["seed"], limit=training.get("num_images"))
 
 
-def predictors(training, output, verbose):
+def predictors(training, output, verbose, smoke=False):
     """(feedback predictor, independent scorer) named by the training settings (see `load_or_train`)."""
     from vms_zoo.training import load_or_train
 
-    return (load_or_train(training["predictor"], output, "predictor", verbose),
-            load_or_train(training["scorer"], output, "scorer", verbose))
+    return (load_or_train(training["predictor"], output, "predictor", verbose, smoke),
+            load_or_train(training["scorer"], output, "scorer", verbose, smoke))
 
 
-def prepare(resolved, output, verbose):
-    """The start of every GAN run: seeds, the two predictors, the real images and how both predictors score
-    them. Returns (config without the predictor architecture, training, predictor, scorer, images, record)."""
+def prepare(resolved, output, verbose, stream=False):
+    """The start of every GAN run: seeds, the real images (first: a data error stops the run before any
+    predictor trains), the two predictors and how both score the real images. Returns (config without the
+    predictor architecture, training, predictor, scorer, images, record).
+
+    stream: folder and LSUN images stay a `LazyImages` (decoded batch by batch); without it they are decoded
+    into one array, for callers that need one (the alpha sweep's keras-tuner search).
+    """
     config, training = dict(resolved["config"]), resolved["training"]
     keras.utils.set_random_seed(training["seed"])
-    predictor, scorer = predictors(training, output, verbose)
     images = training_images(training, config["image_size"])
+    images = images if stream else images[:]
+    predictor, scorer = predictors(training, output, verbose, resolved.get("smoke", False))
     config.pop("predictor", None)  # the trained feedback predictor replaces the preset's architecture
     summary, scorer_real = real_scores(predictor, scorer, images)
     # scorer_real (not JSON) is popped by `finish`: the pair split sits at a quantile of it.
@@ -40,20 +49,21 @@ def prepare(resolved, output, verbose):
 
 
 def standardize_scores(config, training, predictor, images):
-    """Set W-MEMGAN's `score_scale` from the feedback predictor's real-image scores when the settings ask for
-    it (score condition); returns the scale dict (with the low / high pair targets as z-scores) or None."""
+    """Set W-MEMGAN's `score_scale` from the feedback predictor's scores of the first `REAL_SAMPLE` real
+    images when the settings ask for it (score condition); returns the scale dict (with the low / high pair
+    targets as z-scores) or None."""
     if config["condition"] != "score" or not training.get("score_scale"):
         config["score_scale"] = None
         return None
-    scale = score_scale(predictor, images, tuple(training["quantiles"]))
+    scale = score_scale(predictor, images[:REAL_SAMPLE], tuple(training["quantiles"]))
     config["score_scale"] = [scale["mean"], scale["std"]]
     return scale
 
 
 def real_scores(predictor, scorer, images):
-    """How both predictors score the real training images (a collapsed predictor shows std 0), and the
-    scorer's scores themselves."""
-    sample = images[:2000]
+    """How both predictors score the first `REAL_SAMPLE` real training images (a collapsed predictor shows
+    std 0), and the scorer's scores themselves."""
+    sample = images[:REAL_SAMPLE]
     p, s = score_images(predictor, sample), score_images(scorer, sample)
     return {"predictor_mean": float(p.mean()), "predictor_std": float(p.std()), "scorer_mean": float(s.mean()),
             "scorer_std": float(s.std()), "predictor_scorer_corr": float(np.corrcoef(p, s)[0, 1])}, s

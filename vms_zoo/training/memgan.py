@@ -17,7 +17,7 @@ CHECKPOINT = "memgan.checkpoint.weights.h5"
 
 def train_memgan(resolved, output, verbose=1, callbacks=()):
     """Train `resolved` (see `vms_zoo.training.resolve`); writes the preset folder, samples/ and pairs.json."""
-    config, training, predictor, scorer, images, record = prepare(resolved, output, verbose)
+    config, training, predictor, scorer, images, record = prepare(resolved, output, verbose, stream=True)
 
     gan = MEMGAN(predictor, **config)
     adam = dict(learning_rate=training["learning_rate"], beta_1=0.0, beta_2=0.99, epsilon=1e-8)

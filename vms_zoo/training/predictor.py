@@ -8,40 +8,12 @@ import keras
 import numpy as np
 
 from vms_zoo.data.augment import JointAugment
-from vms_zoo.data.sources import predictor_data
+from vms_zoo.data.sources import EpochBatches, predictor_data
 from vms_zoo.metrics import MSE255, Pearson2D, category_mean_baseline, map_report
 from vms_zoo.models.vms_predictor import VMSPredictor
 from vms_zoo.presets import save_preset
 from vms_zoo.training.progress import Throughput
 from vms_zoo.visualize import save_prediction_grid
-
-
-class EpochBatches(keras.utils.PyDataset):
-    """Shuffled batches whose order is a function of (seed, epoch) alone, so a resumed run (BackupAndRestore
-    restarts at its epoch) sees the same order an uninterrupted one would; `epoch_callback` keeps the epoch.
-    An epoch is `steps` batches (default: the whole batches in the data), wrapping around when longer."""
-
-    def __init__(self, x, y, batch_size, seed=0, steps=None):
-        super().__init__()
-        self.x, self.y, self.batch_size, self.seed, self.epoch = x, y, int(batch_size), seed, 0
-        self.steps = int(steps or len(x) // self.batch_size)
-
-    def __len__(self):
-        return self.steps
-
-    def __getitem__(self, index):
-        order = np.random.default_rng((self.seed, self.epoch)).permutation(len(self.x))
-        rows = order[(index * self.batch_size + np.arange(self.batch_size)) % len(self.x)]
-        return self.x[rows], self.y[rows]
-
-    def epoch_callback(self):
-        data = self
-
-        class SetEpoch(keras.callbacks.Callback):
-            def on_epoch_begin(self, epoch, logs=None):
-                data.epoch = epoch
-
-        return SetEpoch()
 
 
 def _sha256(arrays):

@@ -7,13 +7,15 @@ are memorability levels real scenes reach.
 
 With fresh real batches (`"real_batches": "fresh"`, WGAN-GP's way) each of the n_critic critic updates of a step
 takes its own `batch_size` real images, so an epoch (one pass over the images) has n_critic times fewer
-generator steps than with "reuse"; the images are cut to whole steps, so every update gets a full batch.
+generator steps than with "reuse". An epoch is the whole steps the images fill (`EpochBatches`: a seeded order
+per epoch, only a step's images decoded), so every update gets a full batch.
 """
 
 import time
 
 import keras
 
+from vms_zoo.data.sources import EpochBatches
 from vms_zoo.models.memorability_gan import SampleGrid
 from vms_zoo.models.wmemgan import WMEMGAN
 from vms_zoo.training.gan import StepLimit, finish, prepare, standardize_scores
@@ -22,7 +24,7 @@ from vms_zoo.training.progress import Throughput
 
 def train_wmemgan(resolved, output, verbose=1, callbacks=()):
     """Train `resolved` (see `vms_zoo.training.resolve`); writes the preset folder, samples/ and pairs.json."""
-    config, training, predictor, scorer, images, record = prepare(resolved, output, verbose)
+    config, training, predictor, scorer, images, record = prepare(resolved, output, verbose, stream=True)
 
     scale = standardize_scores(config, training, predictor, images)
     low, high = (scale["low"], scale["high"]) if scale else (None, None)
@@ -33,8 +35,9 @@ def train_wmemgan(resolved, output, verbose=1, callbacks=()):
     gan.compile(d_optimizer=keras.optimizers.Adam(**adam), g_optimizer=keras.optimizers.Adam(**adam),
                 n_critic=training["n_critic"], gp_weight=training["gp_weight"], real_batches=real_batches)
     per_step = training["batch_size"] * (training["n_critic"] if real_batches == "fresh" else 1)  # real images
-    if real_batches == "fresh":
-        images = whole_steps(images, per_step)
+    whole_steps(range(len(images)), per_step)  # refuses images that fill no step
+    # A batch is one generator step's real images (`MemorabilityGAN.fit`); an epoch, the whole steps they fill.
+    data = EpochBatches(images, None, per_step, training["seed"])
     grids = SampleGrid(str(output / "samples"), low=low, high=high, seed=training["seed"],
                        every=training["sample_every"])
     limit = StepLimit(training.get("max_minutes"), training.get("max_steps"))
@@ -43,8 +46,8 @@ def train_wmemgan(resolved, output, verbose=1, callbacks=()):
     progress = [Throughput(images_per_step=per_step, max_steps=training.get("max_steps"),
                            max_minutes=training.get("max_minutes"))] if verbose else []
     start = time.time()
-    history = gan.fit(images, batch_size=training["batch_size"], epochs=training["epochs"], shuffle=True,
-                      callbacks=[grids, limit, *callbacks, *progress], verbose=2 if verbose else 0)
+    history = gan.fit(data, epochs=training["epochs"], shuffle=False, verbose=2 if verbose else 0,
+                      callbacks=[data.epoch_callback(), grids, limit, *callbacks, *progress])
     record["gan"] = {"train_seconds": round(time.time() - start, 1), "generator_steps": limit.steps,
                      "history": {k: [float(v) for v in vals] for k, vals in history.history.items()}}
     return finish(gan, resolved, output, record, predictor, scorer, low, high, verbose)

@@ -6,6 +6,7 @@ import math
 import keras
 import numpy as np
 
+from vms_zoo.data.sources import box_downsample
 from vms_zoo.presets import write_atomically
 from vms_zoo.vms import check_images
 
@@ -96,8 +97,9 @@ class ImageStream(keras.utils.PyDataset):
 
     Image k of the stream is `images[order_p[k % N]]` with a permutation per pass p seeded by (seed, p),
     so the data order depends on the image count alone. Images are box-downsampled to `resolution`.
-    `images` may be float32 in [0, 1] or uint8 storage (e.g. a memory-mapped .npy of a large image set,
-    divided by 255 here); batches always leave in [0, 1].
+    `images` may be float32 in [0, 1], uint8 storage (e.g. a memory-mapped .npy of a large image set,
+    divided by 255 here) or a `vms_zoo.data.sources.LazyImages` (folders, LSUN), which decodes only the batch's
+    images; batches always leave in [0, 1].
     """
 
     def __init__(self, images, resolution, batch_size, start, steps, seed=0):
@@ -120,8 +122,7 @@ class ImageStream(keras.utils.PyDataset):
             x /= 255.0
         else:  # the image contract, batch by batch (the array may be a memory-mapped file too big to scan)
             check_images(x, what=f"Images {ks[0]}..{ks[-1]} of the stream")
-        f, r = x.shape[1] // self.resolution, self.resolution
-        return x.reshape(len(x), r, f, r, f, 3).mean(axis=(2, 4))
+        return box_downsample(x, self.resolution)
 
 
 def train(model, images, schedule, callbacks=(), seed=0, verbose="auto"):
