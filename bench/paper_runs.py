@@ -1,0 +1,168 @@
+"""What a paper preset's full run costs: FLOPs per step and per run, images per run, GPU-time estimates, and
+peak memory at the preset's batch sizes. The README's "Reproducing the papers" tables come from this script.
+
+    python bench/paper_runs.py --output docs/results/paper_runs.json       # every paper preset (TensorFlow)
+    python bench/paper_runs.py --presets memgan_256 --output /tmp/memgan.json
+
+- FLOPs per step and per image come from `vms_zoo.flops` (layer shapes; multiply-add = 2 FLOPs); images per
+  run from the preset's own schedule (`run_images`).
+- Time per GPU class is an **estimate**: FLOPs per run over the GPU's dense TF32 tensor-core peak (NVIDIA's data
+  sheets; TensorFlow and JAX use TF32 for float32 convolutions and matmuls on Ampere and newer) at an assumed
+  `UTILISATION`. No GPU ran these numbers.
+- Peak memory is **measured on CPU and scaled**: each (preset, growth stage) runs two train steps in a fresh
+  process at two small batches; the growth of peak resident memory with the batch gives the memory per image,
+  extrapolated linearly to the preset's batch. The CPU figure includes the framework's own host memory (about
+  1 GB after importing TensorFlow, measured as `runtime`), which a GPU run keeps on the host.
+"""
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+PAPER_PRESETS = ("vms_vae_m8", "vms_vae_m8_l1", "vms_vae_m32", "vms_vae_m32_vischema_plus", "wmemgan_score_128",
+                 "wmemgan_map_128", "memgan_256", "memgan_foil_256")
+# Dense TF32 tensor-core peaks in TFLOP/s, from NVIDIA's data sheets (without sparsity); V100 has no TF32, its
+# float32 peak is given.
+GPU_PEAK_TFLOPS = {"H100 SXM": 494.7, "A100 SXM": 156.0, "L4": 60.0, "V100 SXM2 (float32)": 15.7}
+UTILISATION = 0.25  # our assumption: small-batch GAN and VAE steps rarely reach more of a GPU's peak
+
+
+def _rss_mib():
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _peak_mib():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def build(preset, stage=None):
+    """The preset's model, compiled as its training compiles it (random VGG16 weights: same arithmetic), and a
+    function making one train step's input at a batch size."""
+    import keras
+    import numpy as np
+
+    from vms_zoo.presets import get_preset, model_class
+    from vms_zoo.training import resolve
+
+    resolved = resolve(preset)
+    config, training = dict(resolved["config"]), resolved["training"]
+    rng = np.random.default_rng(0)
+    if resolved["class"] == "VMSPredictor":
+        model = model_class("VMSPredictor")(**{**config, "encoder_weights": None})
+        model.compile(optimizer=keras.optimizers.Adam(training["learning_rate"]))
+        size = config["image_size"]
+        return model, lambda b: (rng.random((b, size, size, 3), "float32"), rng.random((b, size, size, 2), "float32"))
+    predictor_config = get_preset(training["predictor"])["config"]
+    predictor = model_class("VMSPredictor")(**{**predictor_config, "encoder_weights": None})
+    config.pop("predictor", None)
+    gan = model_class(resolved["class"])(predictor, **config)
+    adam = dict(learning_rate=training["learning_rate"], beta_1=0.0, beta_2=0.99 if resolved["class"] == "MEMGAN" else 0.9)
+    kwargs = {"real_batches": training["real_batches"]} if "real_batches" in training else {}
+    gan.compile(d_optimizer=keras.optimizers.Adam(**adam), g_optimizer=keras.optimizers.Adam(**adam),
+                n_critic=training["n_critic"], gp_weight=training["gp_weight"], **kwargs)
+    per_step = training["n_critic"] if training.get("real_batches") == "fresh" else 1
+    size = config["image_size"]
+    if stage is not None:
+        gan.set_growth_state(stage, fade=0.5)  # mid-fade: both blocks of the stage run
+        size = gan.sizes[stage]
+    return gan, lambda b: (rng.random((b * per_step, size, size, 3), "float32"),)
+
+
+def measure(preset, stage, batch):
+    """Peak resident MiB of two train steps at `batch` (run in a fresh process: peaks never go down)."""
+    runtime = _rss_mib()
+    import keras  # noqa: F401  (the framework's own memory, before any model)
+
+    runtime = max(runtime, _rss_mib())
+    model, make = build(preset, stage)
+    inputs = make(batch)
+    before = _rss_mib()
+    for _ in range(2):  # the first builds the optimizers' slots
+        model.train_on_batch(*inputs)
+    return {"runtime_mib": runtime, "model_mib": before, "peak_mib": _peak_mib()}
+
+
+def _measure_in_subprocess(preset, stage, batch):
+    command = [sys.executable, __file__, "--measure", preset, str(-1 if stage is None else stage), str(batch)]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def stages(preset):
+    """[(stage or None, preset batch size, the two small batches to measure at)]."""
+    from vms_zoo.training import resolve
+
+    training = resolve(preset)["training"]
+    batches = dict(enumerate(training["batch_sizes"])) if "batch_sizes" in training else {None: training["batch_size"]}
+    # Up to 8 the preset's own batch runs here; above it, 2 and 8 (a wider span than 1 and 2: allocator noise of
+    # ~100 MiB would otherwise be multiplied by the batch).
+    return [(s, b, (b // 2, b) if b <= 8 else (2, 8)) for s, b in batches.items()]
+
+
+def memory(preset):
+    """Per stage: measured peaks at the two small batches and the linear extrapolation to the preset's batch."""
+    rows = []
+    for stage, batch, (b1, b2) in stages(preset):
+        m1, m2 = _measure_in_subprocess(preset, stage, b1), _measure_in_subprocess(preset, stage, b2)
+        per_image = max(0.0, (m2["peak_mib"] - m1["peak_mib"]) / (b2 - b1)) if b2 > b1 else 0.0
+        rows.append({"stage": stage, "batch": batch, "measured": {b1: m1, b2: m2}, "per_image_mib": per_image,
+                     "peak_mib_at_batch": m1["peak_mib"] + per_image * (batch - b1),
+                     "runtime_mib": m1["runtime_mib"], "scaled": batch not in (b1, b2)})
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--presets", nargs="+", default=list(PAPER_PRESETS))
+    parser.add_argument("--output", default="docs/results/paper_runs.json")
+    parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--measure", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        preset, stage, batch = args.measure
+        print(json.dumps(measure(preset, None if int(stage) < 0 else int(stage), int(batch))))
+        return
+    out = Path(args.output)
+    if out.exists() and not args.overwrite:
+        sys.exit(f"{out} exists; pass --overwrite to replace it.")
+    from vms_zoo.flops import run_cost
+
+    import keras
+
+    results = {"backend": keras.backend.backend(), "utilisation": UTILISATION, "gpu_peak_tflops": GPU_PEAK_TFLOPS,
+               "presets": {}}
+    for preset in args.presets:
+        cost = run_cost(preset)
+        mem = memory(preset)
+        hours = {gpu: cost["flops_per_run"] / (peak * 1e12 * UTILISATION) / 3600 for gpu, peak in GPU_PEAK_TFLOPS.items()}
+        results["presets"][preset] = {**cost, "estimated_hours": hours, "memory": mem,
+                                      "peak_mib": max(r["peak_mib_at_batch"] for r in mem)}
+        print(json.dumps({preset: {k: v for k, v in results["presets"][preset].items() if k != "memory"}}), flush=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2))
+    print(markdown(results))
+
+
+def markdown(results):
+    """The README table."""
+    gpus = list(results["gpu_peak_tflops"])
+    hours = lambda h: f"{h:,.0f}" if h >= 10 else f"{h:.2g}"
+    lines = ["| preset | GFLOP a step (batch) | images a run | PFLOP a run | "
+             + " | ".join(f"est. hours, {g}" for g in gpus) + " | peak memory, GiB (CPU, scaled) |",
+             "|---|---|---|---|" + "---|" * len(gpus) + "---|"]
+    for name, r in results["presets"].items():
+        lines.append(f"| `{name}` | {r['flops_per_step'] / 1e9:,.0f} ({r['batch']}) | {r['images_per_run']:,} | "
+                     f"{r['flops_per_run'] / 1e15:,.1f} | "
+                     + " | ".join(hours(r["estimated_hours"][g]) for g in gpus) + f" | {r['peak_mib'] / 1024:.1f} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,224 @@
+"""FLOPs of forward passes and training steps, counted from layer shapes.
+
+    from vms_zoo.flops import run_cost, train_step_flops
+
+    train_step_flops("wmemgan_score_128")          # one generator step at the preset's batch size
+    train_step_flops("memgan_256", stage=3)        # one step at 32 px (stage 3), stable
+    train_step_flops("vms_vae_m32", cached=True)   # the predictor trained on cached encoder features
+    run_cost("memgan_256")                         # FLOPs per step and per run, steps and images per run
+
+The rules:
+
+- Only multiply-adds are counted, 2 FLOPs each: Dense 2 * in * out per position, Conv 2 * (output pixels) *
+  k * k * (in / groups) * out, Conv transpose 2 * (input pixels) * k * k * in * out; `EqualizedDense` and
+  `EqualizedConv2D` as their plain counterparts. Everything else (bias, activations, normalisation, pooling,
+  resizing, the optimizer update) is elementwise and not counted: a few percent of these models.
+- A backward pass costs 2x its forward pass (activation and weight gradients) through a net whose weights are
+  updated, and 1x (activation gradients only) through a net the gradient only crosses: the frozen feedback
+  predictor, and the critic in the generator update. A frozen encoder that takes the images costs its
+  forward pass alone.
+- The gradient penalty (double backprop) costs 6 critic forwards per batch: the forward pass on the
+  interpolates, their input gradient (1x) and the backward pass of both (2x each).
+- W-MEMGAN and MEMGAN, a train step at per-update batch B: `n_critic` critic updates, each G(B) (fakes,
+  no gradient) + 3 D(B) real + 3 D(B) fake + 6 D(B) penalty, then the generator update, 3 G(B) + 2 D(B) +
+  2 P(B) (P, the predictor, at its own input size). MEMGAN counts the blocks active at its stage (both RGB
+  paths while fading).
+- The VMS predictor, a train step at batch B: 3 x (encoder + head) for a trainable encoder, 1 x encoder +
+  3 x head for a frozen one, and 3 x head on cached features (the head: flatten, dense, latent, decoder).
+
+FLOPs are per sample from `forward_flops` and `layer_flops`, per step (the whole batch) from
+`train_step_flops`.
+"""
+
+import math
+
+import keras
+
+from vms_zoo.layers import EqualizedConv2D, EqualizedDense
+
+CONVS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, EqualizedConv2D)
+TRANSPOSED_CONVS = (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose, keras.layers.Conv3DTranspose)
+GP_FORWARDS = 6  # the gradient penalty, in critic forward passes (see the module docstring)
+
+
+def _tuple(value, rank):
+    return tuple(value) if isinstance(value, (tuple, list)) else (value,) * rank
+
+
+def layer_flops(layer, input_shape):
+    """FLOPs of one call of `layer` on one sample of shape `input_shape` (no batch axis, channels last).
+
+    Dense, Conv and Conv-transpose layers (and the equalised-learning-rate ones); 0 for any other layer.
+    """
+    shape = tuple(int(d) for d in input_shape)
+    if isinstance(layer, (keras.layers.Dense, EqualizedDense)):
+        return 2 * math.prod(shape[:-1]) * shape[-1] * layer.units
+    if isinstance(layer, TRANSPOSED_CONVS):
+        return 2 * math.prod(shape[:-1]) * math.prod(layer.kernel_size) * shape[-1] * layer.filters
+    if isinstance(layer, CONVS):
+        rank = len(shape) - 1
+        kernel = _tuple(layer.kernel_size, rank)
+        strides = _tuple(getattr(layer, "strides", 1), rank)
+        dilation = _tuple(getattr(layer, "dilation_rate", 1), rank)
+        if layer.padding == "same":
+            out = [-(-n // s) for n, s in zip(shape[:-1], strides)]
+        else:
+            out = [(n - d * (k - 1) - 1) // s + 1 for n, k, s, d in zip(shape[:-1], kernel, strides, dilation)]
+        groups = getattr(layer, "groups", 1)
+        return 2 * math.prod(out) * math.prod(kernel) * (shape[-1] // groups) * layer.filters
+    return 0
+
+
+def forward_flops(model):
+    """FLOPs of one sample's forward pass through a functional or Sequential Keras model (nested ones included),
+    from the shapes recorded in its graph."""
+    graph = getattr(model, "_functional", None) or model  # a Sequential keeps its graph here
+    if not hasattr(graph, "_nodes_by_depth"):
+        raise TypeError(f"{model.name} is not a functional model; count its layers with layer_flops.")
+    total = 0
+    for nodes in graph._nodes_by_depth.values():
+        for node in nodes:
+            op, inputs = node.operation, node.arguments.keras_tensors
+            if isinstance(op, keras.Model):
+                total += forward_flops(op)
+            elif inputs:
+                total += layer_flops(op, inputs[0].shape[1:])
+    return total
+
+
+# --- the models ---------------------------------------------------------------------------------------------
+
+
+def memgan_forward_flops(model, stage=None, fading=None):
+    """(generator, critic) FLOPs per sample of a MEMGAN at `stage` (default: its stored state), both RGB paths
+    while `fading`."""
+    stored_stage, fade, _ = model.growth_state()
+    stage = stored_stage if stage is None else int(stage)
+    fading = (stage > 0 and fade < 1.0) if fading is None else bool(fading) and stage > 0
+    f, g, d = model.filters, model.generator, model.critic
+    size = 4 * 2**stage
+    gen = layer_flops(g.dense, (g.dense.kernel.shape[0],)) + layer_flops(g.conv4, (4, 4, f[0]))
+    crit = layer_flops(d.from_rgb[stage], (size, size, 3))
+    for s in range(1, stage + 1):
+        r = 4 * 2**s
+        gen += layer_flops(g.blocks[s - 1][0], (r, r, f[s - 1])) + layer_flops(g.blocks[s - 1][1], (r, r, f[s]))
+        crit += layer_flops(d.blocks[s - 1][0], (r, r, f[s])) + layer_flops(d.blocks[s - 1][1], (r, r, f[s]))
+    gen += layer_flops(g.to_rgb[stage], (size, size, f[stage]))
+    if fading:
+        gen += layer_flops(g.to_rgb[stage - 1], (size // 2, size // 2, f[stage - 1]))
+        crit += layer_flops(d.from_rgb[stage - 1], (size // 2, size // 2, 3))
+    crit += (layer_flops(d.conv4, (4, 4, f[0] + 1)) + layer_flops(d.dense4, (16 * f[0],))
+             + layer_flops(d.score, (f[0],)))
+    return gen, crit
+
+
+def gan_step_flops(generator, critic, predictor, batch_size, n_critic):
+    """FLOPs of one W-MEMGAN / MEMGAN train step from per-sample forward FLOPs (see the module docstring)."""
+    critic_update = generator + (3 + 3 + GP_FORWARDS) * critic
+    generator_update = 3 * generator + 2 * critic + 2 * predictor
+    return batch_size * (n_critic * critic_update + generator_update)
+
+
+def predictor_step_flops(model, batch_size, cached=False):
+    """FLOPs of one VMS predictor train step: on images, or on cached encoder features (`cached`)."""
+    head = forward_flops(model.feature_model)
+    if cached:
+        return batch_size * 3 * head
+    return batch_size * ((1 if model.encoder_frozen else 3) * forward_flops(model.encoder) + 3 * head)
+
+
+def train_step_flops(model, batch_size=None, stage=None, fading=None, cached=False):
+    """FLOPs of one train step of a model or a preset (name or folder; built without weights).
+
+    batch_size: the batch of one update (W-MEMGAN: one critic update's; MEMGAN: the stage's); default: the
+        preset's (MEMGAN: that of `stage`), required for a model.
+    stage, fading: MEMGAN's growth state (default: the model's stored one; a preset's: its last stage).
+    cached: the VMS predictor on cached encoder features.
+    """
+    from vms_zoo.models.memgan import MEMGAN
+
+    preset = None
+    if not isinstance(model, keras.Model):
+        preset, model = model, build_for_counting(model)
+        if isinstance(model, MEMGAN) and stage is None:
+            stage = len(model.sizes) - 1
+    if batch_size is None:
+        batch_size = _preset_batch_size(preset, model, stage)
+    if model.task == "predictor":
+        return predictor_step_flops(model, batch_size, cached)
+    if isinstance(model, MEMGAN):
+        gen, crit = memgan_forward_flops(model, stage, fading)
+    else:
+        gen, crit = forward_flops(model.generator), forward_flops(model.critic)
+    return gan_step_flops(gen, crit, forward_flops(model.predictor), batch_size, model.n_critic)
+
+
+def run_cost(preset, num_images=None):
+    """What a preset's whole training run costs, as its "training" entry schedules it: a dict of "batch" and
+    "flops_per_step" (MEMGAN: at its last stage), "steps_per_run", "images_per_run" (real images trained on)
+    and "flops_per_run".
+
+    W-MEMGAN: epochs x whole steps of the training images (`num_images`, default the entry's "num_images";
+    "max_steps" caps it, "max_minutes" is not counted). MEMGAN: every fade and stabilise phase at its stage
+    and batch size. Predictor: epochs x steps_per_epoch (or num_train // batch_size), on cached features when
+    its encoder is frozen and nothing augments the images (plus the one encoding pass over num_train images).
+    """
+    from vms_zoo.models.memgan import MEMGAN, GrowthSchedule
+
+    model, training = build_for_counting(preset), _training(preset)
+    if isinstance(model, MEMGAN):
+        schedule = GrowthSchedule(len(model.sizes), training["fade_images"], training["stabilise_images"],
+                                  training["batch_sizes"])
+        steps = flops = 0
+        for stage, fading, start, end, batch in schedule.phases:
+            steps += (end - start) // batch
+            flops += (end - start) // batch * train_step_flops(model, batch, stage=stage, fading=fading)
+        batch = training["batch_sizes"][-1]
+        return {"batch": batch, "flops_per_step": train_step_flops(model, batch, stage=len(model.sizes) - 1),
+                "steps_per_run": steps, "images_per_run": schedule.total_images, "flops_per_run": flops}
+    batch = training["batch_size"]
+    if model.task == "predictor":
+        steps = training["epochs"] * (training.get("steps_per_epoch") or training["num_train"] // batch)
+        cached = model.encoder_frozen and not training.get("augment")
+        step = predictor_step_flops(model, batch, cached)
+        encoding = training["num_train"] * forward_flops(model.encoder) if cached else 0
+        return {"batch": batch, "flops_per_step": step, "steps_per_run": steps, "images_per_run": steps * batch,
+                "flops_per_run": steps * step + encoding}
+    num_images = num_images or training.get("num_images")
+    if not num_images:
+        raise ValueError(f"{preset} trains on a number of images its entry does not state: pass num_images.")
+    per_step = batch * (model.n_critic if training.get("real_batches", "fresh") == "fresh" else 1)
+    steps = training["epochs"] * (num_images // per_step)
+    if training.get("max_steps"):
+        steps = min(steps, training["max_steps"])
+    step = train_step_flops(model, batch)
+    return {"batch": batch, "flops_per_step": step, "steps_per_run": steps, "images_per_run": steps * per_step,
+            "flops_per_run": steps * step}
+
+
+def build_for_counting(preset):
+    """A preset's model built from its config without weights (no download: pretrained encoders random), a GAN
+    with its preset's n_critic."""
+    from vms_zoo.presets import build, resolve, without_downloads
+
+    class_name, config, _, _ = resolve(preset)
+    model = build(class_name, without_downloads(config))
+    if "n_critic" in _training(preset):
+        model.n_critic = int(_training(preset)["n_critic"])
+    return model
+
+
+def _training(preset):
+    """A registered preset's "training" entry ({} for a preset folder)."""
+    from vms_zoo.presets import registry
+
+    return registry().get(preset, {}).get("training") or {}
+
+
+def _preset_batch_size(preset, model, stage):
+    if preset is None:
+        raise ValueError("batch_size is required when counting a model rather than a preset.")
+    training = _training(preset)
+    if "batch_sizes" in training:
+        return training["batch_sizes"][len(model.sizes) - 1 if stage is None else stage]
+    return training["batch_size"]
