@@ -80,6 +80,18 @@ def gan_weights(kind, dist):
     return initial, [w.tolist() for w in model.get_weights()]
 
 
+def recipe():
+    """vms_zoo.training.train(distribute=True) on the two devices: its loss and held-out rho2D."""
+    import tempfile
+
+    from vms_zoo.training import train as train_preset
+
+    with tempfile.TemporaryDirectory() as out:
+        metrics = train_preset("vms_vae_synthetic_scorer_32", output=out, distribute=True, verbose=0, overrides={
+            "num_train": 32, "num_test": 16, "epochs": 1, "steps_per_epoch": 2, "batch_size": 8})
+    return {"loss": metrics["history"]["loss"], "rho2d": metrics["model"]["overall"]["rho2d_true"]}
+
+
 def script(mode):
     from vms_zoo import distribute
 
@@ -95,18 +107,9 @@ def script(mode):
             initial, weights = gan_weights(kind, dist)
             out[kind] = {"replicas": dist.num_replicas, "initial": initial, "weights": weights,
                          "ref_weights": gan_weights(kind, None)[1]}
+        out["recipe"] = recipe()  # same process: setup() hands the training API the same strategy
         return out
-    if mode == "recipe":  # vms_zoo.training.train(distribute=True) on two devices (GAN parity: "parallel")
-        if BACKEND == "tensorflow":
-            distribute.split_cpu(REPLICAS)
-        import tempfile
 
-        from vms_zoo.training import train as train_preset
-
-        with tempfile.TemporaryDirectory() as out:
-            metrics = train_preset("vms_vae_synthetic_scorer_32", output=out, distribute=True, verbose=0, overrides={
-                "num_train": 32, "num_test": 16, "epochs": 1, "steps_per_epoch": 2, "batch_size": 8})
-        return {"loss": metrics["history"]["loss"], "rho2d": metrics["model"]["overall"]["rho2d_true"]}
     if mode == "tune":  # keras-tuner's distribution_strategy, through the alpha sweep with distribute=True
         # Its own process: a second MirroredStrategy after keras-tuner's clear_session() can clash on
         # collective-op keys with the first one's.
@@ -216,15 +219,15 @@ def test_multi_worker_mirrored_strategy_two_processes():
 
 
 @pytest.mark.skipif(BACKEND not in ("tensorflow", "jax"), reason="data parallelism is tensorflow's and jax's")
-def test_recipes_distribute_flag():
-    out = run_script("recipe", env=TWO_CPU_DEVICES, timeout=240)
+def test_recipes_distribute_flag(parallel):
+    out = parallel["recipe"]
     assert len(out["loss"]) == 1 and np.isfinite(out["loss"]).all() and -1.0 <= out["rho2d"] <= 1.0
 
 
 @pytest.mark.skipif(BACKEND not in ("tensorflow", "jax"),
                     reason="keras-tuner's distribution_strategy is TensorFlow's; JAX runs the search in DataParallel")
 def test_tune_alpha_distribute_flag():
-    out = run_script("tune", env=TWO_CPU_DEVICES)
+    out = run_script("tune", env=TWO_CPU_DEVICES, timeout=300)
     assert "num_replicas=2" in out["tune"] and out["alphas"] == [10.0]
 
 

@@ -50,6 +50,15 @@ def checkpoints_dir():
     return installed if installed.is_dir() else here.parent / "checkpoints"
 
 
+def gan_recipe(name, training, scorer="vms_vae_m8"):
+    """The command a GAN preset's card prints. Paper presets train on real images with predictors trained
+    beforehand (their cards' own commands): the feedback predictor, and an independent scorer of the pairs."""
+    if training["data"] == "synthetic":
+        return f"vms-zoo train {name} --output runs/{name}"
+    return (f"vms-zoo train {name} --data {training['data']}:DIR --set training.predictor=./runs/"
+            f"{training['predictor']} training.scorer=./runs/{scorer} --output runs/{name}")
+
+
 def nested(class_name, config):
     """A sub-model (e.g. a GAN's frozen predictor) inside a config, in keras' serialised form."""
     return {"class_name": class_name, "registered_name": f"vms_zoo>{class_name}", "module": None, "config": config}

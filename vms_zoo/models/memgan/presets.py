@@ -11,7 +11,7 @@ docs/fidelity.md lists every one with its source.
 
 from vms_zoo.models.memgan.model import PAPER_FILTERS
 from vms_zoo.models.vms_predictor.presets import FEEDBACK_CONFIG, FEEDBACK_PRESET, NOT_TRAINED
-from vms_zoo.presets import GENERATOR_PAPER, LICENSE, WEIGHTS_FILE, nested
+from vms_zoo.presets import GENERATOR_PAPER, LICENSE, WEIGHTS_FILE, gan_recipe, nested
 
 # The paper's epoch: its 240,000 LSUN images per category (4,800,000 images = the 10 + 10 epochs of a block).
 EPOCH = 240_000
@@ -67,4 +67,4 @@ PRESETS = {
         "synthetic", "CPU foil preset: the same MEMGAN without memorability feedback (alpha = 0)."),
 }
 for _name, _preset_dict in PRESETS.items():
-    _preset_dict["metadata"]["recipe"] = f"vms-zoo train {_name} --output runs/{_name}"
+    _preset_dict["metadata"]["recipe"] = gan_recipe(_name, _preset_dict["training"])

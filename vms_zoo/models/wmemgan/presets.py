@@ -10,7 +10,7 @@ authors' public code holds MEMGAN only); docs/fidelity.md lists every one with i
 """
 
 from vms_zoo.models.vms_predictor.presets import FEEDBACK_CONFIG, FEEDBACK_PRESET, NOT_TRAINED, SYNTHETIC_64
-from vms_zoo.presets import GENERATOR_PAPER, LICENSE, WEIGHTS_FILE, nested
+from vms_zoo.presets import GENERATOR_PAPER, LICENSE, WEIGHTS_FILE, gan_recipe, nested
 
 _PAPER_PREDICTOR = nested("VMSPredictor", FEEDBACK_CONFIG)
 # Fig. 9: PixelNorm and minibatch stddev are in the networks, "omitted for clarity" from the drawing.
@@ -63,4 +63,4 @@ PRESETS = {
         "synthetic", "CPU preset: W-MEMGAN, 10x10 map condition, 32 px synthetic kitchens."),
 }
 for _name, _preset_dict in PRESETS.items():
-    _preset_dict["metadata"]["recipe"] = f"vms-zoo train {_name} --output runs/{_name}"
+    _preset_dict["metadata"]["recipe"] = gan_recipe(_name, _preset_dict["training"])
