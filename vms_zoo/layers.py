@@ -65,6 +65,87 @@ class VGGPreprocess(keras.layers.Layer):
         return keras.applications.vgg16.preprocess_input(inputs * 255.0)
 
 
+def sub_pixel_conv_transpose(inputs, kernel, strides, padding):
+    """Keras' conv_transpose (NHWC, no dilation or output_padding) as a stride-1 conv and a pixel shuffle.
+
+    Output pixel s*m + r of a stride-s transposed convolution sums x[m - a] * kernel[s*a + r] over a: for each
+    phase r a stride-1 convolution with every s-th tap. Zero-padding the kernel to a multiple of s and stacking
+    the s*s phases as output channels makes that one convolution; depth-to-space interleaves the phases and a
+    crop gives Keras' 'same' / 'valid' output. The sums of ops.conv_transpose, plus products with zero taps.
+    """
+    kh, kw, filters, channels = kernel.shape
+    (sh, sw), (ah, aw) = strides, (-(-kh // strides[0]), -(-kw // strides[1]))
+    # Taps a run backwards in a correlation: flip them; lay out the s*s phases as (row phase, col phase, filter).
+    kernel = ops.pad(kernel, ((0, sh * ah - kh), (0, sw * aw - kw), (0, 0), (0, 0)))
+    kernel = ops.flip(ops.reshape(kernel, (ah, sh, aw, sw, filters, channels)), axis=(0, 2))
+    kernel = ops.reshape(ops.transpose(kernel, (0, 2, 5, 1, 3, 4)), (ah, aw, channels, sh * sw * filters))
+    pads = []  # (input pad before, after, output crop before, after) per spatial axis
+    for k, s, a in ((kh, sh, ah), (kw, sw, aw)):
+        if padding == "same":  # Keras crops (k - s) // 2 from the front of the full output, keeps n * s
+            crop = max(k - s, 0) // 2
+            pads.append((a - 1 - crop // s, -(-crop // s), crop % s, s * -(-crop // s) - crop))
+        else:  # 'valid' keeps (n - 1) * s + max(k, s) from the front
+            pads.append((a - 1, a - 1, 0, s * a - max(k, s)))
+    (ph0, ph1, ch0, ch1), (pw0, pw1, cw0, cw1) = pads
+    x = ops.pad(inputs, ((0, 0), (ph0, ph1), (pw0, pw1), (0, 0)))
+    x = ops.conv(x, kernel, strides=1, padding="valid")
+    _, h, w, _ = ops.shape(x)
+    x = ops.reshape(x, (-1, h, w, sh, sw, filters))
+    x = ops.reshape(ops.transpose(x, (0, 1, 3, 2, 4, 5)), (-1, h * sh, w * sw, filters))
+    return x[:, ch0:h * sh - ch1, cw0:w * sw - cw1]
+
+
+def conv_transpose(inputs, kernel, strides, padding):
+    """ops.conv_transpose (NHWC, no dilation or output_padding): `sub_pixel_conv_transpose` forward, and the
+    gradients of the strided convolution conv(., kernel, strides, padding) it is the transpose of.
+
+    Its input gradient is that strided convolution of the output gradient dy; its kernel gradient correlates dy
+    with the input dilated by the strides, the strided convolution's own kernel gradient. Autodiff of either
+    forward form gives what XLA:CPU runs slowly instead: convolutions of an input dilated with zeros, or 16/9 the
+    multiplies of a 3x3 kernel.
+    """
+    (kh, kw), (sh, sw) = kernel.shape[:2], strides
+    # Output pixel s*i + t - front gets input pixel i times kernel tap t, per axis (Keras' crop of the full output)
+    fronts = [max(k - s, 0) // 2 if padding == "same" else 0 for k, s in ((kh, sh), (kw, sw))]
+
+    @ops.custom_gradient
+    def apply(x, k):
+        def grad(*args, upstream=None):  # JAX and TensorFlow pass dy; torch the inputs and upstream=dy
+            dy = args[0] if upstream is None else upstream
+            dx = ops.conv(dy, k, strides=strides, padding=padding)
+            (h, w), (hy, wy) = x.shape[1:3], dy.shape[1:3]
+            dy = ops.pad(dy, ((0, 0), (fronts[0], max(0, sh * (h - 1) + kh - fronts[0] - hy)),
+                              (fronts[1], max(0, sw * (w - 1) + kw - fronts[1] - wy)), (0, 0)))
+            # The batch is the contraction: dy as a (filters, H, W, batch) image, x as a (h, w, batch, channels) kernel
+            dk = ops.conv(ops.transpose(dy, (3, 1, 2, 0)), ops.transpose(x, (1, 2, 0, 3)), dilation_rate=strides)
+            return dx, ops.transpose(dk[:, :kh, :kw], (1, 2, 0, 3))
+
+        return sub_pixel_conv_transpose(x, k, strides, padding), grad
+
+    return apply(ops.copy(inputs), ops.copy(kernel))  # tensors: TF's and torch's custom gradients refuse variables
+
+
+@keras.saving.register_keras_serializable(package="vms_zoo")
+class Conv2DTranspose(keras.layers.Conv2DTranspose):
+    """keras.layers.Conv2DTranspose with the same weights, config and output, computed on JAX by `conv_transpose`:
+    XLA:CPU trains Keras' jax.lax.conv_transpose several times slower than a convolution of the same size.
+
+    The class keeps Keras' name, so the weights' paths in saved files (`conv2d_transpose_<i>`) and checkpoints
+    written before it are unchanged.
+    """
+
+    def call(self, inputs):
+        # Forward + backward of the 64 px bench decoder's five layers, ms, one run on 2 busy cores: JAX 849 -> 59,
+        # TensorFlow 53 -> 102, torch 216 -> 352 (issue 16): JAX only.
+        if (keras.backend.backend() != "jax" or self.data_format != "channels_last" or self.output_padding is not None
+                or tuple(self.dilation_rate) != (1, 1)):
+            return super().call(inputs)
+        outputs = conv_transpose(inputs, self.kernel, tuple(self.strides), self.padding)
+        if self.use_bias:
+            outputs = outputs + self.bias
+        return outputs if self.activation is None else self.activation(outputs)
+
+
 # --- progressive GAN layers (MEMGAN) ------------------------------------------------------------------
 
 

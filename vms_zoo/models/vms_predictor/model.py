@@ -15,7 +15,7 @@ import keras
 from keras import layers, ops
 
 from vms_zoo.backend import scale_for_replicas
-from vms_zoo.layers import Sampling, VGGPreprocess
+from vms_zoo.layers import Conv2DTranspose, Sampling, VGGPreprocess
 from vms_zoo.losses import kl_divergence, reconstruction_loss
 from vms_zoo.models.vms_predictor.vgg16_weights import HED_VGG16, load_hed_vgg16
 from vms_zoo.presets import PresetMixin
@@ -59,7 +59,10 @@ def build_encoder(kind, image_size, weights=None, filters=(32, 64, 128, 128)):
 
 
 def build_decoder(latent_dim, image_size, filters, l2):
-    """z -> Dense -> reshape -> five Conv2DTranspose(stride 2) + batch norm -> sigmoid (H, W, 2) map."""
+    """z -> Dense -> reshape -> five Conv2DTranspose(stride 2) + batch norm -> sigmoid (H, W, 2) map.
+
+    `vms_zoo.layers.Conv2DTranspose` is Keras' layer, computed on JAX in a form XLA:CPU trains faster.
+    """
     base = image_size // 2**DECODER_LAYERS
     reg = keras.regularizers.l2(l2) if l2 else None
     z = keras.Input((latent_dim,), name="z")
@@ -67,7 +70,7 @@ def build_decoder(latent_dim, image_size, filters, l2):
     x = layers.Reshape((base, base, filters[0]), name="reshape")(x)
     widths = list(filters[: DECODER_LAYERS - 1]) + [2]
     for i, f in enumerate(widths):
-        x = layers.Conv2DTranspose(f, 3, strides=2, padding="same", kernel_regularizer=reg, name=f"deconv{i}")(x)
+        x = Conv2DTranspose(f, 3, strides=2, padding="same", kernel_regularizer=reg, name=f"deconv{i}")(x)
         last = i == len(widths) - 1
         # Batch norm after every convolution, as the paper says. On the output layer its offset alone sets the
         # map's mean level, so it starts at the logit of a sparse map (0.12) instead of 0.5 everywhere.
