@@ -11,8 +11,8 @@ The rules:
 
 - Only multiply-adds are counted, 2 FLOPs each: Dense 2 * in * out per position, Conv 2 * (output pixels) *
   k * k * (in / groups) * out, Conv transpose 2 * (input pixels) * k * k * in * out; `EqualizedDense` and
-  `EqualizedConv2D` as their plain counterparts. Everything else (bias, activations, normalisation, pooling,
-  resizing, the optimizer update) is elementwise and not counted: a few percent of these models.
+  `EqualizedConv2D` as their plain counterparts, whatever formulation a backend runs. Elementwise work (bias,
+  activations, normalisation, pooling, resizing, the optimizer update) is not counted.
 - A backward pass costs 2x its forward pass (activation and weight gradients) through a net whose weights are
   updated, and 1x (activation gradients only) through a net the gradient only crosses: the frozen feedback
   predictor, and the critic in the generator update. A frozen encoder that takes the images costs its

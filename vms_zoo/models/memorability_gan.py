@@ -30,6 +30,13 @@ from vms_zoo.vms import (area_matrix, area_resize, check_images, check_unit_rang
 
 METRICS = ("d_loss", "g_loss", "gp", "mem_loss", "wasserstein")
 REAL_BATCHES = ("fresh", "reuse")
+# compile()'s jit_compile per backend, measured by bench/bench_gan.py on 2 CPU cores (W-MEMGAN, score, 32 px, batch
+# 32, n_critic 5; ms per generator step, the two settings side by side in one run):
+JIT_COMPILE = {
+    "tensorflow": "auto",  # XLA 2.1x slower (fit 1232 vs 592, hand-written 1121 vs 516); "auto": off on CPU, on on GPUs
+    "jax": True,  # 2344 jitted vs 3345 op by op
+    "torch": False,  # True fails: torch.compile cannot differentiate the gradient penalty twice
+}
 
 
 def frozen_predictor(predictor):
@@ -259,6 +266,8 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
             raise ValueError(f"real_batches must be 'fresh' or 'reuse', got {real_batches!r}.")
         if gp_weight < 0 or drift_weight < 0:
             raise ValueError(f"gp_weight and drift_weight must be >= 0, got {gp_weight}, {drift_weight}.")
+        if not kwargs.get("run_eagerly"):
+            kwargs.setdefault("jit_compile", JIT_COMPILE[backend.BACKEND])
         super().compile(**kwargs)
         self.d_optimizer = d_optimizer or self.default_optimizer()
         self.g_optimizer = g_optimizer or self.default_optimizer()
@@ -278,6 +287,13 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
         check_training_data(x)
         if is_array(x) and self.real_batches == "fresh":
             batch_size = (batch_size or 32) * self.n_critic
+        if backend.BACKEND == "tensorflow" and x is not None and not args and not kwargs.get("validation_split"):
+            from keras.src.trainers.data_adapters import get_data_adapter
+
+            x = without_autotune(get_data_adapter(x, y, kwargs.pop("sample_weight", None), batch_size,
+                                                  kwargs.get("steps_per_epoch"), kwargs.pop("shuffle", True),
+                                                  kwargs.pop("class_weight", None)))
+            y = batch_size = None
         return super().fit(x, y, batch_size, *args, **kwargs)
 
     def train_on_batch(self, x, *args, **kwargs):
@@ -370,6 +386,27 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
         for name, value in values.items():
             self.trackers[name].update_state(ops.stop_gradient(value))
         return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+
+def without_autotune(adapter):
+    """A Keras data adapter whose tf.data pipeline runs without tf.data's autotuning (TensorFlow backend).
+
+    Deleting an autotuned iterator, as `fit` does at the end of every epoch, waits for the autotuner's next
+    wake-up, at 10 ms * (2^k - 1) after the first batch (5.1 s, 10.2 s, 20.5 s, ...): an epoch of 5.2 s took
+    10.2 s: the 650 vs 1290 ms per step of issue 16 (8 steps; measured, see bench/bench_gan.py).
+    Arrays, PyDatasets and tf.data pipelines keep their batches, order and options otherwise.
+    """
+    import tensorflow as tf  # the TensorFlow backend only
+
+    make_dataset = adapter.get_tf_dataset
+
+    def get_tf_dataset():
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        return make_dataset().with_options(options)
+
+    adapter.get_tf_dataset = get_tf_dataset
+    return adapter
 
 
 def check_training_data(x, what="Training images"):
