@@ -2,8 +2,8 @@
 
     python recipes/train_memgan.py                                        # CPU: grows 4 -> 32 px in minutes
     python recipes/train_memgan.py --preset memgan_foil_synthetic_32 --output runs/memgan_foil
-    python recipes/train_memgan.py --preset memgan_256 --data lsun:~/lsun --predictor ./runs/vms_vae_m8 \
-        --scorer ./runs/scorer --distribute                               # the paper's, on GPUs
+    python recipes/train_memgan.py --preset memgan_256 --data lsun:~/lsun \
+        --predictor ./runs/vms_vae_m32_vischema_plus --scorer ./runs/vms_vae_m8 --distribute   # the paper's, on GPUs
 
 Interrupt it at any time and run the same command again: it continues at the saved stage, fade and image
 count. Writes the preset folder, samples/ (a grid per phase) and pairs.json. The same as `vms-zoo train PRESET`.
