@@ -140,17 +140,12 @@ def run_script(mode, env=None, timeout=120):
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-# Under pytest-xdist (CI's `-n 2 --dist loadgroup`) the tests that read `parallel` share one worker: one subprocess.
-SHARES_PARALLEL = pytest.mark.xdist_group("distribute_parallel")
-
-
 @pytest.fixture(scope="module")
 def parallel():
     """The predictor, W-MEMGAN and MEMGAN each trained on two replicas and on one device (one subprocess)."""
     return run_script("parallel", env=TWO_CPU_DEVICES, timeout=300)
 
 
-@SHARES_PARALLEL
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="tf.distribute is TensorFlow's")
 def test_mirrored_strategy_matches_one_device(parallel):
     out = parallel["predictor"]
@@ -160,7 +155,6 @@ def test_mirrored_strategy_matches_one_device(parallel):
     assert_same_training(out["weights"], out["ref_weights"], out["initial"])
 
 
-@SHARES_PARALLEL
 @pytest.mark.skipif(BACKEND != "jax", reason="keras.distribution.DataParallel is JAX's")
 def test_jax_data_parallel_matches_one_device(parallel):
     out = parallel["predictor"]
@@ -169,7 +163,6 @@ def test_jax_data_parallel_matches_one_device(parallel):
     assert_same_training(out["weights"], out["ref_weights"], out["initial"])
 
 
-@SHARES_PARALLEL
 @pytest.mark.skipif(BACKEND not in ("tensorflow", "jax"), reason="data parallelism is tensorflow's and jax's")
 @pytest.mark.parametrize("kind", ["wmemgan", "memgan"])
 def test_gan_data_parallel_matches_one_device(kind, parallel):
@@ -225,7 +218,6 @@ def test_multi_worker_mirrored_strategy_two_processes():
         np.testing.assert_allclose(np.array(a), np.array(b), rtol=1e-6, atol=1e-7, err_msg=f"weight {i}")
 
 
-@SHARES_PARALLEL
 @pytest.mark.skipif(BACKEND not in ("tensorflow", "jax"), reason="data parallelism is tensorflow's and jax's")
 def test_recipes_distribute_flag(parallel):
     out = parallel["recipe"]
