@@ -17,7 +17,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-from vms_zoo.layers import MinibatchStdDev, PixelNorm
+from vms_zoo.layers import Conv2D, MinibatchStdDev, PixelNorm
 from vms_zoo.models.memorability_gan import MemorabilityGAN
 
 SUPPORTED_SIZES = (8, 16, 32, 64, 128)
@@ -58,7 +58,7 @@ def build_critic(image_size, filters, minibatch_stddev=False, group_size=4):
     x = layers.Conv2D(_filters(filters, levels), 3, padding="same")(image)
     x = layers.LeakyReLU(0.2)(x)
     for level in reversed(range(levels)):
-        x = layers.Conv2D(_filters(filters, level), 4, strides=2, padding="same")(x)
+        x = Conv2D(_filters(filters, level), 4, strides=2, padding="same")(x)  # fast gradient penalty on JAX
         x = layers.LeakyReLU(0.2)(x)
     if minibatch_stddev:
         x = MinibatchStdDev(group_size)(x)
