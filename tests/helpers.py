@@ -193,3 +193,14 @@ def run_preset_test(name, directory, metadata=None):
             assert loaded.growth_state() == model.growth_state() == (len(model.sizes) - 1, 0.25, 123)
         np.testing.assert_array_equal(model_outputs(loaded), expected)
     return model, loaded
+
+
+def random_conv_layer(layer_class, kernel_size, strides, padding, channels, filters, seed=0):
+    """A built Keras convolution layer (Conv2D, Conv2DTranspose) with O(1) random kernel (1 / sqrt(fan-in)) and bias."""
+    layer = layer_class(filters, kernel_size, strides=strides, padding=padding)
+    layer.build((None, None, None, channels))
+    rng = np.random.default_rng(seed)
+    fan_in = np.prod(layer.kernel.shape[:2]) * channels
+    layer.kernel.assign(rng.normal(0.0, fan_in**-0.5, layer.kernel.shape).astype("float32"))
+    layer.bias.assign(rng.normal(size=layer.bias.shape).astype("float32"))
+    return layer

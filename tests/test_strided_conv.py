@@ -11,6 +11,7 @@ import keras
 import pytest
 from keras import ops
 
+from helpers import random_conv_layer
 from vms_zoo import backend
 from vms_zoo.layers import Conv2D, strided_conv
 
@@ -25,13 +26,7 @@ def np_(x):
 
 def reference_layer(kernel_size, strides, padding, channels, filters, seed=0):
     """A built keras.layers.Conv2D with O(1) random kernel and bias."""
-    layer = keras.layers.Conv2D(filters, kernel_size, strides=strides, padding=padding)
-    layer.build((None, None, None, channels))
-    rng = np.random.default_rng(seed)
-    fan_in = np.prod(layer.kernel.shape[:3])
-    layer.kernel.assign(rng.normal(0.0, fan_in**-0.5, layer.kernel.shape).astype("float32"))
-    layer.bias.assign(rng.normal(size=layer.bias.shape).astype("float32"))
-    return layer
+    return random_conv_layer(keras.layers.Conv2D, kernel_size, strides, padding, channels, filters, seed)
 
 
 def outputs_and_grads(apply, x, weights, seed=1):

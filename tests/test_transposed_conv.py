@@ -10,6 +10,7 @@ import keras
 import pytest
 from keras import ops
 
+from helpers import random_conv_layer
 from vms_zoo import backend
 from vms_zoo.layers import Conv2DTranspose, conv_transpose
 
@@ -24,13 +25,7 @@ def np_(x):
 
 def reference_layer(kernel_size, strides, padding, channels, filters, seed=0):
     """A built keras.layers.Conv2DTranspose with O(1) random kernel and bias."""
-    layer = keras.layers.Conv2DTranspose(filters, kernel_size, strides=strides, padding=padding)
-    layer.build((None, None, None, channels))
-    rng = np.random.default_rng(seed)
-    fan_in = np.prod(layer.kernel.shape[:2]) * channels
-    layer.kernel.assign(rng.normal(0.0, fan_in**-0.5, layer.kernel.shape).astype("float32"))
-    layer.bias.assign(rng.normal(size=layer.bias.shape).astype("float32"))
-    return layer
+    return random_conv_layer(keras.layers.Conv2DTranspose, kernel_size, strides, padding, channels, filters, seed)
 
 
 def output_and_grads(apply, x, kernel, seed=1):
