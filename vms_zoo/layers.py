@@ -125,6 +125,13 @@ def conv_transpose(inputs, kernel, strides, padding):
     return apply(ops.copy(inputs), ops.copy(kernel))  # tensors: TF's and torch's custom gradients refuse variables
 
 
+def _bias_and_activation(layer, outputs):
+    """What a Keras convolution layer's call adds after the convolution, for our layers' own convolutions."""
+    if layer.use_bias:
+        outputs = outputs + layer.bias
+    return outputs if layer.activation is None else layer.activation(outputs)
+
+
 @keras.saving.register_keras_serializable(package="vms_zoo")
 class Conv2DTranspose(keras.layers.Conv2DTranspose):
     """keras.layers.Conv2DTranspose with the same weights, config and output, computed on JAX by `conv_transpose`:
@@ -140,10 +147,7 @@ class Conv2DTranspose(keras.layers.Conv2DTranspose):
         if (keras.backend.backend() != "jax" or self.data_format != "channels_last" or self.output_padding is not None
                 or tuple(self.dilation_rate) != (1, 1)):
             return super().call(inputs)
-        outputs = conv_transpose(inputs, self.kernel, tuple(self.strides), self.padding)
-        if self.use_bias:
-            outputs = outputs + self.bias
-        return outputs if self.activation is None else self.activation(outputs)
+        return _bias_and_activation(self, conv_transpose(inputs, self.kernel, tuple(self.strides), self.padding))
 
 
 def strided_conv(inputs, kernel, strides, padding):
@@ -208,10 +212,7 @@ class Conv2D(keras.layers.Conv2D):
         if (keras.backend.backend() != "jax" or self.data_format != "channels_last" or self.groups != 1
                 or tuple(self.dilation_rate) != (1, 1) or tuple(self.strides) == (1, 1) or None in inputs.shape[1:3]):
             return super().call(inputs)
-        outputs = strided_conv(inputs, self.kernel, tuple(self.strides), self.padding)
-        if self.use_bias:
-            outputs = outputs + self.bias
-        return outputs if self.activation is None else self.activation(outputs)
+        return _bias_and_activation(self, strided_conv(inputs, self.kernel, tuple(self.strides), self.padding))
 
 
 # --- progressive GAN layers (MEMGAN) ------------------------------------------------------------------
