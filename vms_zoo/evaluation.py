@@ -24,8 +24,14 @@ from vms_zoo.vms import check_images, memorability_score, predictor_input_size
 def score_images(predictor, images, batch_size=64):
     """Memorability score per image in [0, 1]: mean of the predictor's true-schema map. numpy (N,)."""
     images = np.asarray(check_images(images), "float32")
-    return np.concatenate([ops.convert_to_numpy(memorability_score(predictor, ops.convert_to_tensor(images[i:i + batch_size])))
-                           for i in range(0, len(images), batch_size)])
+    batch = max(1, min(batch_size, len(images)))
+    scores = []
+    for i in range(0, len(images), batch):
+        chunk = images[i:i + batch]
+        # The last chunk padded to the others' shape: on JAX each new shape compiles the predictor again.
+        padded = np.concatenate([chunk, np.zeros((batch - len(chunk),) + chunk.shape[1:], "float32")])
+        scores.append(ops.convert_to_numpy(memorability_score(predictor, ops.convert_to_tensor(padded)))[:len(chunk)])
+    return np.concatenate(scores) if scores else np.zeros((0,), "float32")
 
 
 def score_scale(predictor, images, quantiles=(0.05, 0.95), batch_size=64):

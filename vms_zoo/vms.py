@@ -9,6 +9,8 @@ by `check_images` / `check_maps` with an error that names the expected range.
 import numpy as np
 from keras import ops
 
+from vms_zoo import backend
+
 TRUE, FALSE = 0, 1  # channel indices of a VMS map
 IMAGE_RANGE = "float32 in [0, 1]"
 
@@ -134,4 +136,4 @@ def memorability_score(predictor, images):
     size = predictor_input_size(predictor)
     if images.shape[1] != size or images.shape[2] != size:
         images = ops.image.resize(images, (size, size), interpolation="bilinear")
-    return ops.mean(true_schema(predictor(images, training=False)), axis=(1, 2, 3))
+    return ops.mean(true_schema(backend.inference(predictor, images)), axis=(1, 2, 3))

@@ -267,6 +267,7 @@ def smoke_check(resolved, output, verbose=1):
     import keras
     import numpy as np
 
+    from vms_zoo import backend
     from vms_zoo.presets import is_path, load
     from vms_zoo.visualize import save_grid, save_prediction_grid
 
@@ -283,8 +284,8 @@ def smoke_check(resolved, output, verbose=1):
 
         _, test, _ = predictor_data(training["data"], model.image_size, training["seed"], training["num_train"],
                                     training["num_test"])
-        # called, not `predict`: the same maps (z = z_mean) without compiling a predict function for a few images
-        drawn, what = keras.ops.convert_to_numpy(model(test["images"], training=False)["vms"]), "predicted maps"
+        # the same maps (z = z_mean) as `predict`, without building a data pipeline for a few images
+        drawn, what = keras.ops.convert_to_numpy(backend.inference(model, test["images"])["vms"]), "predicted maps"
         save_prediction_grid(test["images"], test["vms"], drawn, path)
     if verbose:
         print(f"Smoke run done: vms_zoo.load({folder!r}) loads the model; its {what} {drawn.shape} are in "

@@ -177,7 +177,7 @@ class MEMGAN(MemorabilityGAN):
             self.generator_ema.trainable = False
             for ema, w in zip(self.generator_ema.weights, self.generator.weights):
                 ema.assign(ops.convert_to_numpy(w))  # a copy: on JAX two variables must not share one buffer
-        self.feedback(ops.zeros((1, 4, 4, 3)))  # builds the predictor and checks its output
+        self.feedback(keras.KerasTensor((1, 4, 4, 3)))  # builds the predictor and checks its output, symbolically
 
         self.fade_in = FadeIn(fade=1.0, name="fade_in")
         self.stage = self.add_weight(shape=(), dtype="int32", initializer="zeros", trainable=False, name="stage")

@@ -17,6 +17,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from vms_zoo import backend
 from vms_zoo.layers import Conv2D, MinibatchStdDev, PixelNorm
 from vms_zoo.models.memorability_gan import MemorabilityGAN
 
@@ -100,8 +101,9 @@ class WMEMGAN(MemorabilityGAN):
         self.generator = build_generator(self.image_size, self.latent_dim, self.condition_shape, self.filters,
                                          self.pixel_norm)
         self.critic = build_critic(self.image_size, self.filters, self.minibatch_stddev, self.group_size)
-        # Build the predictor (and check its output) now, so every variable exists before training.
-        self.feedback(ops.zeros((1, self.image_size, self.image_size, 3)))
+        # Build the predictor (and check its output) now, so every variable exists before training; symbolic, so
+        # nothing is computed (on JAX each op of an eager call would compile).
+        self.feedback(keras.KerasTensor((1, self.image_size, self.image_size, 3)))
         self.built = True
 
     def get_config(self):
@@ -130,6 +132,9 @@ class WMEMGAN(MemorabilityGAN):
 
     def generator_images(self, z, m, training):
         return self.generator([z, m], training=training)
+
+    def sampling_images(self, z, m):
+        return backend.inference(self.generator, [z, m])
 
     def critic_scores(self, images):
         return self.critic(images, training=True)
