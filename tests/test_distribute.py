@@ -92,6 +92,19 @@ def recipe():
     return {"loss": metrics["history"]["loss"], "rho2d": metrics["model"]["overall"]["rho2d_true"]}
 
 
+def tune():
+    """keras-tuner's distribution_strategy, through the alpha sweep with distribute=True: its setup and alphas."""
+    import tempfile
+
+    from vms_zoo.training.alpha_sweep import sweep
+
+    with tempfile.TemporaryDirectory() as out:
+        record = sweep(out, alphas=(10.0,), pairs=8, distribute=True, verbose=0, overrides={
+            "config.image_size": 16, "config.latent_dim": 8, "config.filters": 16, "num_scenes": 32,
+            "category": "all", "epochs": 1, "batch_size": 8, "n_critic": 1})
+    return {"tune": record["distribute"], "alphas": [r["alpha"] for r in record["trials"]]}
+
+
 def script(mode):
     from vms_zoo import distribute
 
@@ -108,22 +121,10 @@ def script(mode):
             out[kind] = {"replicas": dist.num_replicas, "initial": initial, "weights": weights,
                          "ref_weights": gan_weights(kind, None)[1]}
         out["recipe"] = recipe()  # same process: setup() hands the training API the same strategy
+        # Last, as keras-tuner clears the session between trials. Its trials get the same cached strategy too: a
+        # second MirroredStrategy after clear_session() could clash on collective-op keys with the first one's.
+        out["tune"] = tune()
         return out
-
-    if mode == "tune":  # keras-tuner's distribution_strategy, through the alpha sweep with distribute=True
-        # Its own process: a second MirroredStrategy after keras-tuner's clear_session() can clash on
-        # collective-op keys with the first one's.
-        if BACKEND == "tensorflow":
-            distribute.split_cpu(REPLICAS)
-        import tempfile
-
-        from vms_zoo.training.alpha_sweep import sweep
-
-        with tempfile.TemporaryDirectory() as out:
-            record = sweep(out, alphas=(10.0,), pairs=8, distribute=True, verbose=0, overrides={
-                "config.image_size": 16, "config.latent_dim": 8, "config.filters": 16, "num_scenes": 32,
-                "category": "all", "epochs": 1, "batch_size": 8, "n_critic": 1})
-        return {"tune": record["distribute"], "alphas": [r["alpha"] for r in record["trials"]]}
     if mode == "worker":
         dist = distribute.setup()
         _, weights, loss = train(dist)
@@ -142,8 +143,9 @@ def run_script(mode, env=None, timeout=120):
 
 @pytest.fixture(scope="module")
 def parallel():
-    """The predictor, W-MEMGAN and MEMGAN each trained on two replicas and on one device (one subprocess)."""
-    return run_script("parallel", env=TWO_CPU_DEVICES, timeout=300)
+    """The predictor, W-MEMGAN and MEMGAN each trained on two replicas and on one device, the recipe and the
+    alpha sweep (one subprocess)."""
+    return run_script("parallel", env=TWO_CPU_DEVICES, timeout=420)
 
 
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="tf.distribute is TensorFlow's")
@@ -226,8 +228,8 @@ def test_recipes_distribute_flag(parallel):
 
 @pytest.mark.skipif(BACKEND not in ("tensorflow", "jax"),
                     reason="keras-tuner's distribution_strategy is TensorFlow's; JAX runs the search in DataParallel")
-def test_tune_alpha_distribute_flag():
-    out = run_script("tune", env=TWO_CPU_DEVICES, timeout=300)
+def test_tune_alpha_distribute_flag(parallel):
+    out = parallel["tune"]
     assert "num_replicas=2" in out["tune"] and out["alphas"] == [10.0]
 
 

@@ -1,7 +1,10 @@
 """The alpha sweep: keras-tuner drives W-MEMGAN trials, the objective comes from the independent scorer,
 the best model is rebuilt from its hyperparameters, and the sweep run writes its table and plot and resumes."""
 
+import contextlib
+import io
 import json
+import shutil
 
 import helpers
 import keras
@@ -28,48 +31,6 @@ def setup():
     make = tuning.gan_factory(WMEMGAN, predictor, compile_kwargs={"n_critic": 1}, image_size=SIZE, latent_dim=8,
                                   filters=16)
     return images, scorer, make
-
-
-def test_two_trial_grid_search(setup, tmp_path):
-    images, scorer, make = setup
-    hypermodel = tuning.AlphaHyperModel(make, scorer, images, alphas=(0.0, 25.0), num_pairs=16)
-    tuner = tuning.make_tuner(hypermodel, "grid", directory=str(tmp_path), project_name="alpha")
-    tuner.search(images, epochs=1, batch_size=16, verbose=0)
-    rows = tuning.trial_table(tuner)
-    assert [r["alpha"] for r in rows] == [0.0, 25.0]
-    for r in rows:
-        assert np.isfinite([r["separation"], r["mean_memorability"], r["quality_distance"]]).all()
-        assert 0.0 <= r["mean_memorability"] <= 1.0 and r["quality_distance"] >= 0.0
-    assert tuning.best_alpha(rows) in (0.0, 25.0)
-    assert tuning.best_alpha(rows, max_quality_distance=-1.0) in (0.0, 25.0)  # none passes: all considered
-
-    best = tuner.oracle.get_best_trials(1)[0]
-    model = tuning.best_model(tuner)
-    assert isinstance(model, WMEMGAN) and model.alpha == best.hyperparameters.get("alpha")
-    z, m = np.zeros((2, 8), "float32"), np.full((2, 1), 0.5, "float32")
-    assert model.generate(z, m).shape == (2, SIZE, SIZE, 3)
-    # The weights are the trained ones the tuner saved, not a fresh initialisation.
-    saved = tuner.hypermodel.build(best.hyperparameters)
-    assert any(not np.allclose(a, b) for a, b in zip(saved.get_weights(), model.get_weights()))
-
-
-def test_several_generators_per_alpha(setup, tmp_path):
-    """executions_per_trial=2: two seeds per alpha, the trial value is their mean, the test is across them."""
-    images, scorer, make = setup
-    hypermodel = tuning.AlphaHyperModel(make, scorer, images, alphas=(10.0,), num_pairs=16, seed=3)
-    tuner = tuning.make_tuner(hypermodel, "grid", directory=str(tmp_path), project_name="seeds",
-                              executions_per_trial=2)
-    tuner.search(images, epochs=1, batch_size=16, verbose=0)
-    (row,) = tuning.trial_table(tuner)
-    generators = row["per_generator"]
-    assert [g["seed"] for g in generators] == [3, 4]
-    for name in tuning.PER_GENERATOR:
-        assert np.isclose(row[name], np.mean([g[name] for g in generators]))
-    # Different seeds train different generators (the check would pass vacuously on copies).
-    assert generators[0]["mean_difference"] != generators[1]["mean_difference"]
-    assert row["generators"] == 2 and 0.0 <= row["p_across"] <= 1.0
-    assert row["ci_low"] <= row["mean_difference_across"] <= row["ci_high"]
-    assert np.isclose(row["mean_difference_across"], row["mean_difference"])
 
 
 def test_memgan_sweep_at_its_final_resolution(tmp_path):
@@ -106,8 +67,9 @@ def test_quality_distance():
     assert tuning.image_statistics_distance(np.zeros_like(real), real) > 0.5
 
 
-TINY_SWEEP = {"config.image_size": 16, "config.latent_dim": 8, "config.filters": 16, "num_scenes": 64,
-              "category": "all", "epochs": 1, "batch_size": 16, "n_critic": 1}
+# training.seed 3: the generators' seeds start from it (3, 4), not from 0.
+TINY_SWEEP = {"config.image_size": SIZE, "config.latent_dim": 8, "config.filters": 16, "num_scenes": 64,
+              "category": "all", "epochs": 1, "batch_size": 16, "n_critic": 1, "training.seed": 3}
 
 
 def tiny_sweep(out, **kwargs):
@@ -116,34 +78,58 @@ def tiny_sweep(out, **kwargs):
     return tuning.sweep(out, **{**settings, **kwargs})
 
 
-def test_sweep_resumes_when_interrupted_writes_its_table_and_refuses_other_settings(tmp_path, monkeypatch, capsys):
-    """An interrupted sweep keeps its finished trials: the rerun trains only the interrupted alpha, both
-    generators of it, and a rerun with other settings is refused instead of mixing two sweeps."""
-    out = tmp_path / "tune"
-    trained, fit = [], tuning.AlphaHyperModel.fit
+def counted_fit(trained, interrupt_at=None, fit=tuning.AlphaHyperModel.fit):
+    """AlphaHyperModel.fit that appends each alpha it trains to `trained`, and is interrupted at `interrupt_at`."""
 
-    def interrupted_fit(self, hp, model, *args, **kwargs):
-        if hp.get("alpha") == 50.0:
+    def counted(self, hp, model, *args, **kwargs):
+        if hp.get("alpha") == interrupt_at:
             raise KeyboardInterrupt  # like Ctrl-C, it escapes keras-tuner's failed-trial handling
         trained.append(hp.get("alpha"))
         return fit(self, hp, model, *args, **kwargs)
 
-    monkeypatch.setattr(tuning.AlphaHyperModel, "fit", interrupted_fit)
-    with pytest.raises(KeyboardInterrupt):
-        tiny_sweep(out)
-    assert trained == [0.0, 0.0]
+    return counted
 
-    def counted_fit(self, hp, model, *args, **kwargs):
-        trained.append(hp.get("alpha"))
-        return fit(self, hp, model, *args, **kwargs)
 
-    monkeypatch.setattr(tuning.AlphaHyperModel, "fit", counted_fit)
-    record = tiny_sweep(out, verbose=1)
+@pytest.fixture(scope="module")
+def resumed_sweep(tmp_path_factory):
+    """One sweep interrupted at its second alpha, then rerun to the end (4 generators, trained once for all the
+    tests that read it): (folder, record, alphas trained by the first run, by both, what the rerun printed, its
+    tuner)."""
+    out = tmp_path_factory.mktemp("sweep") / "tune"
+    trained = []
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setattr(tuning.AlphaHyperModel, "fit", counted_fit(trained, interrupt_at=50.0))
+        with pytest.raises(KeyboardInterrupt):
+            tiny_sweep(out)
+        first = list(trained)
+        monkeypatch.setattr(tuning.AlphaHyperModel, "fit", counted_fit(trained))
+        tuners, make_tuner = [], tuning.make_tuner
+
+        def kept_tuner(*args, **kwargs):  # the rerun's tuner, for test_two_trial_grid_search
+            tuners.append(make_tuner(*args, **kwargs))
+            return tuners[-1]
+
+        monkeypatch.setattr(tuning, "make_tuner", kept_tuner)
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            record = tiny_sweep(out, verbose=1)
+    return out, record, first, trained, printed.getvalue(), tuners[0]
+
+
+def test_sweep_resumes_when_interrupted(resumed_sweep):
+    """An interrupted sweep keeps its finished trials: the rerun trains only the interrupted alpha, both
+    generators of it."""
+    _, record, first, trained, printed, _ = resumed_sweep
+    assert first == [0.0, 0.0]
     assert trained == [0.0, 0.0, 50.0, 50.0]
-    assert "1 trial(s) finished" in capsys.readouterr().out
+    assert "1 trial(s) finished" in printed
     assert [r["alpha"] for r in record["trials"]] == [0.0, 50.0]
-    assert all(r["generators"] == 2 and [g["seed"] for g in r["per_generator"]] == [0, 1] for r in record["trials"])
-    # The finished sweep's table and plot.
+    assert all(r["generators"] == 2 and [g["seed"] for g in r["per_generator"]] == [3, 4] for r in record["trials"])
+
+
+def test_sweep_writes_its_table(resumed_sweep):
+    """The finished sweep's table and plot."""
+    out, record = resumed_sweep[:2]
     lines = (out / "alpha_sweep_generators.csv").read_text().splitlines()
     assert lines[0].startswith("alpha,seed,separation") and len(lines) == 5
     table = json.loads((out / "alpha_sweep.json").read_text())
@@ -153,10 +139,53 @@ def test_sweep_resumes_when_interrupted_writes_its_table_and_refuses_other_setti
 
     assert Image.open(out / "alpha_sweep.png").size[0] > 200
 
+
+def test_two_trial_grid_search(resumed_sweep):
+    """The sweep's grid search over two alphas: its table, best alpha, and the best model rebuilt and reloaded."""
+    tuner = resumed_sweep[5]
+    rows = tuning.trial_table(tuner)
+    assert [r["alpha"] for r in rows] == [0.0, 50.0]
+    for r in rows:
+        assert np.isfinite([r["separation"], r["mean_memorability"], r["quality_distance"]]).all()
+        assert 0.0 <= r["mean_memorability"] <= 1.0 and r["quality_distance"] >= 0.0
+    assert tuning.best_alpha(rows) in (0.0, 50.0)
+    assert tuning.best_alpha(rows, max_quality_distance=-1.0) in (0.0, 50.0)  # none passes: all considered
+
+    best = tuner.oracle.get_best_trials(1)[0]
+    model = tuning.best_model(tuner)
+    assert isinstance(model, WMEMGAN) and model.alpha == best.hyperparameters.get("alpha")
+    z, m = np.zeros((2, 8), "float32"), np.full((2, 1), 0.5, "float32")
+    assert model.generate(z, m).shape == (2, SIZE, SIZE, 3)
+    # The weights are the trained ones the tuner saved, not a fresh initialisation.
+    saved = tuner.hypermodel.build(best.hyperparameters)
+    assert any(not np.allclose(a, b) for a, b in zip(saved.get_weights(), model.get_weights()))
+
+
+def test_several_generators_per_alpha(resumed_sweep):
+    """executions_per_trial=2 (the sweep's seeds=2): two seeds per alpha from the hypermodel's seed (3 here), the
+    trial value is their mean, the test is across them."""
+    for row in resumed_sweep[1]["trials"]:
+        generators = row["per_generator"]
+        assert [g["seed"] for g in generators] == [3, 4]
+        for name in tuning.PER_GENERATOR:
+            assert np.isclose(row[name], np.mean([g[name] for g in generators]))
+        # Different seeds train different generators (the check would pass vacuously on copies).
+        assert generators[0]["mean_difference"] != generators[1]["mean_difference"]
+        assert row["generators"] == 2 and 0.0 <= row["p_across"] <= 1.0
+        assert row["ci_low"] <= row["mean_difference_across"] <= row["ci_high"]
+        assert np.isclose(row["mean_difference_across"], row["mean_difference"])
+
+
+def test_sweep_refuses_other_settings_unless_overwritten(resumed_sweep, tmp_path, monkeypatch):
+    """A rerun with other settings is refused instead of mixing two sweeps; overwrite starts a new one."""
+    out = tmp_path / "tune"
+    shutil.copytree(resumed_sweep[0], out)  # a copy: the other tests read the finished sweep
     with pytest.raises(ValueError, match="pairs: 16 -> 32"):
         tiny_sweep(out, pairs=32)
+    trained = []
+    monkeypatch.setattr(tuning.AlphaHyperModel, "fit", counted_fit(trained))
     tiny_sweep(out, alphas=(10.0,), seeds=1, overwrite=True)  # a new sweep in place of the old one
-    assert trained[4:] == [10.0]
+    assert trained == [10.0]
 
 
 def test_sweep_refuses_a_memgan_preset(tmp_path):
