@@ -97,6 +97,14 @@ def sub_pixel_conv_transpose(inputs, kernel, strides, padding):
     return x[:, ch0:h * sh - ch1, cw0:w * sw - cw1]
 
 
+def _correlate_over_batch(images, kernels, dilation):
+    """sum_n images[n] correlated with kernels[n] dilated by `dilation`, (H', W', image channels, kernel channels):
+    the kernel gradient of a convolution or of its transpose. One convolution with the batch as the contraction:
+    images as a (channels, H, W, batch) image, kernels as a (h, w, batch, channels) kernel."""
+    out = ops.conv(ops.transpose(images, (3, 1, 2, 0)), ops.transpose(kernels, (1, 2, 0, 3)), dilation_rate=dilation)
+    return ops.transpose(out, (1, 2, 0, 3))
+
+
 def conv_transpose(inputs, kernel, strides, padding):
     """ops.conv_transpose (NHWC, no dilation or output_padding): `sub_pixel_conv_transpose` forward, and the
     gradients of the strided convolution conv(., kernel, strides, padding) it is the transpose of.
@@ -118,9 +126,7 @@ def conv_transpose(inputs, kernel, strides, padding):
             (h, w), (hy, wy) = x.shape[1:3], dy.shape[1:3]
             dy = ops.pad(dy, ((0, 0), (fronts[0], max(0, sh * (h - 1) + kh - fronts[0] - hy)),
                               (fronts[1], max(0, sw * (w - 1) + kw - fronts[1] - wy)), (0, 0)))
-            # The batch is the contraction: dy as a (filters, H, W, batch) image, x as a (h, w, batch, channels) kernel
-            dk = ops.conv(ops.transpose(dy, (3, 1, 2, 0)), ops.transpose(x, (1, 2, 0, 3)), dilation_rate=strides)
-            return dx, ops.transpose(dk[:, :kh, :kw], (1, 2, 0, 3))
+            return dx, _correlate_over_batch(dy, x, strides)[:kh, :kw]
 
         return sub_pixel_conv_transpose(x, k, strides, padding), grad
 
@@ -202,9 +208,7 @@ def strided_conv(inputs, kernel, strides, padding):
             dy = args[0] if upstream is None else upstream
             # Padded input rows s*i + t meet dy row i at kernel tap t: keep the rows below s*(hy - 1) + kh.
             xp = ops.pad(x, ((0, 0), (ph0, ph1), (pw0, pw1), (0, 0)))[:, :sh * (hy - 1) + kh, :sw * (wy - 1) + kw]
-            # x as a (channels, H, W, batch) image, dy as a (hy, wy, batch, filters) kernel dilated by the strides
-            dk = ops.conv(ops.transpose(xp, (3, 1, 2, 0)), ops.transpose(dy, (1, 2, 0, 3)), dilation_rate=strides)
-            return input_grad(dy, k), ops.transpose(dk, (1, 2, 0, 3))
+            return input_grad(dy, k), _correlate_over_batch(xp, dy, strides)
 
         return ops.conv(x, k, strides=strides, padding=padding), grad
 
