@@ -20,10 +20,11 @@ from vms_zoo.models.vms_predictor import VMSPredictor
 ROOT = Path(__file__).resolve().parents[1]
 TINY_PREDICTOR = {"epochs": 1, "steps_per_epoch": 2, "num_train": 64, "num_test": 16}
 # The presets' own code paths at smoke scale: narrow nets and a few images keep the compiles short.
-TINY_WMEMGAN = {"epochs": 1, "max_steps": 1, "batch_size": 16, "num_scenes": 320, "pairs": 8, "config.filters": 16,
+TINY_WMEMGAN = {"epochs": 1, "max_steps": 1, "batch_size": 16, "num_scenes": 128, "pairs": 8, "config.filters": 16,
                 "config.latent_dim": 8}
-TINY_MEMGAN = {"num_scenes": 64, "fade_images": 16, "stabilise_images": 16, "pairs": 8, "config.image_size": 16,
-               "config.filters": [16, 16, 8], "config.latent_dim": 8, "batch_sizes": [32, 32, 16]}
+# MEMGAN grows 4 -> 8 px only: one growth (fade + stabilise) shows what two do, at 3 traced phases instead of 5.
+TINY_MEMGAN = {"num_scenes": 32, "fade_images": 16, "stabilise_images": 16, "pairs": 8, "config.image_size": 8,
+               "config.filters": [16, 8], "config.latent_dim": 8, "batch_sizes": [32, 16]}
 
 
 def test_every_preset_has_training_settings_that_resolve():
@@ -51,23 +52,38 @@ def test_overrides_are_placed_and_checked():
         training.train("vms_vae_synthetic_6", dry_run=True)
 
 
-def test_predictor_run_writes_a_preset_folder_and_refuses_other_settings(tmp_path):
-    (tmp_path / "backup").mkdir()  # the user's own folder: BackupAndRestore used to delete <output>/backup
-    (tmp_path / "backup" / "mine.txt").write_text("keep")
-    metrics = training.train("vms_vae_synthetic_scorer_32", output=tmp_path, overrides=TINY_PREDICTOR, verbose=0)
+# The run of the interrupted-run test that goes through uninterrupted, trained once: the preset-folder checks read
+# the same folder. Narrow nets (the helpers' tiny predictor): folders, refusals and resuming do not depend on size.
+RESUMED = {**TINY_PREDICTOR, "epochs": 3, "num_train": 16, "num_test": 8, "batch_size": 8,
+           "config.encoder_filters": [8, 16], "config.dense_units": 16, "config.latent_dim": 4,
+           "config.decoder_filters": [16, 8, 8, 8]}
+
+
+@pytest.fixture(scope="module")
+def whole_run(tmp_path_factory):
+    """(folder, metrics, weights) of a finished 3-epoch run, over a folder that held the user's own backup/."""
+    folder = tmp_path_factory.mktemp("whole")
+    (folder / "backup").mkdir()  # the user's own folder: BackupAndRestore used to delete <output>/backup
+    (folder / "backup" / "mine.txt").write_text("keep")
+    keras.utils.set_random_seed(1234)
+    metrics = training.train("vms_vae_synthetic_scorer_32", output=folder, overrides=RESUMED, verbose=0)
+    return folder, metrics, vms_zoo.load(str(folder)).get_weights()
+
+
+def test_predictor_run_writes_a_preset_folder_and_refuses_other_settings(whole_run):
+    tmp_path, metrics, _ = whole_run
     saved = json.loads((tmp_path / "metrics.json").read_text())
-    assert saved["model"]["overall"]["count"] == 16 and saved["model"] == metrics["model"]
+    assert saved["model"]["overall"]["count"] == 8 and saved["model"] == metrics["model"]
     for who in ("model", "category_mean_baseline"):
         assert -1.0 <= saved[who]["overall"]["rho2d_true"] <= 1.0 and saved[who]["overall"]["mse255_false"] >= 0
     with Image.open(tmp_path / "predictions.png") as grid:
         assert grid.format == "PNG"
     assert (tmp_path / "backup" / "mine.txt").read_text() == "keep" and not (tmp_path / ".vms_zoo_backup").exists()
     model = VMSPredictor.from_preset(str(tmp_path))
-    assert float(keras.ops.convert_to_numpy(model.kl_step)) == 2.0  # two training steps were taken
+    assert float(keras.ops.convert_to_numpy(model.kl_step)) == 6.0  # six training steps were taken
     assert np.isfinite(saved["history"]["loss"]).all()
-    with pytest.raises(ValueError, match=r"other settings \(training.epochs: 1 -> 2\)"):
-        training.train("vms_vae_synthetic_scorer_32", output=tmp_path, overrides={**TINY_PREDICTOR, "epochs": 2},
-                       verbose=0)
+    with pytest.raises(ValueError, match=r"other settings \(training.epochs: 3 -> 2\)"):
+        training.train("vms_vae_synthetic_scorer_32", output=tmp_path, overrides={**RESUMED, "epochs": 2}, verbose=0)
     assert training.start_run(tmp_path, json.loads((tmp_path / "run.json").read_text())) is True  # same: resumes
     assert training.start_run(tmp_path, {"other": 1}, overwrite=True) is False  # --overwrite starts afresh
     assert json.loads((tmp_path / "run.json").read_text()) == {"other": 1}
@@ -79,8 +95,8 @@ class Interrupt(keras.callbacks.Callback):
             raise KeyboardInterrupt("simulated kill after epoch 2")
 
 
-def test_interrupted_predictor_run_resumes_from_its_last_epoch(tmp_path):
-    overrides = {**TINY_PREDICTOR, "epochs": 3, "num_test": 8}
+def test_interrupted_predictor_run_resumes_from_its_last_epoch(tmp_path, whole_run):
+    overrides = RESUMED
     with pytest.raises(KeyboardInterrupt):
         training.train("vms_vae_synthetic_scorer_32", output=tmp_path, overrides=overrides, verbose=0,
                        callbacks=[Interrupt()])
@@ -91,9 +107,7 @@ def test_interrupted_predictor_run_resumes_from_its_last_epoch(tmp_path):
     assert float(keras.ops.convert_to_numpy(model.kl_step)) == 6.0  # 3 epochs x 2 steps: nothing lost or repeated
     # The same run without the interruption ends with the same weights: the optimizer, the sampling noise and
     # the data order all continued where they stopped instead of restarting.
-    training.train("vms_vae_synthetic_scorer_32", output=tmp_path / "whole", overrides=overrides, verbose=0)
-    whole = vms_zoo.load(str(tmp_path / "whole"))
-    for a, b in zip(model.get_weights(), whole.get_weights()):
+    for a, b in zip(model.get_weights(), whole_run[2]):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
@@ -118,21 +132,23 @@ def test_frozen_encoder_features_are_cached_in_the_run_folder_and_recomputed_whe
     encode = VMSPredictor.encode
     monkeypatch.setattr(VMSPredictor, "encode", lambda self, images, **kw: calls.append(len(images)) or
                         encode(self, images, **kw))
-    small = {**TINY_PREDICTOR, "config.image_size": 32, "config.encoder_weights": None, "batch_size": 8}
+    # VGG16 costs its CPU time per image encoded (0.15 s each on JAX at 32 px): as few images as fill the steps.
+    small = {**TINY_PREDICTOR, "num_train": 16, "num_test": 8, "config.image_size": 32, "config.encoder_weights": None,
+             "batch_size": 8}
     training.train("vms_vae_vgg16_synthetic_64", output=tmp_path, overrides=small, verbose=0)
-    assert calls == [64, 16]
+    assert calls == [16, 8]
     first = np.load(tmp_path / "features_test.npy")
     info = json.loads((tmp_path / "features_test.json").read_text())
-    assert first.shape == (16, 1, 1, 512) and info["num_images"] == 16 and info["config"]["image_size"] == 32
+    assert first.shape == (8, 1, 1, 512) and info["num_images"] == 8 and info["config"]["image_size"] == 32
     # Three runs, not four: a split whose json matches is read from the cache (the test split here), whatever
     # the other split does, so a rerun with the same settings adds nothing.
-    training.train("vms_vae_vgg16_synthetic_64", output=tmp_path, overrides={**small, "num_train": 72},
+    training.train("vms_vae_vgg16_synthetic_64", output=tmp_path, overrides={**small, "num_train": 24},
                    overwrite=True, verbose=0)
-    assert calls == [64, 16, 72]  # other training images: recomputed; the test split still matches, read back
+    assert calls == [16, 8, 24]  # other training images: recomputed; the test split still matches, read back
     stale = json.loads((tmp_path / "features_test.json").read_text())
     (tmp_path / "features_test.json").write_text(json.dumps({**stale, "encoder_weights_sha256": "0" * 64}))
-    training.train("vms_vae_vgg16_synthetic_64", output=tmp_path, overrides={**small, "num_train": 72}, verbose=0)
-    assert calls == [64, 16, 72, 16]  # features of other encoder weights: recomputed, the json rewritten
+    training.train("vms_vae_vgg16_synthetic_64", output=tmp_path, overrides={**small, "num_train": 24}, verbose=0)
+    assert calls == [16, 8, 24, 8]  # features of other encoder weights: recomputed, the json rewritten
     assert json.loads((tmp_path / "features_test.json").read_text()) == stale
     np.testing.assert_array_equal(np.load(tmp_path / "features_test.npy"), first)
 
@@ -149,24 +165,27 @@ def test_wmemgan_run_trains_evaluates_and_writes_a_loadable_preset(tmp_path):
     assert (tmp_path / "samples" / "samples_final.png").exists()
 
 
-def test_memgan_run_grows_evaluates_writes_a_preset_and_resumes(tmp_path, capsys):
-    feedback = str(ROOT / "checkpoints" / "vms_vae_synthetic_64")  # a preset folder given as a path
+def test_memgan_run_grows_evaluates_writes_a_preset_and_resumes(tmp_path, capsys, tiny_predictor):
+    # A preset folder given as a path: the helpers' tiny predictor, whose train-step graph traces faster than the
+    # shipped 64 px one inside each growth phase.
+    keras.utils.set_random_seed(0)
+    feedback = str(presets.save_preset(tiny_predictor(), tmp_path / "feedback"))
     overrides = {**TINY_MEMGAN, "training.predictor": feedback}
     result = training.train("memgan_synthetic_32", output=tmp_path / "run", overrides=overrides, verbose=1)
-    # Five phases (stabilise at 4 px, then fade + stabilise at 8 and 16 px), each rounded up to one whole
-    # batch: 32 images below 16 px, 16 at 16 px.
-    assert result["resolution"] == 16 and result["images_seen"] == 3 * 32 + 2 * 16
+    # Three phases (stabilise at 4 px, then fade + stabilise at 8 px), each rounded up to one whole batch: 32
+    # images at 4 px, 16 at 8 px.
+    assert result["resolution"] == 8 and result["images_seen"] == 32 + 2 * 16
     assert result["pairs"]["num_pairs"] == 8 and 0.0 <= result["pairs"]["mean_low"] <= 1.0
-    assert len(list((tmp_path / "run" / "samples").glob("*.png"))) == 5
+    assert len(list((tmp_path / "run" / "samples").glob("*.png"))) == 3
 
     gan = vms_zoo.load(str(tmp_path / "run"))
     images = gan.generate(np.zeros((2, gan.latent_dim), "float32"), np.full((2, 10, 10, 1), 0.5, "float32"))
-    assert images.shape == (2, 16, 16, 3) and images.min() >= 0.0 and images.max() <= 1.0
+    assert images.shape == (2, 8, 8, 3) and images.min() >= 0.0 and images.max() <= 1.0
 
     capsys.readouterr()
     again = training.train("memgan_synthetic_32", output=tmp_path / "run", overrides=overrides, verbose=1)
     out = capsys.readouterr().out
-    assert "Resuming at stage 2 (16px), fade 1.000, 128 images seen" in out
+    assert "Resuming at stage 1 (8px), fade 1.000, 64 images seen" in out
     assert "Stage" not in out.replace("Resuming at stage", "")  # nothing left to train
     assert again["images_seen"] == result["images_seen"]
     assert again["pairs"]["mean_difference"] == pytest.approx(result["pairs"]["mean_difference"], abs=1e-6)
