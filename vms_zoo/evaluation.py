@@ -16,6 +16,7 @@ import hashlib
 import numpy as np
 from keras import ops
 
+from vms_zoo.backend import in_batches
 from vms_zoo.stats import paired_comparison, t_test
 from vms_zoo.targets import fit_score_scale, low_high_targets
 from vms_zoo.vms import check_images, memorability_score, predictor_input_size
@@ -24,14 +25,7 @@ from vms_zoo.vms import check_images, memorability_score, predictor_input_size
 def score_images(predictor, images, batch_size=64):
     """Memorability score per image in [0, 1]: mean of the predictor's true-schema map. numpy (N,)."""
     images = np.asarray(check_images(images), "float32")
-    batch = max(1, min(batch_size, len(images)))
-    scores = []
-    for i in range(0, len(images), batch):
-        chunk = images[i:i + batch]
-        # The last chunk padded to the others' shape: on JAX each new shape compiles the predictor again.
-        padded = np.concatenate([chunk, np.zeros((batch - len(chunk),) + chunk.shape[1:], "float32")])
-        scores.append(ops.convert_to_numpy(memorability_score(predictor, ops.convert_to_tensor(padded)))[:len(chunk)])
-    return np.concatenate(scores) if scores else np.zeros((0,), "float32")
+    return in_batches(lambda x: memorability_score(predictor, ops.convert_to_tensor(x)), [images], batch_size)
 
 
 def score_scale(predictor, images, quantiles=(0.05, 0.95), batch_size=64):

@@ -9,7 +9,8 @@ Model code stays backend-agnostic by asking for these things only:
 - `train_step(model, step, *args)`: runs a stateful `step(data) -> logs` as Keras' train step. On JAX the
   Keras trainer passes and expects the whole state (weights, optimizer slots, metrics); the step runs in
   a `keras.StatelessScope` seeded with that state and the updated values are read back from it.
-- `inference(model, x)`: `model(x, training=False)` outside a train step, compiled once per input shape on JAX.
+- `inference(model, x)`: `model(x, training=False)` outside a train step, compiled once per input shape on JAX;
+  `in_batches(fn, arrays, batch_size)`: inference over equal-shaped chunks.
 - `scale_for_replicas(loss)`: a hand-written loss averaged over a replica's batch, scaled so that the
   summed gradients of tf.distribute replicas equal those of the global batch (identity elsewhere).
 
@@ -151,5 +152,22 @@ def inference(model, x):
     return model(x, training=False)
 
 
+def in_batches(fn, arrays, batch_size):
+    """numpy `fn(*chunks)` over equal chunks of `batch_size` rows (fewer rows: one chunk of them), concatenated:
+    the last chunk is zero-padded to the others' shape and its padding dropped, as on JAX each new input shape
+    compiles the model again. For row-independent `fn` (inference)."""
+    import numpy as np
+
+    n = len(arrays[0])
+    batch = max(1, min(batch_size, n))
+    out = []
+    for start in range(0, n, batch):
+        chunks = [a[start:start + batch] for a in arrays]
+        rows = len(chunks[0])
+        padded = [np.concatenate([c, np.zeros((batch - rows,) + c.shape[1:], c.dtype)]) for c in chunks]
+        out.append(keras.ops.convert_to_numpy(fn(*padded))[:rows])
+    return np.concatenate(out)
+
+
 __all__ = ["BACKEND", "value_and_grad", "input_gradient", "train_step", "scale_for_replicas", "replica_slice",
-           "inference"]
+           "inference", "in_batches"]

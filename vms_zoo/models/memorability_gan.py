@@ -242,9 +242,8 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
         z, m = np.asarray(to_numpy(z), "float32"), np.asarray(m, "float32")
         if z.shape != (len(m), self.latent_dim):
             raise ValueError(f"z must have shape ({len(m)}, {self.latent_dim}), got {z.shape}.")
-        out = [ops.convert_to_numpy(self.sampling_images(z[i:i + batch_size], m[i:i + batch_size]))
-               for i in range(0, len(z), batch_size)]
-        return np.clip((np.concatenate(out) + 1.0) * 0.5, 0.0, 1.0)
+        images = backend.in_batches(self.sampling_images, [z, m], batch_size)
+        return np.clip((images + 1.0) * 0.5, 0.0, 1.0)
 
     def call(self, inputs, training=False):
         return self.generator_images(inputs[0], inputs[1], training=training)
