@@ -13,7 +13,7 @@ import pytest
 from keras import ops
 
 import test_wgan
-from helpers import make_memgan, make_wmemgan, shrink_preset
+from helpers import make_memgan, make_wmemgan, shrink_preset, stand_in_predictor, tiny_predictor
 from vms_zoo import presets
 from vms_zoo.layers import MinibatchStdDev, PixelNorm
 from vms_zoo.models.vms_predictor.presets import FEEDBACK_PRESET
@@ -22,6 +22,7 @@ from vms_zoo.training.wmemgan import whole_steps
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_PRESETS = [name for name in presets.list_presets() if "synthetic" not in name]
 SIZE, BATCH = 16, 4
+EAGER_SIZE = 8  # the W-MEMGAN the eager recording tests run
 
 
 def np_(x):
@@ -34,7 +35,9 @@ def np_(x):
 def recorded_real_batches(real_batches, images, batch_size, n_critic=3):
     """One `fit` epoch of a tiny W-MEMGAN, run eagerly, recording every concrete input of the critic; returns the
     inputs that are real images (each row one of `images`, mapped to [-1, 1]) in the order the critic saw them."""
-    model = make_wmemgan("score")
+    # 8 px, the smallest W-MEMGAN: which images a critic update gets does not depend on the size, and run eagerly
+    # every op of a bigger net costs a compile of its own under JAX.
+    model = make_wmemgan("score", predictor=stand_in_predictor(EAGER_SIZE), image_size=EAGER_SIZE)
     model.compile(n_critic=n_critic, real_batches=real_batches, run_eagerly=True)
     seen, critic_scores = [], model.critic_scores
 
@@ -52,7 +55,7 @@ def recorded_real_batches(real_batches, images, batch_size, n_critic=3):
 
 
 def test_fresh_real_batches_give_each_critic_update_its_own_images():
-    images = np.random.default_rng(0).uniform(size=(12, SIZE, SIZE, 3)).astype("float32")
+    images = np.random.default_rng(0).uniform(size=(12, EAGER_SIZE, EAGER_SIZE, 3)).astype("float32")
     rows = images * 2.0 - 1.0
     seen = recorded_real_batches("fresh", images, batch_size=BATCH)  # 3 updates x 4 images: one train step
     assert len(seen) == 3
@@ -63,8 +66,10 @@ def test_fresh_real_batches_give_each_critic_update_its_own_images():
 
 
 def test_reuse_gives_every_critic_update_the_same_batch():
-    images = np.random.default_rng(0).uniform(size=(12, SIZE, SIZE, 3)).astype("float32")
-    seen = recorded_real_batches("reuse", images, batch_size=12)  # the old behaviour: one batch per step
+    # One step of BATCH images: the critic sees batches of the fresh test's shape, so under JAX the eager ops
+    # compiled there are reused (each op compiles per shape).
+    images = np.random.default_rng(0).uniform(size=(BATCH, EAGER_SIZE, EAGER_SIZE, 3)).astype("float32")
+    seen = recorded_real_batches("reuse", images, batch_size=BATCH)  # the old behaviour: one batch per step
     assert len(seen) == 3
     for batch in seen:
         np.testing.assert_allclose(batch, images * 2.0 - 1.0, atol=1e-6)
@@ -128,9 +133,13 @@ def test_fresh_batches_need_whole_steps():
 def test_wmemgan_training_takes_n_critic_fresh_batches_per_generator_step(tmp_path):
     from vms_zoo import training
 
+    # The step count does not depend on sizes: 16 px, and tiny predictors as feedback and scorer (not the
+    # shipped 64 and 32 px ones), so the run compiles small nets.
+    feedback, scorer = (presets.save_preset(tiny_predictor(seed=seed), tmp_path / f"tiny{seed}") for seed in (0, 1))
     overrides = {"epochs": 1, "batch_size": 4, "n_critic": 2, "real_batches": "fresh", "num_scenes": 160,
-                 "pairs": 4, "config.filters": 16, "config.latent_dim": 8}
-    record = training.train("wmemgan_synthetic_score_32", output=tmp_path, overrides=overrides, verbose=0)
+                 "pairs": 4, "config.filters": 16, "config.latent_dim": 8, "config.image_size": 16,
+                 "training.predictor": str(feedback), "training.scorer": str(scorer)}
+    record = training.train("wmemgan_synthetic_score_32", output=tmp_path / "run", overrides=overrides, verbose=0)
     # One epoch over the kitchens, cut to whole steps of 2 x 4 images: one generator step per 8 images.
     assert record["num_images"] >= 8 and record["gan"]["generator_steps"] == record["num_images"] // 8
 
@@ -158,10 +167,9 @@ def test_wmemgan_paper_nets_have_pixel_norm_and_minibatch_stddev(name):
     np.testing.assert_allclose(np.mean(np_(hidden([z, m])) ** 2, axis=-1), 1.0, rtol=1e-4)
     # The critic's extra 4x4 feature is the mean standard deviation over groups of 4 (numpy reference).
     std_layer = [layer for layer in model.critic.layers if isinstance(layer, MinibatchStdDev)][0]
-    before = keras.Model(model.critic.input, std_layer.input)
-    after = keras.Model(model.critic.input, std_layer.output)
+    around = keras.Model(model.critic.input, [std_layer.input, std_layer.output])  # one pass: before and after
     x = rng.uniform(-1, 1, size=(8, SIZE, SIZE, 3)).astype("float32")
-    features, out = np_(before(x)), np_(after(x))
+    features, out = map(np_, around(x))
     groups = features.reshape(2, 4, *features.shape[1:])
     expected = np.sqrt(groups.var(axis=1) + 1e-8).mean(axis=(1, 2, 3))
     np.testing.assert_allclose(out[..., -1], np.repeat(expected, 4)[:, None, None] * np.ones(out.shape[1:3]),
@@ -190,7 +198,8 @@ def test_new_wmemgan_layers_default_off():
 def test_memgan_paper_presets_keep_no_moving_average(name, tmp_path):
     assert presets.get_preset(name)["config"]["ema_beta"] is None
     class_name, config = shrink_preset(name)
-    model = presets.build(class_name, config)
+    # 8 px (two blocks), not 16: whether a moving average exists does not depend on the size; fewer layers to build.
+    model = presets.build(class_name, {**config, "image_size": 8, "filters": config["filters"][:2]})
     assert model.ema_beta is None and model.generator_ema is None
     assert not any("generator_ema" in w.path for w in model.weights)
     model.compile()
