@@ -1,9 +1,9 @@
 """vms_zoo.layers.Conv2D and `strided_conv` compute keras.layers.Conv2D exactly, to second order.
 
-The layer uses `strided_conv` (ops.conv forward, `conv_transpose` input gradient) only on JAX, but the function is
-compared on every backend against that backend's Conv2D: outputs, the gradients w.r.t. the input and the kernel,
-and the weight gradient of a WGAN gradient penalty (the gradient of a norm of the input gradient), as the critic
-takes it.
+The layer uses `strided_conv` (ops.conv forward, `conv_transpose` input gradient) only on JAX and
+`backend.conv_nhwc` on torch, but the function is compared on every backend against that backend's Conv2D: outputs,
+the gradients w.r.t. the input and the kernel, and the weight gradient of a WGAN gradient penalty (the gradient of a
+norm of the input gradient), as the critic takes it.
 """
 
 import numpy as np
@@ -65,8 +65,11 @@ def test_strided_conv_equals_keras(kernel_size, strides, padding):
         assert_same(got, outputs_and_grads(ref, x, [ref.kernel, ref.bias]))
 
 
-def test_layer_equals_keras_layer(kernel_size=4, strides=2, padding="same"):
-    """The layer itself (`strided_conv` on JAX when strided, Keras' op elsewhere), as the critic uses it."""
+@pytest.mark.parametrize("kernel_size,strides,padding", [(4, 2, "same"), (3, 1, "same"), (4, 1, "same"),
+                                                          (3, 2, "valid")])
+def test_layer_equals_keras_layer(kernel_size, strides, padding):
+    """The layer itself (`strided_conv` on JAX when strided, `backend.conv_nhwc` on torch, Keras' op elsewhere), as
+    the W-MEMGAN nets use it; (4, 1, 'same') pads one more pixel after than before."""
     ref = reference_layer(kernel_size, strides, padding, channels=5, filters=3)
     ref.activation = keras.activations.get("elu")
     layer = Conv2D(3, kernel_size, strides=strides, padding=padding, activation="elu")

@@ -218,21 +218,25 @@ def strided_conv(inputs, kernel, strides, padding):
 @keras.saving.register_keras_serializable(package="vms_zoo")
 class Conv2D(keras.layers.Conv2D):
     """keras.layers.Conv2D with the same weights, config and output, computed on JAX, when strided, by
-    `strided_conv`: XLA:CPU runs the transposed convolution of its input gradient slowly, twice in a WGAN-GP.
+    `strided_conv` (XLA:CPU runs the transposed convolution of its input gradient slowly, twice in a WGAN-GP) and on
+    torch by `backend.conv_nhwc` (without Keras' two layout copies).
 
     The class keeps Keras' name, so the weights' paths in saved files (`conv2d_<i>`) and checkpoints written
     before it are unchanged.
     """
 
     def call(self, inputs):
-        # Gradient-penalty weight gradient of the 32 px bench critic, ms, 2 cores: JAX 110 -> 23 (TensorFlow 22);
-        # W-MEMGAN 32 px bench step 817 -> 379. Only XLA:CPU is slow here: JAX only.
-        if (keras.backend.backend() != "jax" or self.data_format != "channels_last" or self.groups != 1
-                or tuple(self.dilation_rate) != (1, 1) or tuple(self.strides) == (1, 1) or None in inputs.shape[1:3]):
+        if (self.data_format != "channels_last" or self.groups != 1 or tuple(self.dilation_rate) != (1, 1)
+                or None in inputs.shape[1:3]):
             return super().call(inputs)
-        outputs = _compiled_on_jax(strided_conv)(inputs, ops.convert_to_tensor(self.kernel), tuple(self.strides),
-                                                 self.padding)
-        return _bias_and_activation(self, outputs)
+        strides, kernel = tuple(self.strides), ops.convert_to_tensor(self.kernel)
+        # Gradient-penalty weight gradient of the 32 px bench critic, ms, 2 cores: JAX 110 -> 23 (TensorFlow 22);
+        # W-MEMGAN 32 px bench step 817 -> 379. Only XLA:CPU is slow here.
+        if keras.backend.backend() == "jax" and strides != (1, 1):
+            return _bias_and_activation(self, _compiled_on_jax(strided_conv)(inputs, kernel, strides, self.padding))
+        if keras.backend.backend() == "torch":
+            return _bias_and_activation(self, backend.conv_nhwc(inputs, kernel, strides, self.padding))
+        return super().call(inputs)
 
 
 # --- progressive GAN layers (MEMGAN) ------------------------------------------------------------------
@@ -296,7 +300,7 @@ class EqualizedConv2D(keras.layers.Layer):
         return self.kernel * self.scale
 
     def call(self, inputs):
-        x = ops.conv(inputs, self.effective_kernel(), strides=1, padding=self.padding)
+        x = backend.conv_nhwc(inputs, self.effective_kernel(), 1, self.padding)
         return x + self.bias if self.use_bias else x
 
     def compute_output_shape(self, input_shape):

@@ -11,6 +11,7 @@ Model code stays backend-agnostic by asking for these things only:
   a `keras.StatelessScope` seeded with that state and the updated values are read back from it.
 - `inference(model, x)`: `model(x, training=False)` outside a train step, compiled once per input shape on JAX;
   `in_batches(fn, arrays, batch_size)`: inference over equal-shaped chunks.
+- `conv_nhwc(x, kernel, strides, padding)`: keras.ops.conv, on torch without Keras' layout copies.
 - `scale_for_replicas(loss)`: a hand-written loss averaged over a replica's batch, scaled so that the
   summed gradients of tf.distribute replicas equal those of the global batch (identity elsewhere).
 
@@ -57,6 +58,8 @@ if BACKEND == "tensorflow":
         if context is None or context.num_replicas_in_sync == 1:
             return 0, 1
         return context.replica_id_in_sync_group, context.num_replicas_in_sync
+
+    conv_nhwc = keras.ops.conv
 
 elif BACKEND == "jax":
     import jax
@@ -113,6 +116,8 @@ elif BACKEND == "jax":
     def replica_slice():
         return 0, 1
 
+    conv_nhwc = keras.ops.conv
+
 elif BACKEND == "torch":
     import torch
 
@@ -136,6 +141,26 @@ elif BACKEND == "torch":
 
     def replica_slice():
         return 0, 1
+
+    def conv_nhwc(x, kernel, strides=1, padding="valid"):
+        """keras.ops.conv (NHWC, kernel (kh, kw, in, out), no dilation or groups) without Keras' two layout copies
+        (an NCHW `.contiguous()`, then back to channels-last): the permuted view already is channels-last in memory,
+        which oneDNN convolves as it is. 12% of a W-MEMGAN step on 2 cores (issue 16)."""
+        import torch.nn.functional as F
+
+        x = torch.as_tensor(x).permute(0, 3, 1, 2)
+        kernel = torch.as_tensor(kernel).permute(3, 2, 0, 1)
+        strides = (strides, strides) if isinstance(strides, int) else tuple(strides)
+        pads = [(0, 0), (0, 0)]
+        if padding == "same":  # Keras' (TensorFlow's) padding: the odd pixel after
+            for i, (n, k, s) in enumerate(zip(x.shape[2:], kernel.shape[2:], strides)):
+                total = max((-(-n // s) - 1) * s + k - n, 0)
+                pads[i] = (total // 2, total - total // 2)
+        if all(a == b for a, b in pads):
+            out = F.conv2d(x, kernel, stride=strides, padding=[a for a, _ in pads])
+        else:
+            out = F.conv2d(F.pad(x, (*pads[1], *pads[0])), kernel, stride=strides)
+        return out.permute(0, 2, 3, 1)
 
 else:
     raise ImportError(
@@ -170,4 +195,4 @@ def in_batches(fn, arrays, batch_size):
 
 
 __all__ = ["BACKEND", "value_and_grad", "input_gradient", "train_step", "scale_for_replicas", "replica_slice",
-           "inference", "in_batches"]
+           "inference", "in_batches", "conv_nhwc"]

@@ -42,9 +42,9 @@ def build_generator(image_size, latent_dim, condition_shape, filters, pixel_norm
     x = norm(layers.LeakyReLU(0.2)(layers.Reshape((4, 4, filters))(x)))
     for level in range(1, int(np.log2(image_size // 4)) + 1):
         x = layers.UpSampling2D(2)(x)
-        x = layers.Conv2D(_filters(filters, level), 3, padding="same")(x)
+        x = Conv2D(_filters(filters, level), 3, padding="same")(x)
         x = norm(layers.LeakyReLU(0.2)(x))
-    image = layers.Conv2D(3, 3, padding="same", activation="tanh", name="image")(x)
+    image = Conv2D(3, 3, padding="same", activation="tanh", name="image")(x)
     return keras.Model([z, m], image, name="generator")
 
 
@@ -56,10 +56,10 @@ def build_critic(image_size, filters, minibatch_stddev=False, group_size=4):
     """
     image = keras.Input((image_size, image_size, 3), name="image")
     levels = int(np.log2(image_size // 4))
-    x = layers.Conv2D(_filters(filters, levels), 3, padding="same")(image)
+    x = Conv2D(_filters(filters, levels), 3, padding="same")(image)
     x = layers.LeakyReLU(0.2)(x)
     for level in reversed(range(levels)):
-        x = Conv2D(_filters(filters, level), 4, strides=2, padding="same")(x)  # fast gradient penalty on JAX
+        x = Conv2D(_filters(filters, level), 4, strides=2, padding="same")(x)
         x = layers.LeakyReLU(0.2)(x)
     if minibatch_stddev:
         x = MinibatchStdDev(group_size)(x)
