@@ -7,6 +7,7 @@
   (faster; it cannot be saved inside a GAN, whose serialised predictor must be a VMSPredictor).
 - `make_wmemgan`, `make_memgan`: tiny GANs with backend-independent weights.
 - `assert_same_training`: two training runs from the same weights agree, to a fraction of the update size.
+- `random_conv_layer`, `assert_replaces_keras_layer`: our convolution layers against Keras' own.
 - `shrink_preset`, `model_outputs`, `run_preset_test`: build a test-size copy of a preset, save it as a preset
   folder, load it back both ways and compare outputs exactly.
 """
@@ -98,6 +99,34 @@ def assert_same_training(weights, ref_weights, initial, rtol=1e-3, atol=1e-5):
         np.testing.assert_allclose(w, ref, rtol=0, atol=rtol * update + atol,
                                    err_msg=f"weight {i}: largest reference update {update:.3g}")
     assert moved > 1e-3, "training did not move the weights: the comparison would prove nothing"
+
+
+def assert_replaces_keras_layer(ours, theirs, args, kwargs, input_shape, folder):
+    """`ours`, standing in for Keras' layer class `theirs`: the same config, registered for deserialisation, and
+    weights saved from a two-layer model built with `theirs` (checkpoints written before `ours`) load into one built
+    with `ours` and give the same outputs. args: (filters, kernel_size)."""
+    import os
+
+    import keras
+
+    layer = ours(*args, name="layer0", **kwargs)
+    config = layer.get_config()
+    assert config == theirs(*args, name="layer0", **kwargs).get_config()
+    assert type(ours.from_config(config)) is ours
+    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    assert type(restored) is ours and restored.get_config() == config
+
+    def model(conv):
+        inputs = keras.Input(input_shape)
+        return keras.Model(inputs, conv(2, *args[1:], **kwargs)(conv(*args, **kwargs)(inputs)))
+
+    old, new = model(theirs), model(ours)
+    path = os.path.join(folder, "old.weights.h5")
+    old.save_weights(path)
+    new.load_weights(path)
+    x = np.random.default_rng(0).normal(size=(2, *input_shape)).astype("float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(new(x)), keras.ops.convert_to_numpy(old(x)), rtol=1e-5,
+                               atol=1e-5)
 
 
 # --- presets -----------------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import keras
 import pytest
 from keras import ops
 
-from helpers import random_conv_layer
+from helpers import assert_replaces_keras_layer, random_conv_layer
 from vms_zoo import backend
 from vms_zoo.layers import Conv2D, strided_conv
 
@@ -85,20 +85,6 @@ def test_layer_equals_keras_layer(kernel_size, strides, padding):
 def test_config_round_trips_and_keras_weights_load(tmp_path):
     """Same name, config and weights' paths as Keras' layer, registered for deserialisation, and weights saved from
     a model built with keras.layers.Conv2D (checkpoints written before this layer) load into one built with it."""
-    layer = Conv2D(4, 4, strides=2, padding="same")
-    assert layer.name.startswith("conv2d")
-    config = Conv2D(4, 4, strides=2, padding="same", name="down0").get_config()
-    assert config == keras.layers.Conv2D(4, 4, strides=2, padding="same", name="down0").get_config()
-    assert type(Conv2D.from_config(config)) is Conv2D
-    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
-    assert type(restored) is Conv2D and restored.get_config() == layer.get_config()
-
-    def model(conv):
-        image = keras.Input((8, 8, 3))
-        return keras.Model(image, conv(2, 4, strides=2, padding="same")(conv(4, 4, strides=2, padding="same")(image)))
-
-    old, new = model(keras.layers.Conv2D), model(Conv2D)
-    old.save_weights(tmp_path / "old.weights.h5")
-    new.load_weights(tmp_path / "old.weights.h5")
-    x = np.random.default_rng(0).normal(size=(2, 8, 8, 3)).astype("float32")
-    np.testing.assert_allclose(np_(new(x)), np_(old(x)), rtol=1e-5, atol=1e-5)
+    assert Conv2D(4, 4, strides=2, padding="same").name.startswith("conv2d")
+    assert_replaces_keras_layer(Conv2D, keras.layers.Conv2D, (4, 4), {"strides": 2, "padding": "same"}, (8, 8, 3),
+                                tmp_path)

@@ -10,7 +10,7 @@ import keras
 import pytest
 from keras import ops
 
-from helpers import random_conv_layer
+from helpers import assert_replaces_keras_layer, random_conv_layer
 from vms_zoo import backend
 from vms_zoo.layers import Conv2DTranspose, conv_transpose
 
@@ -75,19 +75,5 @@ def test_layer_equals_keras_layer(kernel_size, strides, padding):
 def test_config_round_trips_and_keras_weights_load(tmp_path):
     """Same config as Keras' layer, registered for deserialisation, and weights saved from a model built with
     keras.layers.Conv2DTranspose (checkpoints written before this layer) load into one built with it."""
-    layer = Conv2DTranspose(4, 3, strides=2, padding="same", name="deconv0")
-    config = layer.get_config()
-    assert config == keras.layers.Conv2DTranspose(4, 3, strides=2, padding="same", name="deconv0").get_config()
-    assert type(Conv2DTranspose.from_config(config)) is Conv2DTranspose
-    restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
-    assert type(restored) is Conv2DTranspose and restored.get_config() == config
-
-    def model(conv):
-        z = keras.Input((2, 2, 3))
-        return keras.Model(z, conv(2, 3, strides=2, padding="same")(conv(4, 3, strides=2, padding="same")(z)))
-
-    old, new = model(keras.layers.Conv2DTranspose), model(Conv2DTranspose)
-    old.save_weights(tmp_path / "old.weights.h5")
-    new.load_weights(tmp_path / "old.weights.h5")
-    x = np.random.default_rng(0).normal(size=(2, 2, 2, 3)).astype("float32")
-    np.testing.assert_allclose(np_(new(x)), np_(old(x)), rtol=1e-5, atol=1e-5)
+    assert_replaces_keras_layer(Conv2DTranspose, keras.layers.Conv2DTranspose, (4, 3), {"strides": 2, "padding": "same"},
+                                (2, 2, 3), tmp_path)
