@@ -183,9 +183,7 @@ def strided_conv(inputs, kernel, strides, padding):
     geometry = []  # (pad before, pad after, output size) per spatial axis, as ops.conv pads
     for n, k, s in ((h, kh, sh), (w, kw, sw)):
         if padding == "same":
-            out = -(-n // s)
-            total = max((out - 1) * s + k - n, 0)
-            geometry.append((total // 2, total - total // 2, out))
+            geometry.append((*backend.same_padding(n, k, s), -(-n // s)))
         else:
             geometry.append((0, 0, (n - k) // s + 1))
     (ph0, ph1, hy), (pw0, pw1, wy) = geometry

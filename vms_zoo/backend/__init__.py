@@ -23,6 +23,14 @@ import keras
 
 BACKEND = keras.backend.backend()
 
+
+def same_padding(size, kernel, stride):
+    """(before, after) zero padding of one spatial axis for Keras' (TensorFlow's) 'same': ceil(size / stride)
+    outputs, the odd pixel after."""
+    total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
 if BACKEND == "tensorflow":
     import tensorflow as tf
 
@@ -152,10 +160,8 @@ elif BACKEND == "torch":
         kernel = torch.as_tensor(kernel).permute(3, 2, 0, 1)
         strides = (strides, strides) if isinstance(strides, int) else tuple(strides)
         pads = [(0, 0), (0, 0)]
-        if padding == "same":  # Keras' (TensorFlow's) padding: the odd pixel after
-            for i, (n, k, s) in enumerate(zip(x.shape[2:], kernel.shape[2:], strides)):
-                total = max((-(-n // s) - 1) * s + k - n, 0)
-                pads[i] = (total // 2, total - total // 2)
+        if padding == "same":
+            pads = [same_padding(n, k, s) for n, k, s in zip(x.shape[2:], kernel.shape[2:], strides)]
         if all(a == b for a, b in pads):
             out = F.conv2d(x, kernel, stride=strides, padding=[a for a, _ in pads])
         else:
@@ -195,4 +201,4 @@ def in_batches(fn, arrays, batch_size):
 
 
 __all__ = ["BACKEND", "value_and_grad", "input_gradient", "train_step", "scale_for_replicas", "replica_slice",
-           "inference", "in_batches", "conv_nhwc"]
+           "inference", "in_batches", "conv_nhwc", "same_padding"]
