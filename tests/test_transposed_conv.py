@@ -1,8 +1,8 @@
 """vms_zoo.layers.Conv2DTranspose and its formulations compute keras.layers.Conv2DTranspose exactly.
 
-The layer uses `conv_transpose` (sub-pixel forward, strided-convolution gradients) only on JAX, but it is compared
-on every backend against that backend's own conv_transpose: outputs and the gradients w.r.t. the input and the
-kernel.
+The layer uses `conv_transpose` (sub-pixel forward, strided-convolution gradients) on JAX and
+`backend.conv_transpose_nhwc` on torch, but `conv_transpose` is compared on every backend against that backend's own
+conv_transpose: outputs and the gradients w.r.t. the input and the kernel.
 """
 
 import numpy as np
@@ -56,9 +56,12 @@ def test_conv_transpose_equals_keras(kernel_size, strides, padding):
         assert_same(got, output_and_grads(lambda: ref(x), x, ref.kernel))
 
 
-@pytest.mark.parametrize("kernel_size,strides,padding", [(3, 2, "same"), (4, 2, "valid"), (5, 1, "same")])
+# The decoder's (3, 2, same); Keras' crop of an even and of an odd excess (4, 5); 'valid'; kernel < stride (Keras' op)
+@pytest.mark.parametrize("kernel_size,strides,padding",
+                         [(3, 2, "same"), (4, 2, "same"), (4, 2, "valid"), (5, 1, "same"), (2, 3, "same")])
 def test_layer_equals_keras_layer(kernel_size, strides, padding):
-    """The layer itself (`conv_transpose` on JAX, Keras' op elsewhere), with the decoder's l2 regulariser."""
+    """The layer itself (`conv_transpose` on JAX, `backend.conv_transpose_nhwc` on torch, Keras' op on TensorFlow
+    and where the kernel is smaller than the stride), with the decoder's l2 regulariser."""
     ref = reference_layer(kernel_size, strides, padding, channels=8, filters=2)
     layer = Conv2DTranspose(2, kernel_size, strides=strides, padding=padding,
                             kernel_regularizer=keras.regularizers.l2(0.02))

@@ -152,22 +152,26 @@ def _bias_and_activation(layer, outputs):
 
 @keras.saving.register_keras_serializable(package="vms_zoo")
 class Conv2DTranspose(keras.layers.Conv2DTranspose):
-    """keras.layers.Conv2DTranspose with the same weights, config and output, computed on JAX by `conv_transpose`:
-    XLA:CPU trains Keras' jax.lax.conv_transpose several times slower than a convolution of the same size.
+    """keras.layers.Conv2DTranspose with the same weights, config and output, computed on JAX by `conv_transpose`
+    (XLA:CPU trains Keras' jax.lax.conv_transpose several times slower than a convolution of the same size) and on
+    torch by `backend.conv_transpose_nhwc` (without Keras' two layout copies).
 
     The class keeps Keras' name, so the weights' paths in saved files (`conv2d_transpose_<i>`) and checkpoints
     written before it are unchanged.
     """
 
     def call(self, inputs):
-        # Forward + backward of the 64 px bench decoder's five layers, ms, one run on 2 busy cores: JAX 849 -> 59,
-        # TensorFlow 53 -> 102, torch 216 -> 352 (issue 16): JAX only.
-        if (keras.backend.backend() != "jax" or self.data_format != "channels_last" or self.output_padding is not None
-                or tuple(self.dilation_rate) != (1, 1)):
+        strides, kernel = tuple(self.strides), ops.convert_to_tensor(self.kernel)
+        if (self.data_format != "channels_last" or self.output_padding is not None
+                or tuple(self.dilation_rate) != (1, 1) or any(k < s for k, s in zip(self.kernel_size, strides))):
             return super().call(inputs)
-        outputs = _compiled_on_jax(conv_transpose)(inputs, ops.convert_to_tensor(self.kernel), tuple(self.strides),
-                                                   self.padding)
-        return _bias_and_activation(self, outputs)
+        # Forward + backward of the 64 px bench decoder's five layers, ms, one run on 2 busy cores: JAX 849 -> 59,
+        # TensorFlow 53 -> 102, torch 216 -> 352 (issue 16): on JAX only.
+        if keras.backend.backend() == "jax":
+            return _bias_and_activation(self, _compiled_on_jax(conv_transpose)(inputs, kernel, strides, self.padding))
+        if keras.backend.backend() == "torch":
+            return _bias_and_activation(self, backend.conv_transpose_nhwc(inputs, kernel, strides, self.padding))
+        return super().call(inputs)
 
 
 def strided_conv(inputs, kernel, strides, padding):

@@ -168,6 +168,20 @@ elif BACKEND == "torch":
             out = F.conv2d(F.pad(x, (*pads[1], *pads[0])), kernel, stride=strides)
         return out.permute(0, 2, 3, 1)
 
+    def conv_transpose_nhwc(x, kernel, strides, padding):
+        """keras.ops.conv_transpose (NHWC, kernel (kh, kw, out, in), kernel >= stride, no dilation or output
+        padding) without Keras' two layout copies, as `conv_nhwc`: torch's full transposed convolution, then the
+        window Keras keeps: n * s from (k - s) // 2 for 'same', (n - 1) * s + k from 0 for 'valid'."""
+        import torch.nn.functional as F
+
+        x = torch.as_tensor(x).permute(0, 3, 1, 2)
+        out = F.conv_transpose2d(x, torch.as_tensor(kernel).permute(3, 2, 0, 1), stride=tuple(strides))
+        if padding == "same":
+            (h, w), (kh, kw) = x.shape[2:], kernel.shape[:2]
+            (sh, sw), (fh, fw) = strides, ((kh - strides[0]) // 2, (kw - strides[1]) // 2)
+            out = out[:, :, fh:fh + h * sh, fw:fw + w * sw]
+        return out.permute(0, 2, 3, 1)
+
 else:
     raise ImportError(
         f"vms_zoo supports the tensorflow, jax and torch Keras backends, not {BACKEND!r}."
