@@ -240,6 +240,7 @@ class VMSPredictor(PresetMixin, keras.Model):
     # --- numpy-facing entry points: validate early so bad data fails with a message, not a shape error deep in a graph
     def fit(self, x=None, y=None, *args, **kwargs):
         _check_arrays(self, x, y)
+        self._build_optimizer()
         return super().fit(x, y, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
@@ -253,7 +254,15 @@ class VMSPredictor(PresetMixin, keras.Model):
 
     def train_on_batch(self, x, y=None, *args, **kwargs):
         _check_arrays(self, x, y)
+        self._build_optimizer()
         return super().train_on_batch(x, y, *args, **kwargs)
+
+    def _build_optimizer(self):
+        """Creates the optimizer's moments before TensorFlow traces the train step, as Keras does on JAX and torch:
+        created inside the first trace, they make tf.function trace the step a second time (1-3 s per model)."""
+        if keras.backend.backend() == "tensorflow" and self.optimizer is not None and not self.optimizer.built:
+            with self.distribute_strategy.scope():
+                self.optimizer.build(self.trainable_variables)
 
     def test_on_batch(self, x, y=None, *args, **kwargs):
         _check_arrays(self, x, y)
