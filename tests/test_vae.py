@@ -100,6 +100,17 @@ def test_fit_reports_reconstruction_and_kl_and_frozen_encoder_is_unchanged(tiny_
     assert len(before) == 26  # all 13 conv kernels and biases were compared
 
 
+def test_fit_traces_the_train_step_once(tiny_predictor):
+    """Adam's moments exist before the step is traced: created inside TensorFlow's first trace, they made
+    tf.function trace every predictor's step twice. JAX traces once too; torch runs the step eagerly, once a batch."""
+    model = tiny_predictor()
+    model.compile(optimizer=keras.optimizers.Adam(1e-3))
+    calls, step = [], model.train_step
+    model.train_step = lambda *args: calls.append(1) or step(*args)  # JAX passes (state, data)
+    model.fit(*_data(6), batch_size=2, epochs=1, verbose=0)
+    assert len(calls) == (3 if keras.backend.backend() == "torch" else 1)
+
+
 def test_the_frozen_encoder_stays_frozen_through_a_config_and_passes_gradients_to_the_images(tiny_predictor):
     """Frozen for real: no trainable encoder weights, also after from_config(trainable=True) reached every layer.
     But d map / d image is not cut at the encoder: a GAN steers its generator through the frozen predictor."""
