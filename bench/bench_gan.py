@@ -4,8 +4,9 @@
 
 Measures, in ms per generator step (the median of --repeats timed `fit` calls of --steps steps each, after a
 warm-up `fit` that pays for tracing and compilation; the cases of one model are timed in turn within each repeat;
-spread = (max - min) / median). A timed fit includes what each fit call costs besides its steps (TensorFlow:
-building the data pipeline and its iterator, 50-150 ms here), hence 8 steps by default.
+spread = (max - min) / median). A step's time is that of fit's steps, from the first batch's start to the end of
+the epoch (`StepClock`); `call_ms` is the whole fit call, which adds what each call costs besides its steps
+(TensorFlow: building the data pipeline and its iterator, 50-150 ms here).
 
 - W-MEMGAN, score and map conditions, at 32 and 64 px: the CPU presets' networks (wmemgan_synthetic_score_32 /
   _map_32: filters 128, latent 64, the vms_vae_synthetic_64 feedback predictor with random weights) at issue
@@ -27,13 +28,14 @@ import os
 import platform
 import statistics
 import sys
+import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from common import matmul_gflops, seconds, summary, write_json  # noqa: E402
+from common import matmul_gflops, summary, write_json  # noqa: E402
 from vms_zoo import losses  # noqa: E402
 from vms_zoo.flops import train_step_flops  # noqa: E402
 from vms_zoo.models.memgan import MEMGAN  # noqa: E402
@@ -54,11 +56,29 @@ def compiled(gan, jit, **kwargs):
     return gan
 
 
+class StepClock(keras.callbacks.Callback):
+    """Seconds from the first batch's start to the epoch's end: a fit's steps without what the call costs around
+    them. Reading a loss at the epoch's end waits for the last step (TensorFlow and JAX dispatch asynchronously)."""
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if batch == 0:
+            self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        float(next(iter(logs.values())))
+        self.seconds = time.perf_counter() - self.start
+
+
 def fit_case(gan, x, batch_size, steps, **info):
-    """A timed case: one `fit` over x (`steps` generator steps), warmed up by a two-step fit."""
-    per_step = len(x) // steps
+    """A timed case: one `fit` over x (`steps` generator steps), warmed up by a two-step fit. Its run returns the
+    seconds of the steps."""
+    per_step, clock = len(x) // steps, StepClock()
     gan.fit(x[:2 * per_step], batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
-    run = lambda: gan.fit(x, batch_size=batch_size, epochs=1, shuffle=False, verbose=0)  # noqa: E731
+
+    def run():
+        gan.fit(x, batch_size=batch_size, epochs=1, shuffle=False, verbose=0, callbacks=[clock])
+        return clock.seconds
+
     return {**info, "setup": f"fit, jit_compile={gan.jit_compile}", "run": run}
 
 
@@ -107,8 +127,10 @@ def handwritten_case(gan, x, batch_size, steps, **info):
     reals = tf.constant(x.reshape((steps, k, batch_size) + x.shape[1:]) * 2.0 - 1.0)
 
     def run(count=steps):
+        start = time.perf_counter()
         loss = [train_step(reals[i]) for i in range(count)]
-        return float(loss[-1])  # waits for the last step
+        float(loss[-1])  # waits for the last step
+        return time.perf_counter() - start
 
     run(2)
     return {**info, "setup": f"hand-written tf.function, jit_compile={gan.jit_compile}", "run": run}
@@ -125,21 +147,23 @@ def attempt(make_case, *args, **info):
 
 def measure(cases, steps):
     """Time the cases in turn, --repeats times; one result row each (the runs are dropped from the case), with the
-    matmul rate measured just before, under the same load."""
+    matmul rate measured just before, under the same load. A case's run returns the seconds of its steps."""
     matmul = matmul_gflops()
-    times = [[] for _ in cases]
+    times, calls = [[] for _ in cases], [[] for _ in cases]
     for _ in range(ARGS.repeats):
-        for case, t in zip(cases, times):
+        for case, t, c in zip(cases, times, calls):
             if "run" in case:
-                t.append(seconds(case["run"]))
+                start = time.perf_counter()
+                t.append(case["run"]())
+                c.append(time.perf_counter() - start)
     rows = []
-    for case, t in zip(cases, times):
+    for case, t, c in zip(cases, times, calls):
         row = {key: value for key, value in case.items() if key != "run"}
         rows.append(row)
         if "error" in row:
             print(f"{row['model']:9s} {row['case']:18s} {row['setup']}: {row['error']}", flush=True)
             continue
-        row.update(summary(t, per=steps))
+        row.update(summary(t, per=steps), call_ms=[1000 * seconds for seconds in c])
         row["gflop_per_s"] = row["gflop_per_step"] / row["median_ms"] * 1e3
         row.update(matmul_gflop_per_s=matmul, of_matmul=row["gflop_per_s"] / matmul)
         print(format_row(row), flush=True)
