@@ -84,7 +84,7 @@ def sub_pixel_conv_transpose(inputs, kernel, strides, padding):
     pads = []  # (input pad before, after, output crop before, after) per spatial axis
     for k, s, a in ((kh, sh, ah), (kw, sw, aw)):
         if padding == "same":  # Keras crops (k - s) // 2 from the front of the full output, keeps n * s
-            crop = max(k - s, 0) // 2
+            crop = backend.same_transpose_crop(k, s)
             pads.append((a - 1 - crop // s, -(-crop // s), crop % s, s * -(-crop // s) - crop))
         else:  # 'valid' keeps (n - 1) * s + max(k, s) from the front
             pads.append((a - 1, a - 1, 0, s * a - max(k, s)))
@@ -116,7 +116,7 @@ def conv_transpose(inputs, kernel, strides, padding):
     """
     (kh, kw), (sh, sw) = kernel.shape[:2], strides
     # Output pixel s*i + t - front gets input pixel i times kernel tap t, per axis (Keras' crop of the full output)
-    fronts = [max(k - s, 0) // 2 if padding == "same" else 0 for k, s in ((kh, sh), (kw, sw))]
+    fronts = [backend.same_transpose_crop(k, s) if padding == "same" else 0 for k, s in ((kh, sh), (kw, sw))]
 
     @ops.custom_gradient
     def apply(x, k):
@@ -161,17 +161,18 @@ class Conv2DTranspose(keras.layers.Conv2DTranspose):
     """
 
     def call(self, inputs):
-        strides, kernel = tuple(self.strides), ops.convert_to_tensor(self.kernel)
-        if (self.data_format != "channels_last" or self.output_padding is not None
-                or tuple(self.dilation_rate) != (1, 1) or any(k < s for k, s in zip(self.kernel_size, strides))):
+        strides = tuple(self.strides)
+        if (keras.backend.backend() == "tensorflow" or self.data_format != "channels_last"
+                or self.output_padding is not None or tuple(self.dilation_rate) != (1, 1)
+                or any(k < s for k, s in zip(self.kernel_size, strides))):
             return super().call(inputs)
+        kernel = ops.convert_to_tensor(self.kernel)
         # Forward + backward of the 64 px bench decoder's five layers, ms, one run on 2 busy cores: JAX 849 -> 59,
-        # TensorFlow 53 -> 102, torch 216 -> 352 (issue 16): on JAX only.
+        # TensorFlow 53 -> 102, torch 216 -> 352 (issue 16): the sub-pixel form on JAX only. Torch's own op on the
+        # permuted view: predictor cached training 388 -> 597 images/s.
         if keras.backend.backend() == "jax":
             return _bias_and_activation(self, _compiled_on_jax(conv_transpose)(inputs, kernel, strides, self.padding))
-        if keras.backend.backend() == "torch":
-            return _bias_and_activation(self, backend.conv_transpose_nhwc(inputs, kernel, strides, self.padding))
-        return super().call(inputs)
+        return _bias_and_activation(self, backend.conv_transpose_nhwc(inputs, kernel, strides, self.padding))
 
 
 def strided_conv(inputs, kernel, strides, padding):
@@ -195,7 +196,7 @@ def strided_conv(inputs, kernel, strides, padding):
     def input_grad(dy, k):
         # The transpose puts dy[i] * k[t] at padded position s*i + t < s*(m - 1) + k: 'valid' keeps them all, 'same'
         # the m*s from max(k - s, 0) // 2. Use 'same' where that holds the input's rows, from position `pad before`.
-        fronts = [max(kk - s, 0) // 2 for kk, s in ((kh, sh), (kw, sw))]
+        fronts = [backend.same_transpose_crop(kk, s) for kk, s in ((kh, sh), (kw, sw))]
         same = all(f == p and min(p + n, s * (m - 1) + kk) <= f + m * s for f, p, n, m, kk, s in
                    zip(fronts, (ph0, pw0), (h, w), (hy, wy), (kh, kw), (sh, sw)))
         mode, fronts = ("same", fronts) if same else ("valid", [0, 0])
@@ -228,17 +229,17 @@ class Conv2D(keras.layers.Conv2D):
     """
 
     def call(self, inputs):
-        if (self.data_format != "channels_last" or self.groups != 1 or tuple(self.dilation_rate) != (1, 1)
-                or None in inputs.shape[1:3]):
+        strides = tuple(self.strides)
+        jax_strided = keras.backend.backend() == "jax" and strides != (1, 1)
+        if (not (jax_strided or keras.backend.backend() == "torch") or self.data_format != "channels_last"
+                or self.groups != 1 or tuple(self.dilation_rate) != (1, 1) or None in inputs.shape[1:3]):
             return super().call(inputs)
-        strides, kernel = tuple(self.strides), ops.convert_to_tensor(self.kernel)
+        kernel = ops.convert_to_tensor(self.kernel)
         # Gradient-penalty weight gradient of the 32 px bench critic, ms, 2 cores: JAX 110 -> 23 (TensorFlow 22);
         # W-MEMGAN 32 px bench step 817 -> 379. Only XLA:CPU is slow here.
-        if keras.backend.backend() == "jax" and strides != (1, 1):
+        if jax_strided:
             return _bias_and_activation(self, _compiled_on_jax(strided_conv)(inputs, kernel, strides, self.padding))
-        if keras.backend.backend() == "torch":
-            return _bias_and_activation(self, backend.conv_nhwc(inputs, kernel, strides, self.padding))
-        return super().call(inputs)
+        return _bias_and_activation(self, backend.conv_nhwc(inputs, kernel, strides, self.padding))
 
 
 # --- progressive GAN layers (MEMGAN) ------------------------------------------------------------------

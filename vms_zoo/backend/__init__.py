@@ -31,6 +31,12 @@ def same_padding(size, kernel, stride):
     return total // 2, total - total // 2
 
 
+def same_transpose_crop(kernel, stride):
+    """Where Keras' (TensorFlow's) 'same' transposed convolution starts in its full output, (n - 1) * s + k long,
+    along one axis: it keeps n * s from here."""
+    return max(kernel - stride, 0) // 2
+
+
 if BACKEND == "tensorflow":
     import tensorflow as tf
 
@@ -177,8 +183,8 @@ elif BACKEND == "torch":
         x = torch.as_tensor(x).permute(0, 3, 1, 2)
         out = F.conv_transpose2d(x, torch.as_tensor(kernel).permute(3, 2, 0, 1), stride=tuple(strides))
         if padding == "same":
-            (h, w), (kh, kw) = x.shape[2:], kernel.shape[:2]
-            (sh, sw), (fh, fw) = strides, ((kh - strides[0]) // 2, (kw - strides[1]) // 2)
+            (h, w), (kh, kw), (sh, sw) = x.shape[2:], kernel.shape[:2], strides
+            fh, fw = same_transpose_crop(kh, sh), same_transpose_crop(kw, sw)
             out = out[:, :, fh:fh + h * sh, fw:fw + w * sw]
         return out.permute(0, 2, 3, 1)
 
@@ -215,4 +221,4 @@ def in_batches(fn, arrays, batch_size):
 
 
 __all__ = ["BACKEND", "value_and_grad", "input_gradient", "train_step", "scale_for_replicas", "replica_slice",
-           "inference", "in_batches", "conv_nhwc", "same_padding"]
+           "inference", "in_batches", "conv_nhwc", "same_padding", "same_transpose_crop"]
