@@ -229,15 +229,15 @@ class Conv2D(keras.layers.Conv2D):
     """
 
     def call(self, inputs):
-        strides = tuple(self.strides)
-        jax_strided = keras.backend.backend() == "jax" and strides != (1, 1)
-        if (not (jax_strided or keras.backend.backend() == "torch") or self.data_format != "channels_last"
-                or self.groups != 1 or tuple(self.dilation_rate) != (1, 1) or None in inputs.shape[1:3]):
+        strides, framework = tuple(self.strides), keras.backend.backend()
+        own_path = framework == "torch" or (framework == "jax" and strides != (1, 1))
+        if (not own_path or self.data_format != "channels_last" or self.groups != 1
+                or tuple(self.dilation_rate) != (1, 1) or None in inputs.shape[1:3]):
             return super().call(inputs)
         kernel = ops.convert_to_tensor(self.kernel)
         # Gradient-penalty weight gradient of the 32 px bench critic, ms, 2 cores: JAX 110 -> 23 (TensorFlow 22);
         # W-MEMGAN 32 px bench step 817 -> 379. Only XLA:CPU is slow here.
-        if jax_strided:
+        if framework == "jax":
             return _bias_and_activation(self, _compiled_on_jax(strided_conv)(inputs, kernel, strides, self.padding))
         return _bias_and_activation(self, backend.conv_nhwc(inputs, kernel, strides, self.padding))
 
