@@ -29,7 +29,7 @@ WEB_DIST = os.path.join(REPO, "web", "dist")
 def make_study(folder, n_pairs=6, n_foils=6, n_sequences=3, length=12, n_targets=4, min_gap=2, display_s=1.0,
                seed=0, size=64):
     """Images and a designed stream (JSON) in `folder`; returns (streams path, images folder, streams)."""
-    from PIL import Image
+    from PIL import Image, ImageDraw
 
     from vms_zoo.human.streams import design_streams, save_streams
 
@@ -39,8 +39,15 @@ def make_study(folder, n_pairs=6, n_foils=6, n_sequences=3, length=12, n_targets
     pairs = [(f"pairs/z{i:03d}_high.png", f"pairs/z{i:03d}_low.png") for i in range(n_pairs)]
     foils = [f"foils/z{i:03d}_0.5.png" for i in range(n_foils)]
     rng = np.random.default_rng(seed)
-    for name in [i for p in pairs for i in p] + foils:
-        Image.fromarray((rng.random((size, size, 3)) * 255).astype(np.uint8)).save(os.path.join(images, name))
+    for name in [i for p in pairs for i in p] + foils:  # flat shapes on a flat ground: distinct, small PNGs
+        image = Image.new("RGB", (size, size), tuple(int(v) for v in rng.integers(60, 200, 3)))
+        draw = ImageDraw.Draw(image)
+        for _ in range(4):
+            x0, y0 = rng.integers(0, size * 3 // 4, 2)
+            w, h = rng.integers(size // 8, size // 2, 2)
+            shape = draw.ellipse if rng.random() < 0.5 else draw.rectangle
+            shape([int(x0), int(y0), int(x0 + w), int(y0 + h)], fill=tuple(int(v) for v in rng.integers(0, 256, 3)))
+        image.save(os.path.join(images, name))
     streams = design_streams(pairs, foils, n_sequences=n_sequences, length=length, n_targets=n_targets,
                              min_gap=min_gap, seed=seed)
     path = os.path.join(folder, "streams.json")
