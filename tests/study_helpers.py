@@ -28,7 +28,10 @@ WEB_DIST = os.path.join(REPO, "web", "dist")
 
 def make_study(folder, n_pairs=6, n_foils=6, n_sequences=3, length=12, n_targets=4, min_gap=2, display_s=1.0,
                seed=0, size=64):
-    """Images and a designed stream (JSON) in `folder`; returns (streams path, images folder, streams)."""
+    """Images and a designed stream (JSON) in `folder`; returns (streams path, images folder, streams).
+
+    Images already in `folder`/images (pairs/z000_high.png ... and foils/z000_0.5.png, as `vms-zoo generate`
+    names them) are used as they are; missing ones are drawn."""
     from PIL import Image, ImageDraw
 
     from vms_zoo.human.streams import design_streams, save_streams
@@ -40,6 +43,8 @@ def make_study(folder, n_pairs=6, n_foils=6, n_sequences=3, length=12, n_targets
     foils = [f"foils/z{i:03d}_0.5.png" for i in range(n_foils)]
     rng = np.random.default_rng(seed)
     for name in [i for p in pairs for i in p] + foils:  # flat shapes on a flat ground: distinct, small PNGs
+        if os.path.exists(os.path.join(images, name)):
+            continue
         image = Image.new("RGB", (size, size), tuple(int(v) for v in rng.integers(60, 200, 3)))
         draw = ImageDraw.Draw(image)
         for _ in range(4):

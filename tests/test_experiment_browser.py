@@ -1,14 +1,14 @@
 """The experiment page in a real browser: Playwright drives Debian's Chromium (/usr/bin/chromium).
 
-Scripted participants press SPACE on known trials and drag known boxes; the exported tables must equal the
-script exactly and `analyse` must give the hit rates and d' the script implies. Fault tests kill -9 the server
-mid-sequence and take the browser offline for a few trials; nothing acknowledged may be lost or duplicated.
-With VMS_ZOO_SCREENSHOTS=1 the screenshots of each screen are also copied to docs/experiment/.
+The stream is designed from `vms-zoo generate` pairs and foils. Scripted participants press SPACE on known
+trials and drag known boxes; the exported tables must equal the script exactly and `analyse` must give the hit
+rates and d' the script implies. Fault tests kill -9 the server mid-sequence and take the browser offline for a
+few trials; nothing acknowledged may be lost or duplicated. With VMS_ZOO_SCREENSHOTS=1 the screenshots of each
+screen are also written to docs/experiment/ (as 64-colour PNGs, to keep the repository small).
 """
 
 import asyncio
 import os
-import shutil
 
 import numpy as np
 import pytest
@@ -29,14 +29,22 @@ for missing, why in [(not os.path.exists(CHROMIUM), f"no Chromium at {CHROMIUM} 
         pytestmark = [pytestmark, pytest.mark.skip(reason=why)]
 async_api = pytest.importorskip("playwright.async_api")
 
-DISPLAY_S = 1.0
+DISPLAY_S = 1.5  # long enough for a scripted key press on a busy machine
 TIMEOUT_MS = 30_000
 
 
 @pytest.fixture(scope="module")
 def study_files(tmp_path_factory):
+    """The README's design from `vms-zoo generate` pairs and foils (the default generator preset), small."""
+    from vms_zoo import cli
+
     folder = tmp_path_factory.mktemp("browser_study")
+    images = folder / "images"
+    assert cli.main(["generate", "--pairs", "6", "--output", str(images / "pairs")]) == 0
+    assert cli.main(["generate", "--memorability", "0.5", "--pairs", "6", "--seed", "1",
+                     "--output", str(images / "foils")]) == 0
     streams_path, images, streams = make_study(str(folder), display_s=DISPLAY_S)
+    assert len(os.listdir(os.path.join(images, "pairs"))) == 13  # 12 generated images and grid.png, none drawn
     return {"streams_path": streams_path, "images": images, "streams": streams, "shots": folder / "shots"}
 
 
@@ -56,18 +64,28 @@ async def new_page(browser):
 
 
 class Shots:
-    """Screenshots of each screen, into the test's folder (and docs/experiment/ when asked)."""
+    """Screenshots of each screen, into the test's folder; `publish` (after the browser run: it blocks) copies
+    them to docs/experiment/ when VMS_ZOO_SCREENSHOTS=1. Only untimed screens, or a stream trial that needs no
+    key press, are shot, so a screenshot never makes a scripted participant miss a trial."""
 
     def __init__(self, folder):
         self.folder = folder
+        self.names = []
         os.makedirs(folder, exist_ok=True)
 
     async def take(self, page, name):
-        path = os.path.join(self.folder, f"{name}.png")
-        await page.screenshot(path=path)
-        if os.environ.get("VMS_ZOO_SCREENSHOTS") == "1":
-            os.makedirs(os.path.join(REPO, "docs", "experiment"), exist_ok=True)
-            shutil.copy(path, os.path.join(REPO, "docs", "experiment", f"{name}.png"))
+        await page.screenshot(path=os.path.join(self.folder, f"{name}.png"))
+        self.names.append(name)
+
+    def publish(self):
+        if os.environ.get("VMS_ZOO_SCREENSHOTS") != "1":
+            return
+        from PIL import Image
+
+        os.makedirs(os.path.join(REPO, "docs", "experiment"), exist_ok=True)
+        for name in self.names:
+            Image.open(os.path.join(self.folder, f"{name}.png")).convert("RGB").quantize(64).save(
+                os.path.join(REPO, "docs", "experiment", f"{name}.png"), optimize=True)
 
 
 async def screen(page, name, position=None):
@@ -92,8 +110,6 @@ async def answer(page, position, response, boxes, shots=None):
     if not response:
         return
     await screen(page, "stream", position)
-    if shots:
-        await shots.take(page, "3_stream")
     await page.keyboard.press("Space")
     await screen(page, "boxes", position)
     left, top, width, height = await page.eval_on_selector(
@@ -159,6 +175,7 @@ def test_scripted_participants_side_by_side(study_files, tmp_path):
 
     with serve(study_files, db) as server:
         codes = asyncio.run(run(server.url))
+    shots.publish()
     out = tmp_path / "export"
     study.export(str(db), str(out))
     want_trials, want_boxes = expected_tables(streams, scripts)
@@ -170,6 +187,8 @@ def test_scripted_participants_side_by_side(study_files, tmp_path):
 
     trials, boxes = study.analysis_tables(str(db))[:2]
     report = analyse(trials, boxes, {str(it["image"]): it["kind"] for seq in streams for it in seq})
+    written, charts = study.report(str(db), str(tmp_path / "report"))  # what `vms-zoo experiment report` runs
+    assert written["table2_dprime"] == report["table2_dprime"] and len(charts) >= 3
     for kind in ("high", "low", "foil"):
         hits = n_signal = fas = n_noise = 0
         for sequence, answers in scripts.values():
@@ -193,7 +212,8 @@ def test_kill_9_mid_sequence_then_restart_and_reload(study_files, tmp_path):
     streams = study_files["streams"]
     db = tmp_path / "s.sqlite"
     answers = script(streams, 0, seed=300, p_press=0.5)
-    answers.update({4: (1, [[0.1, 0.1, 0.4, 0.4]]), 6: (1, [[0.5, 0.5, 0.9, 0.8]]), 9: (1, [[0.2, 0.3, 0.6, 0.7]])})
+    answers.update({4: (1, [[0.1, 0.1, 0.4, 0.4]]), 5: (0, []), 6: (1, [[0.5, 0.5, 0.9, 0.8]]), 8: (0, []),
+                    9: (1, [[0.2, 0.3, 0.6, 0.7]])})  # no key press due while the test shoots trials 5 and 8
     server = serve(study_files, db).start()
     shots = Shots(str(study_files["shots"]))
 
@@ -206,6 +226,7 @@ def test_kill_9_mid_sequence_then_restart_and_reload(study_files, tmp_path):
             for position in range(5):
                 await answer(page, position, *answers[position])
             await screen(page, "stream", 5)
+            await shots.take(page, "3_stream")
             server.kill9()
             for position in range(5, 8):
                 await answer(page, position, *answers[position])
@@ -228,6 +249,7 @@ def test_kill_9_mid_sequence_then_restart_and_reload(study_files, tmp_path):
         acks, pending, code = asyncio.run(run())
     finally:
         server.stop()
+    shots.publish()
     trials, boxes = exported(_export(db, tmp_path))
     want_trials, want_boxes = expected_tables(streams, {"killed": (0, answers)})
     print(f"kill -9 in the browser: {len(set(acks))} trials acknowledged ({len(acks) - len(set(acks))} "
@@ -242,7 +264,7 @@ def test_offline_for_a_few_trials(study_files, tmp_path):
     streams = study_files["streams"]
     db = tmp_path / "s.sqlite"
     answers = script(streams, 0, seed=400, p_press=0.5)  # the first participant of a new study: sequence 0
-    answers.update({3: (1, [[0.0, 0.0, 0.5, 0.5]]), 5: (1, [[0.25, 0.25, 1.0, 1.0]])})
+    answers.update({3: (1, [[0.0, 0.0, 0.5, 0.5]]), 5: (1, [[0.25, 0.25, 1.0, 1.0]]), 7: (0, [])})
 
     async def run(url):
         async with async_api.async_playwright() as p:
