@@ -73,8 +73,7 @@ def test_balanced_assignment_resume_and_export(study_files, tmp_path):
         status, dup = request(url, "api/trial", {"participant": "p0", "token": started["token"], "position": pos,
                                                  "response": response, "rt_ms": 123, "boxes": boxes})
         assert status == 200 and dup == {**dup, "duplicate": True, "stored": False, "finished": True}
-        # a finished participant counts first when sequences tie on participants: p7 goes to sequence 1 or 2
-        # (2 started each), and sequence 1 has 1 finished, sequence 2 has 1: the lower number wins
+        # sequences 1 and 2 tie on started (2) and finished (1: p1, p2); the lower number wins
         assert request(url, "api/start", {"participant": "p7"})[1]["sequence"] == 1
 
     out = tmp_path / "export"
@@ -307,3 +306,19 @@ def test_server_imports_no_deep_learning_framework():
     code = ("import sys, vms_zoo.cli, vms_zoo.human.instrument.study, vms_zoo.human.instrument.app; "
             "bad = [m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules]; assert not bad, bad")
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def test_assignment_ties_go_to_the_sequence_with_fewer_finished(study_files, tmp_path):
+    from vms_zoo.human.instrument.store import Store
+
+    streams = study_files["streams"]
+    store = Store(str(tmp_path / "s.sqlite"), streams, {"display_ms": 1000, "blank_ms": 0, "min_boxes": 1,
+                                                        "max_boxes": 10})
+    started = {p: store.start(p) for p in "abc"}
+    assert [s["sequence"] for s in started.values()] == [0, 1, 2]
+    for position in range(len(streams[1])):  # b finishes sequence 1
+        store.record("b", started["b"]["token"], position, 0, None, [])
+    # all three have one participant; 0 and 2 have no one finished: 0, then 2 (not 1, the lower number)
+    assert [store.start(p)["sequence"] for p in "de"] == [0, 2]
+    assert store.start("f")["sequence"] == 1
+    store.close()

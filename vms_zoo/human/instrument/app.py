@@ -73,22 +73,20 @@ def create_app(store, streams, images_dir, web_dir, settings, admin_token):
         return url.replace("{code}", code) if url else None
 
     async def participant_state(request):
-        return await _answer(store.state, request.path_params["participant"])
+        return JSONResponse(await run_in_threadpool(store.state, request.path_params["participant"]))
 
     async def start(request):
         body = await _read_json(request, {"participant", "token"})
-        out = await _answer(store.start, body.get("participant"), body.get("token"),
-                            settings.get("completion_code"))
-        return JSONResponse(with_urls(out.body_json)) if out.status_code == 200 else out
+        out = await run_in_threadpool(store.start, body.get("participant"), body.get("token"),
+                                      settings.get("completion_code"))
+        return JSONResponse(with_urls(out))
 
     async def trial(request):
-        body = await _read_json(request, TRIAL_KEYS)
-        args = _trial_args(body, settings["min_boxes"], settings["max_boxes"])
-        out = await _answer(store.record, *args)
-        if out.status_code == 200 and out.body_json.get("finished"):
-            out.body_json["completion_url"] = completion_url(out.body_json["completion_code"])
-            return JSONResponse(out.body_json)
-        return out
+        args = _trial_args(await _read_json(request, TRIAL_KEYS), settings["min_boxes"], settings["max_boxes"])
+        out = await run_in_threadpool(store.record, *args)
+        if out["finished"]:
+            out["completion_url"] = completion_url(out["completion_code"])
+        return JSONResponse(out)
 
     async def image(request):
         s, p = request.path_params["sequence"], request.path_params["position"]
@@ -122,8 +120,8 @@ def create_app(store, streams, images_dir, web_dir, settings, admin_token):
         writer.writerows(zip(*table.values()))
         return Response(text.getvalue(), media_type="text/csv; charset=utf-8")
 
-    async def not_found(request, exc):
-        return _error(exc.status_code, exc.detail or "not found")
+    async def refused(request, exc):
+        return _error(exc.status, str(exc)) if isinstance(exc, Refused) else _error(exc.status_code, exc.detail)
 
     routes = [
         Route("/api/participant/{participant}", participant_state),
@@ -134,23 +132,8 @@ def create_app(store, streams, images_dir, web_dir, settings, admin_token):
         Route("/api/admin/export/{table}.csv", admin(admin_export)),
         Mount("/", StaticFiles(directory=web_dir, html=True)),
     ]
-    app = Starlette(routes=routes, exception_handlers={HTTPException: not_found})
+    app = Starlette(routes=routes, exception_handlers={HTTPException: refused, Refused: refused})
     return SecurityHeaders(app)
-
-
-class _Body(JSONResponse):
-    """A JSON response that keeps its payload, so a handler can add to an acknowledgement."""
-
-    def __init__(self, content):
-        super().__init__(content)
-        self.body_json = content
-
-
-async def _answer(method, *args):
-    try:
-        return _Body(await run_in_threadpool(method, *args))
-    except Refused as e:
-        return _error(e.status, str(e))
 
 
 def _error(status, message):
@@ -222,11 +205,14 @@ def _trial_args(body, min_boxes, max_boxes):
 
 
 class SecurityHeaders:
-    """Headers on every response: no caching of the API, no sniffing, no framing, and no Referer, so a
-    participant id in the page's URL never leaks to another site."""
+    """Headers on every response: no caching of the API, no sniffing, no framing, scripts and images from this
+    server only, and no Referer, so a participant id in the page's URL never leaks to another site."""
 
     HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
-               (b"referrer-policy", b"no-referrer")]
+               (b"referrer-policy", b"no-referrer"),
+               # jsPsych writes style attributes into its HTML, hence 'unsafe-inline' for styles only
+               (b"content-security-policy", b"default-src 'self'; style-src 'self' 'unsafe-inline'; "
+                                            b"frame-ancestors 'none'")]
 
     def __init__(self, app):
         self.app = app
