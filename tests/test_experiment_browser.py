@@ -144,19 +144,33 @@ def acknowledgements(page):
 
 
 def test_scripted_participants_side_by_side(study_files, tmp_path):
-    """Three participants at once, each in their own browser context; the export equals their script and the
-    analysis gives the hit rates and d' it implies."""
+    """Three participants at once, each in their own browser context; the third goes offline from trial 3 to
+    trial 7 and comes back. The export equals their script and the analysis gives the hit rates and d' it
+    implies; the offline participant's trials were kept in the browser and sent, in order, once."""
     streams = study_files["streams"]
     db = tmp_path / "s.sqlite"
     shots = Shots(str(study_files["shots"]))
     scripts = {f"prolific{i}": (i, script(streams, i, seed=200 + i, p_press=0.5)) for i in range(3)}
+    scripts["prolific2"][1].update({3: (1, [[0.0, 0.0, 0.5, 0.5]]), 5: (1, [[0.25, 0.25, 1.0, 1.0]]),
+                                    7: (0, [])})  # no key press due on trial 7, while the test goes online
+    offline = {}
 
     async def participant(browser, url, name, answers, shots):
         context, page = await new_page(browser)
+        acks = acknowledgements(page)
         await begin(page, url, name, shots)
         for position, (response, boxes) in sorted(answers.items()):
+            if name == "prolific2" and position == 3:
+                await screen(page, "stream", 3)
+                await context.set_offline(True)
+            if name == "prolific2" and position == 7:
+                await screen(page, "stream", 7)
+                offline["pending"] = await page.evaluate(
+                    "JSON.parse(localStorage.getItem('vms-zoo:prolific2:outbox')).length")
+                await context.set_offline(False)
             await answer(page, position, response, boxes, shots if position == first_press(answers) else None)
         code = await finish(page, shots)
+        offline.setdefault("acks", {})[name] = acks
         await context.close()
         return code
 
@@ -176,6 +190,7 @@ def test_scripted_participants_side_by_side(study_files, tmp_path):
     with serve(study_files, db) as server:
         codes = asyncio.run(run(server.url))
     shots.publish()
+    assert offline["pending"] >= 3 and all(acks == list(range(12)) for acks in offline["acks"].values())
     out = tmp_path / "export"
     study.export(str(db), str(out))
     want_trials, want_boxes = expected_tables(streams, scripts)
@@ -256,41 +271,6 @@ def test_kill_9_mid_sequence_then_restart_and_reload(study_files, tmp_path):
           f"duplicate acks), {len(trials)} stored; {pending} waited in the browser while the server was down")
     assert trials == want_trials and boxes == want_boxes
     assert sorted(set(acks)) == list(range(12)) and pending >= 3 and len(code) == 8
-
-
-def test_offline_for_a_few_trials(study_files, tmp_path):
-    """The browser goes offline from trial 3 to trial 7 and comes back: the trials answered offline are kept
-    and sent, in order, once."""
-    streams = study_files["streams"]
-    db = tmp_path / "s.sqlite"
-    answers = script(streams, 0, seed=400, p_press=0.5)  # the first participant of a new study: sequence 0
-    answers.update({3: (1, [[0.0, 0.0, 0.5, 0.5]]), 5: (1, [[0.25, 0.25, 1.0, 1.0]]), 7: (0, [])})
-
-    async def run(url):
-        async with async_api.async_playwright() as p:
-            browser = await open_browser(p)
-            context, page = await new_page(browser)
-            acks = acknowledgements(page)
-            await begin(page, url, "offline")
-            for position in range(12):
-                if position == 3:
-                    await screen(page, "stream", 3)
-                    await context.set_offline(True)
-                if position == 7:
-                    await screen(page, "stream", 7)
-                    offline_pending = await page.evaluate(
-                        "JSON.parse(localStorage.getItem('vms-zoo:offline:outbox')).length")
-                    await context.set_offline(False)
-                await answer(page, position, *answers[position])
-            await finish(page)
-            await browser.close()
-            return acks, offline_pending
-
-    with serve(study_files, db) as server:
-        acks, offline_pending = asyncio.run(run(server.url))
-    trials, boxes = exported(_export(db, tmp_path))
-    assert (trials, boxes) == expected_tables(streams, {"offline": (0, answers)})
-    assert offline_pending >= 3 and acks == list(range(12))
 
 
 def _export(db, tmp_path):

@@ -91,10 +91,13 @@ async function main() {
     return;
   }
   const tokenKey = `vms-zoo:${participant}:token`;
+  const outboxKey = `vms-zoo:${participant}:outbox`;
   const state = await call(`api/participant/${encodeURIComponent(participant)}`);
   if (state.status !== 200) return message("error", `<p>${escape(state.json.error)}</p>`);
   if (state.json.status === "new") {
-    localStorage.removeItem(tokenKey); // an old token belongs to another study database
+    // a token or unsent answers left from another study database under this id are not this study's
+    localStorage.removeItem(tokenKey);
+    localStorage.removeItem(outboxKey);
     const jsPsych = await phase([button("consent", CONSENT, ["I agree", "I do not agree"])]);
     if (jsPsych.data.get().last(1).values()[0].response !== 0) {
       return message("declined", "<p>You chose not to take part. Nothing was stored. You can close this page.</p>");
@@ -104,7 +107,7 @@ async function main() {
   if (started.status !== 200) return message("error", `<p>${escape(started.json.error)}</p>`);
   const s = started.json;
   localStorage.setItem(tokenKey, s.token);
-  const outbox = new Outbox(`vms-zoo:${participant}:outbox`, banner);
+  const outbox = new Outbox(outboxKey, banner);
   outbox.flush();
   const next = Math.max(s.next, outbox.lastPosition() + 1);
 
