@@ -10,7 +10,6 @@ screen are also written to docs/experiment/ (as 64-colour PNGs, to keep the repo
 import asyncio
 import os
 
-import numpy as np
 import pytest
 
 from study_helpers import (CHROMIUM, CHROMIUM_ARGS, REPO, WEB_DIST, Server, expected_tables, exported,

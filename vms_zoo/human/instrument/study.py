@@ -79,7 +79,8 @@ def export(db, output, finished_only=False, overwrite=False):
     out = Path(output)
     existing = [str(out / n) for n in EXPORTS if os.path.lexists(out / n)]
     if existing and not overwrite:
-        raise ValueError(f"Output {existing[0]} already exists; pass --overwrite to replace, or choose another --output.")
+        raise ValueError(f"Output {existing[0]} already exists; pass --overwrite to replace, or choose another "
+                         "--output.")
     conn = _open(db)
     try:
         tables, streams = export_tables(conn, finished_only), read_streams(conn)
