@@ -138,7 +138,8 @@ def _check_images(pairs, foils):
         if twice:
             raise ValueError(f"{name}: image id(s) {_listed(twice)} appear more than once; "
                              + ("each image belongs to one pair" if name == "pairs" else "list each foil once"))
-    both = [i for i in foils if i in set(flat)]
+    paired = set(flat)
+    both = [i for i in foils if i in paired]
     if both:
         raise ValueError(f"foils: image id(s) {_listed(both)} are also pair images; a foil is an unpaired image")
 
@@ -227,7 +228,8 @@ def _check_shape(streams):
 
 
 def save_streams(streams, path, min_gap=30, display_s=3.0):
-    """Write streams as .csv or .json (chosen by the extension)."""
+    """Write streams as .csv or .json (chosen by the extension), after `validate_streams` with `min_gap` (pass
+    the gap they were designed with), so no file is written that `load_streams` would refuse."""
     validate_streams(streams, min_gap)
     if str(path).endswith(".json"):
         with open(path, "w", encoding="utf-8") as f:
