@@ -234,6 +234,11 @@ def status(conn):
             "last_response_at": last}
 
 
+def read_settings(conn):
+    """The settings the database was created with (timings, box limits, min_gap, the stream's sha256)."""
+    return json.loads(conn.execute("SELECT value FROM meta WHERE key = 'settings'").fetchone()[0])
+
+
 def read_streams(conn):
     """The stream stored in the database, as `vms_zoo.human.streams` lists."""
     streams = []

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vms_zoo.human.instrument.store import Store, connect, export_tables, read_streams, status
+from vms_zoo.human.instrument.store import Store, connect, export_tables, read_settings, read_streams, status
 from vms_zoo.human.streams import load_streams, save_streams, stream_pairs
 
 WEB_DIST = Path(__file__).resolve().parents[3] / "web" / "dist"
@@ -20,17 +20,18 @@ def stream_settings(streams_path, display_s=None, blank_s=0.0, min_boxes=1, max_
     runs with: `display_s` defaults to the stream file's own display_s (a JSON from `save_streams`), else
     the paper's 3 s."""
     streams = load_streams(streams_path, min_gap)
-    if display_s is None:
-        display_s = 3.0
-        if str(streams_path).endswith(".json"):
-            with open(streams_path, encoding="utf-8-sig") as f:
-                display_s = float(json.load(f).get("display_s", 3.0))
+    own = {}
+    if str(streams_path).endswith(".json"):
+        with open(streams_path, encoding="utf-8-sig") as f:
+            own = json.load(f)
+    display_s = float(own.get("display_s", 3.0)) if display_s is None else display_s
+    min_gap = int(own.get("min_gap", 30)) if min_gap is None else min_gap
     if not (0 < display_s <= 60 and 0 <= blank_s <= 10):
         raise ValueError(f"--display-s must be in (0, 60] and --blank-s in [0, 10]; got {display_s}, {blank_s}")
     if not 1 <= max_boxes <= 20 or not 0 <= min_boxes <= max_boxes:
         raise ValueError(f"need 0 <= --min-boxes <= --max-boxes <= 20; got {min_boxes}, {max_boxes}")
     return streams, {"display_ms": round(display_s * 1000), "blank_ms": round(blank_s * 1000),
-                     "min_boxes": min_boxes, "max_boxes": max_boxes}
+                     "min_boxes": min_boxes, "max_boxes": max_boxes, "min_gap": min_gap}
 
 
 def serve(streams_path, images, db, host="127.0.0.1", port=8000, web=None, display_s=None, blank_s=0.0,
@@ -83,13 +84,13 @@ def export(db, output, finished_only=False, overwrite=False):
                          "--output.")
     conn = _open(db)
     try:
-        tables, streams = export_tables(conn, finished_only), read_streams(conn)
+        tables, streams, settings = export_tables(conn, finished_only), read_streams(conn), read_settings(conn)
     finally:
         conn.close()
     out.mkdir(parents=True, exist_ok=True)
     for name in ("trials", "annotations", "participants"):
         write_table(tables[name], out / f"{name}.csv")
-    save_streams(streams, out / "streams.csv")
+    save_streams(streams, out / "streams.csv", min_gap=settings["min_gap"], display_s=settings["display_ms"] / 1000)
     return {name: len(next(iter(t.values()))) for name, t in tables.items()}
 
 
