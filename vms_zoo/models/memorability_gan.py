@@ -97,6 +97,9 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
 
     task = "generator"
     default_n_critic = 5
+    # What each config entry must be, checked before building (see `vms_zoo.presets.check_config`).
+    config_types = {"predictor": (dict, keras.Model), "latent_dim": int, "condition": CONDITIONS, "map_size": int,
+                    "alpha": float, "seed": (None, int)}
 
     def __init__(self, predictor, latent_dim, condition, map_size=10, alpha=10.0, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -116,6 +119,22 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
         self.trackers = {name: keras.metrics.Mean(name=name) for name in METRICS}
         self.n_critic, self.gp_weight, self.drift_weight = self.default_n_critic, 10.0, 0.001
         self.real_batches = "fresh"
+
+    @staticmethod
+    def condition_size(config):
+        """Numbers in one condition M of `config`: 1 for a score, map_size**2 for a map."""
+        return 1 if config["condition"] == "score" else int(config["map_size"]) ** 2
+
+    @staticmethod
+    def predictor_size_estimate(predictor):
+        """(parameters, activations per sample) of the feedback predictor: a serialised VMSPredictor from its
+        config, a built model from its weights (activations unknown: 0)."""
+        if isinstance(predictor, dict):
+            from vms_zoo.models.vms_predictor import VMSPredictor
+            from vms_zoo.presets import size_estimate
+
+            return size_estimate(VMSPredictor, predictor["config"])
+        return (predictor.count_params() if getattr(predictor, "built", False) else 0), 0
 
     def get_config(self):
         predictor = (nested("VMSPredictor", self.predictor.get_config()) if getattr(self.predictor, "task", None)

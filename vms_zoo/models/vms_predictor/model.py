@@ -22,6 +22,8 @@ from vms_zoo.presets import PresetMixin
 from vms_zoo.vms import check_call_images, check_images, check_maps, inputs_checked, is_array, to_numpy
 
 DECODER_LAYERS = 5  # the paper's five-layer upsampling decoder: each layer doubles the resolution
+# keras.applications.VGG16(include_top=False): (convolutions, width) per block, each block ending in a 2x pooling.
+VGG16_BLOCKS = ((2, 64), (2, 128), (3, 256), (3, 512), (3, 512))
 OUTPUT_LOGIT_INIT = -2.0  # sigmoid(-2) = 0.12: VMS maps are mostly empty
 
 
@@ -105,6 +107,12 @@ class VMSPredictor(PresetMixin, keras.Model):
     """
 
     task = "predictor"
+    # What each config entry must be, checked before building (see `vms_zoo.presets.check_config`).
+    config_types = {
+        "image_size": int, "encoder": ("vgg16", "conv"), "encoder_weights": (None, str), "encoder_filters": [int],
+        "dense_units": int, "latent_dim": int, "decoder_filters": [int], "reconstruction": ("mse", "l1"),
+        "kl_weight": float, "kl_warmup_steps": int, "l2": float, "seed": (None, int),
+    }
 
     def __init__(
         self,
@@ -175,6 +183,37 @@ class VMSPredictor(PresetMixin, keras.Model):
         self.kl_tracker = keras.metrics.Mean(name="kl_loss")
         # Training steps seen, for the KL warm-up; a weight, so it is saved and a resumed run continues the ramp.
         self.kl_step = self.add_weight(shape=(), initializer="zeros", trainable=False, name="kl_step")
+
+    @staticmethod
+    def size_estimate(config):
+        """(parameters, activations per sample) that `config` (every argument given) builds: a closed form,
+        checked before anything is allocated. Activations count the outputs of the weighted layers."""
+        side, channels, params, acts = int(config["image_size"]), 3, 1, 0  # 1: the KL step counter
+        if config["encoder"] == "vgg16":
+            for convs, width in VGG16_BLOCKS:
+                params += 9 * channels * width + width + (convs - 1) * (9 * width * width + width)
+                acts += convs * side * side * width
+                side, channels = side // 2, width
+        else:
+            for width in config["encoder_filters"]:
+                side = -(-side // 2)
+                params += 9 * channels * width + 4 * width  # no bias; batch norm's 4 per channel
+                acts += side * side * width
+                channels = width
+        units, latent = config["dense_units"], config["latent_dim"]
+        params += (side * side * channels + 1) * units + 2 * (units + 1) * latent
+        acts += units + 2 * latent
+        filters = list(config["decoder_filters"])
+        side = int(config["image_size"]) // 2**DECODER_LAYERS
+        channels = filters[0] if filters else 1
+        params += (latent + 1) * side * side * channels
+        acts += side * side * channels
+        for width in filters[: DECODER_LAYERS - 1] + [2]:
+            side *= 2
+            params += 9 * channels * width + width + 4 * width
+            acts += side * side * width
+            channels = width
+        return params, acts
 
     @property
     def image_shape(self):
