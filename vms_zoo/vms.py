@@ -3,7 +3,8 @@
 A VMS map is (N, H, W, 2) with values in [0, 1]: channel 0 is the *true* schema (what made people remember a
 scene), channel 1 the *false* schema (what made them think they had seen it). Images are float32 (N, H, W, 3)
 in [0, 1] at every public boundary, on every backend; anything else (uint8 0..255, [-1, 1], NaN) is refused
-by `check_images` / `check_maps` with an error that names the expected range.
+by `check_images` / `check_maps` with an error that names the expected range. Calling a model directly checks
+eager inputs the same way (`check_call_images`); symbolic or traced inputs have no values to check.
 """
 
 import contextlib
