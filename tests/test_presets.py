@@ -466,7 +466,8 @@ def test_a_metadata_sha256_that_is_not_a_hash_is_refused(tmp_path):
         (tmp_path / "metadata.json").write_text(json.dumps({**metadata, "weights_sha256": bad}))
         with pytest.raises(ValueError, match=r"metadata.json: weights_sha256 must be 64 hex digits, got"):
             presets.load(str(tmp_path))
-    (tmp_path / "metadata.json").write_text(json.dumps({**metadata, "weights_sha256": metadata["weights_sha256"].upper()}))
+    upper = {**metadata, "weights_sha256": metadata["weights_sha256"].upper()}
+    (tmp_path / "metadata.json").write_text(json.dumps(upper))
     assert isinstance(presets.load(str(tmp_path)), VMSPredictor)
 
 
@@ -575,7 +576,8 @@ def test_the_closed_form_size_matches_the_built_model(class_name, config):
 
 HUGE = [  # (class, config, what is over the limit)
     ("VMSPredictor", {"dense_units": 65536, "latent_dim": 65536, "encoder_weights": None}, "parameters"),
-    ("VMSPredictor", {"image_size": 1024, "encoder": "conv", "encoder_filters": [4096] + [1] * 8}, "activations per image"),
+    ("VMSPredictor", {"image_size": 1024, "encoder": "conv", "encoder_filters": [4096] + [1] * 8},
+     "activations per image"),
     ("WMEMGAN", gan_config("WMEMGAN", image_size=128, filters=65536), "parameters"),
     ("MEMGAN", gan_config("MEMGAN", image_size=1024, filters=[8] * 8 + [512]), "activations per image"),
 ]
