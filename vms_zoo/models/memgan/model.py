@@ -201,7 +201,8 @@ class MEMGAN(MemorabilityGAN):
         inputs = int(config["latent_dim"]) + cls.condition_size(config)
         generator = (inputs + 1) * 16 * f0 + 9 * f0 * f0 + f0 + sum(3 * f + 3 for f in filters)  # toRGB: 1x1 convs
         critic = sum(4 * f for f in filters) + 9 * (f0 + 1) * f0 + f0 + (16 * f0 + 1) * f0 + f0 + 1
-        acts = 16 * f0 * 2 + 3 * sizes[-1] ** 2 + filters[-1] * sizes[-1] ** 2 + 2 * f0 + 1
+        # generator: the 4x4 dense and conv, toRGB; critic: fromRGB, the 4x4 conv, dense and score; then the blocks
+        acts = 2 * 16 * f0 + 3 * sizes[-1] ** 2 + filters[-1] * sizes[-1] ** 2 + 16 * f0 + f0 + 1
         for s in range(1, len(filters)):
             before, width, side = filters[s - 1], filters[s], sizes[s]
             generator += 9 * before * width + width + 9 * width * width + width
