@@ -235,9 +235,13 @@ def _crop(image):
     return image[top:top + INPUT_SIZE, top:top + INPUT_SIZE]
 
 
-def resnet152_features():
+def resnet152_features(resmem=None):
     """ResMem's ResNet-152 pooled features, (N, 227, 227, 3) in [0, 1] -> (N, 2048): an offline feature extractor
-    (e.g. for FID) with the weights of the installed `resmem` wheel. Prepare images with `prepare_images`."""
+    (e.g. for FID) with the weights of the installed `resmem` wheel; `resmem`, an already loaded "resmem" preset,
+    saves loading it again. Prepare images with `prepare_images`."""
     from vms_zoo.presets import load
 
-    return load("resmem").resnet_features()
+    model = load("resmem") if resmem is None else resmem
+    if model.resnet_depth != 152:
+        raise ValueError(f"resnet152_features needs the 'resmem' preset; got a ResNet-{model.resnet_depth} model.")
+    return model.resnet_features()

