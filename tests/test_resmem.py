@@ -88,7 +88,8 @@ def test_resnet_outputs_equal_the_packages(scorers, photos):
 
 
 @needs_wheels
-def test_predict_writes_and_prints_the_score(scorers, tmp_path, capsys):
+def test_predict_writes_and_prints_the_score(scorers, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(presets, "load", lambda name: scorers[name])  # loading is tested above and below
     photo = PHOTOS[1]
     assert cli.main(["predict", "--preset", "resmem", photo, "--output", str(tmp_path)]) == 0
     report = json.loads((tmp_path / "scores.json").read_text())

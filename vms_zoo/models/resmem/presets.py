@@ -52,5 +52,5 @@ PRESETS = {
         "falseresmem", {"resnet_depth": 50, "resnet_output": "pooled", "score_kind": "false"},
         "FalseResMem: how likely people are to falsely remember a photograph they have never seen (false-alarm "
         "probability, 0-1; the false-schema counterpart of a VMS map). ResMem's design on ResNet-50 pooled features.",
-        FALSERESMEM_PAPER, "human false alarms (Mikhailova & Bainbridge)"),
+        FALSERESMEM_PAPER, "false alarms"),
 }
