@@ -297,3 +297,15 @@ def test_cli_evaluate_with_resmem_reports_fig4_falseresmem_and_quality(tmp_path,
                            (["--scorer", "resmem", "--features", "fid"], "Unknown feature extractor 'fid'")):
         assert cli.main([str(a) for a in ["evaluate", "--preset", tmp_path / "gan", "--pairs", 4, *extra]]) == 1
         assert message in capsys.readouterr().err
+
+
+def test_a_gan_run_scores_real_images_with_a_scalar_scorer():
+    """training.scorer may name a scalar scorer: the run's summary of real images reads its scores."""
+    from vms_zoo.training.gan import real_scores
+
+    images = np.random.default_rng(1).uniform(size=(10, 16, 16, 3)).astype("float32")
+    summary, scores = real_scores(brightness_scorer(16), scalar_scorer(8), images)
+    brightness = images.mean(axis=(1, 2, 3))
+    np.testing.assert_allclose(scores, brightness, atol=1e-5)
+    assert summary["scorer_mean"] == pytest.approx(brightness.mean(), abs=1e-5)
+    assert summary["predictor_scorer_corr"] == pytest.approx(1.0, abs=1e-4)  # both read the brightness

@@ -19,6 +19,7 @@ biased upwards by small samples; KID is not), so every result names its extracto
 
 import hashlib
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -53,6 +54,14 @@ def _pair(a, b):
     return a, b
 
 
+def _sqrtm(matrix):
+    """scipy's sqrtm without its warning for a singular matrix: covariances of fewer samples than features are
+    singular, and what the square root gives is checked by the caller."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+        return scipy.linalg.sqrtm(matrix)
+
+
 def frechet_moments(mu1, sigma1, mu2, sigma2):
     """|mu1 - mu2|^2 + tr(S1 + S2 - 2 (S1 S2)^1/2): the Fréchet distance of two Gaussians.
 
@@ -62,10 +71,10 @@ def frechet_moments(mu1, sigma1, mu2, sigma2):
     """
     mu1, mu2 = np.atleast_1d(mu1).astype("float64"), np.atleast_1d(mu2).astype("float64")
     sigma1, sigma2 = np.atleast_2d(sigma1).astype("float64"), np.atleast_2d(sigma2).astype("float64")
-    covmean = scipy.linalg.sqrtm(sigma1 @ sigma2)
+    covmean = _sqrtm(sigma1 @ sigma2)
     if not np.isfinite(covmean).all():
         offset = np.eye(len(sigma1)) * FID_EPS
-        covmean = scipy.linalg.sqrtm((sigma1 + offset) @ (sigma2 + offset))
+        covmean = _sqrtm((sigma1 + offset) @ (sigma2 + offset))
     if np.iscomplexobj(covmean):
         if not np.allclose(np.diagonal(covmean).imag, 0.0, atol=1e-3):
             raise ValueError(f"The covariances' product has a square root with imaginary part "
