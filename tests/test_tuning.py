@@ -237,6 +237,9 @@ def test_sweep_refuses_other_settings_unless_overwritten(resumed_sweep, tmp_path
     assert trained == [10.0]
 
 
-def test_sweep_refuses_a_memgan_preset(tmp_path):
+def test_sweep_refuses_a_memgan_preset_and_an_unknown_extractor(tmp_path):
     with pytest.raises(ValueError, match="trains W-MEMGAN presets"):
         tuning.sweep(tmp_path, preset="memgan_synthetic_32")
+    with pytest.raises(ValueError, match="Unknown feature extractor 'fid'"):
+        tuning.sweep(tmp_path / "run", features="fid")
+    assert not (tmp_path / "run").exists()

@@ -304,6 +304,7 @@ def sweep(output, preset="wmemgan_synthetic_score_32", alphas=DEFAULT_ALPHAS, tu
     if resolved["class"] != "WMEMGAN":
         raise ValueError(f"The alpha sweep trains W-MEMGAN presets; {preset} is a {resolved['class']} "
                          "(sweep MEMGAN from Python with gan_factory(MEMGAN, ...)).")
+    quality.check_spec(features)  # a bad extractor name stops the sweep before its folder is made
     settings = {**resolved, "alphas": [float(a) for a in alphas], "tuner": tuner, "trials": trials, "seeds": seeds,
                 "pairs": pairs, "features": features, "max_fid_ratio": max_fid_ratio, "verbose": verbose,
                 "distribute": distribute}
@@ -316,7 +317,7 @@ def sweep(output, preset="wmemgan_synthetic_score_32", alphas=DEFAULT_ALPHAS, tu
         # made and models trained, and the predictors' variables must be spread over the mesh like the GANs'.
         jax_scope = dist.scope() if dist is not None and dist.strategy is None else contextlib.nullcontext()
         with jax_scope:
-            extractor, quality_note = quality.feature_extractor(features)  # before training: a bad name stops here
+            extractor, quality_note = quality.feature_extractor(features)  # before training: a missing one stops here
             if quality_note and verbose:
                 print(quality_note, flush=True)
             config, training, predictor, scorer, images, _ = prepare(resolved, output, verbose)
