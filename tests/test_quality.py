@@ -218,7 +218,7 @@ def test_inception_offline_names_the_file_and_where_it_goes(inception_stand_in, 
 
 
 def test_auto_takes_resmem_then_cached_inception_else_says_why(inception_stand_in, tmp_path, monkeypatch):
-    def missing():
+    def missing(resmem=None):
         raise ImportError('ResMem needs its wheel: pip install "vms-zoo[memorability]"')
 
     monkeypatch.setattr(quality, "resmem_features", missing)
@@ -232,7 +232,7 @@ def test_auto_takes_resmem_then_cached_inception_else_says_why(inception_stand_i
     monkeypatch.setattr(quality, "INCEPTION_MD5", hashlib.md5(b"cached").hexdigest())
     extractor, note = quality.feature_extractor("auto")
     assert note is None and extractor.name.startswith("inception_v3_pool:")
-    monkeypatch.setattr(quality, "resmem_features", lambda: centre_colour_network(227))
+    monkeypatch.setattr(quality, "resmem_features", lambda resmem=None: centre_colour_network(227))
     monkeypatch.setattr(quality, "resmem_prepare", lambda x: keras.ops.image.resize(x, (227, 227)))
     extractor, note = quality.feature_extractor("auto")
     images, colours = constant_images(np.random.default_rng(8), 2, 16)

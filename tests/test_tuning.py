@@ -139,7 +139,7 @@ def resumed_sweep(tmp_path_factory):
         # The quality guard on ResMem's features, here a stand-in network: each 8 x 8 block's mean colour.
         x = keras.Input((SIZE, SIZE, 3))
         blocks = keras.Model(x, keras.layers.Flatten()(keras.layers.AveragePooling2D(8)(x)))
-        monkeypatch.setattr(quality, "resmem_features", lambda: blocks)
+        monkeypatch.setattr(quality, "resmem_features", lambda resmem=None: blocks)
         monkeypatch.setattr(quality, "resmem_prepare", lambda images: images)
         monkeypatch.setattr(tuning.AlphaHyperModel, "fit", counted_fit(trained, interrupt_at=50.0))
         with pytest.raises(KeyboardInterrupt):

@@ -186,8 +186,9 @@ def load_model(preset, task):
 
     tasks = (task,) if isinstance(task, str) else tuple(task)
     class_name = presets.resolve(preset)[0]
-    if presets.model_class(class_name).task not in tasks:
-        hint = "vms-zoo predict" if "generator" in tasks else "vms-zoo generate"
+    actual = presets.model_class(class_name).task
+    if actual not in tasks:
+        hint = "vms-zoo generate" if actual == "generator" else "vms-zoo predict"
         raise ValueError(f"Preset {preset!r} is a {class_name}, not a {' or '.join(tasks)} (for it use {hint}).")
     return presets.load(preset)
 
@@ -291,7 +292,8 @@ def cmd_evaluate(args):
 
         images = gan_images(args.data, model.image_size, category=args.category, limit=2000)
         real = score_images(scorer, images)
-        extractor, note = feature_extractor(args.features)
+        # ResMem's features from the scorer already loaded, when it is ResMem
+        extractor, note = feature_extractor(args.features, resmem=scorer if args.scorer == "resmem" else None)
         notes += [note] if note else []
         real_features = None if extractor is None else extractor(images)
     elif args.features != "none":

@@ -47,8 +47,8 @@ def _scores(scorer, images):
     """Score per image (N,) as a tensor: images resized (bilinear) to the scorer's input size, the only place
     that resizes for a scorer; a scalar scorer's output is its score, a VMS predictor's its true-schema mean."""
     size = predictor_input_size(scorer)
-    if images.shape[1] != size or images.shape[2] != size:
-        images = ops.image.resize(images, (size, size), interpolation="bilinear")
+    if images.shape[1] != size or images.shape[2] != size:  # clipped: float round-off may step past 1
+        images = ops.clip(ops.image.resize(images, (size, size), interpolation="bilinear"), 0.0, 1.0)
     outputs = backend.inference(scorer, images)
     if not isinstance(outputs, dict) and len(outputs.shape) == 2 and outputs.shape[-1] == 1:
         return ops.reshape(outputs, (-1,))

@@ -155,12 +155,13 @@ class Extractor:
         return in_batches(lambda x: inference(self.network, self.prepare(x)), [images], batch_size)
 
 
-def resmem_features():
+def resmem_features(resmem=None):
     """ResMem's ResNet-152 (ImageNet) as a Keras model (N, 227, 227, 3) in [0, 1] -> pooled features (N, 2048),
-    weights from the installed `resmem` wheel. The one place that names the module of the ResMem family."""
+    weights from the installed `resmem` wheel; `resmem`, a loaded "resmem" preset, saves loading it again. The one
+    place that names the module of the ResMem family."""
     from vms_zoo.models.resmem import resnet152_features
 
-    return resnet152_features()
+    return resnet152_features(resmem)
 
 
 def resmem_prepare(images):
@@ -171,9 +172,9 @@ def resmem_prepare(images):
     return prepare_images(images)
 
 
-def resmem_extractor():
+def resmem_extractor(resmem=None):
     """The offline default: ResMem's pooled ResNet-152 features (see `resmem_features`)."""
-    return Extractor("resmem_resnet152_pool", resmem_features(), resmem_prepare)
+    return Extractor("resmem_resnet152_pool", resmem_features(resmem), resmem_prepare)
 
 
 def keras_home():
@@ -239,22 +240,22 @@ def check_spec(spec):
         raise ValueError(f"Unknown feature extractor {spec!r}; expected one of {', '.join(FEATURES)}.")
 
 
-def feature_extractor(spec="auto"):
+def feature_extractor(spec="auto", resmem=None):
     """An `Extractor` from a name: "resmem", "inception" (Keras' ImageNet weights), "inception:PATH" (a local
     weights file). Returns (extractor, note): "auto" tries ResMem's features, then InceptionV3 when Keras already
     holds its weights, and else gives (None, a note saying why); "none" gives (None, None). A named extractor
-    that cannot load raises its error."""
+    that cannot load raises its error. `resmem`: a loaded "resmem" preset to take the features from."""
     check_spec(spec)
     if spec in (None, "none"):
         return None, None
     if spec == "resmem":
-        return resmem_extractor(), None
+        return resmem_extractor(resmem), None
     if spec == "inception":
         return inception_extractor(), None
     if spec.startswith("inception:"):
         return inception_extractor(spec.partition(":")[2]), None
     try:
-        return resmem_extractor(), None
+        return resmem_extractor(resmem), None
     except (ImportError, OSError, ValueError) as e:
         reason = " ".join(str(e).split())
     cached = os.path.join(keras_home(), "models", INCEPTION_FILE)
