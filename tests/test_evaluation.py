@@ -312,3 +312,26 @@ def test_a_gan_run_scores_real_images_with_a_scalar_scorer():
     np.testing.assert_allclose(scores, brightness, atol=1e-5)
     assert summary["scorer_mean"] == pytest.approx(brightness.mean(), abs=1e-5)
     assert summary["predictor_scorer_corr"] == pytest.approx(1.0, abs=1e-4)  # both read the brightness
+
+
+def test_large_scorers_score_in_smaller_batches():
+    from vms_zoo import backend
+    from vms_zoo.evaluation import fitting_batch
+
+    assert fitting_batch(64, 32) == 64 and fitting_batch(64, 227) == 5 and fitting_batch(64, 1024) == 1
+    assert fitting_batch(3, 227) == 3
+    sizes = []
+    in_batches = backend.in_batches
+
+    def counted(fn, arrays, batch_size):
+        sizes.append(batch_size)
+        return in_batches(fn, arrays, batch_size)
+
+    images = np.random.default_rng(2).uniform(size=(7, 16, 16, 3)).astype("float32")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        import vms_zoo.evaluation
+
+        monkeypatch.setattr(vms_zoo.evaluation, "in_batches", counted)
+        scores = score_images(scalar_scorer(227), images)  # ResMem's input size: 5 images a batch, then 2
+    assert sizes == [5]
+    np.testing.assert_allclose(scores, images.mean(axis=(1, 2, 3)), atol=1e-4)

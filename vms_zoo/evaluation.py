@@ -43,6 +43,15 @@ def score_kind(model):
     return getattr(model, "score_kind", "true")
 
 
+BATCH_PIXELS = 1 << 18  # our choice: input pixels per inference batch; 5 images for ResMem (about 1.5 GB on TF)
+
+
+def fitting_batch(batch_size, image_size):
+    """`batch_size`, made smaller for large inputs: a functional Keras model keeps every activation of a batch
+    until it ends (ResMem: about 0.3 GB per 227 px image on TF), so 64 such images would need 19 GB."""
+    return max(1, min(int(batch_size), BATCH_PIXELS // (int(image_size) ** 2)))
+
+
 def _scores(scorer, images):
     """Score per image (N,) as a tensor: images resized (bilinear) to the scorer's input size, the only place
     that resizes for a scorer; a scalar scorer's output is its score, a VMS predictor's its true-schema mean."""
@@ -59,6 +68,7 @@ def score_images(scorer, images, batch_size=64):
     """Score per image in [0, 1], numpy (N,): a scalar scorer's own score, or the mean of a VMS predictor's
     true-schema map (its memorability score)."""
     images = np.asarray(check_images(images), "float32")
+    batch_size = fitting_batch(batch_size, predictor_input_size(scorer))
     scores = in_batches(lambda x: _scores(scorer, ops.convert_to_tensor(x)), [images], batch_size)
     return check_unit_range(scores, "The scorer's scores")
 

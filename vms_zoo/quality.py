@@ -21,7 +21,7 @@ import hashlib
 import os
 import warnings
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 import scipy.linalg
@@ -30,6 +30,7 @@ KID_SUBSET_SIZE, KID_SUBSETS = 1000, 100  # the reference KID code's defaults (B
 FID_EPS = 1e-6  # diagonal offset when sqrtm of a singular product fails (as the reference FID code does)
 
 INCEPTION_SIZE = 299
+RESMEM_SIZE = 227  # ResMem's input: its transformer's centre crop
 INCEPTION_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"  # Keras' own file name and hash
 INCEPTION_URL = "https://storage.googleapis.com/tensorflow/keras-applications/inception_v3/" + INCEPTION_FILE
 INCEPTION_MD5 = "bcbd6486424b2319ff4ef7d526e38f63"
@@ -140,18 +141,22 @@ def compare(features, real_features, extractor, subset_size=KID_SUBSET_SIZE, num
 class Extractor:
     """A named feature extractor: `extractor(images)` -> numpy (N, D) for images (N, H, W, 3) in [0, 1].
 
-    `prepare` turns a numpy batch of images into the network's input; `network` is a Keras model giving (N, D).
+    `prepare` turns a numpy batch of images into the network's input; `network` is a Keras model giving (N, D);
+    `input_size` is the side of its input, which bounds the batch size (None: the images' own).
     """
 
     name: str
     network: object
     prepare: Callable
+    input_size: Optional[int] = None
 
     def __call__(self, images, batch_size=32):
         from vms_zoo.backend import in_batches, inference
+        from vms_zoo.evaluation import fitting_batch
         from vms_zoo.vms import check_images
 
         images = np.asarray(check_images(images), "float32")
+        batch_size = fitting_batch(batch_size, self.input_size or images.shape[1])
         return in_batches(lambda x: inference(self.network, self.prepare(x)), [images], batch_size)
 
 
@@ -174,7 +179,7 @@ def resmem_prepare(images):
 
 def resmem_extractor(resmem=None):
     """The offline default: ResMem's pooled ResNet-152 features (see `resmem_features`)."""
-    return Extractor("resmem_resnet152_pool", resmem_features(resmem), resmem_prepare)
+    return Extractor("resmem_resnet152_pool", resmem_features(resmem), resmem_prepare, RESMEM_SIZE)
 
 
 def keras_home():
@@ -227,7 +232,8 @@ def inception_extractor(weights="imagenet"):
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
-    return Extractor(f"inception_v3_pool:{digest.hexdigest()[:12]}", inception_network(path), inception_prepare)
+    return Extractor(f"inception_v3_pool:{digest.hexdigest()[:12]}", inception_network(path), inception_prepare,
+                     INCEPTION_SIZE)
 
 
 FEATURES = ("auto", "resmem", "inception", "inception:PATH", "none")
