@@ -283,7 +283,8 @@ def test_a_non_chief_worker_writes_nothing_to_the_output(tmp_path, monkeypatch):
 
 def test_a_new_run_never_writes_over_files_that_are_not_a_run(tmp_path):
     (tmp_path / "model.weights.h5").write_text("the user's own")
-    with pytest.raises(ValueError, match="already holds model.weights.h5 from something other than a vms_zoo run"):
+    with pytest.raises(ValueError, match=r"holds no run \(run.json is missing\) but already has model.weights.h5 "
+                                         r"\(not written by a vms_zoo run"):
         training.train("vms_vae_synthetic_scorer_32", output=tmp_path, overrides=TINY_PREDICTOR, verbose=0)
     assert (tmp_path / "model.weights.h5").read_text() == "the user's own"
     assert not (tmp_path / "run.json").exists()

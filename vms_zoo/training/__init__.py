@@ -92,8 +92,8 @@ SETTING_KINDS = {
     "non-empty text": ("data",),
     "non-empty text or null": ("predictor", "scorer", "category"),
     "'fresh' or 'reuse'": ("real_batches",),
-    "a list of whole numbers >= 1": ("batch_sizes",),
-    "a list of whole numbers >= 0": ("fade_images", "stabilise_images"),
+    "a whole number >= 1, or a list of them (one per growth stage)": ("batch_sizes",),
+    "a whole number >= 0, or a list of them (one per growth stage)": ("fade_images", "stabilise_images"),
 }
 SETTING_KIND = {key: kind for kind, keys in SETTING_KINDS.items() for key in keys}
 
@@ -121,8 +121,10 @@ _VALID = {
     "non-empty text": lambda v: isinstance(v, str) and v != "",
     "non-empty text or null": lambda v: v is None or (isinstance(v, str) and v != ""),
     "'fresh' or 'reuse'": lambda v: v in ("fresh", "reuse"),
-    "a list of whole numbers >= 1": lambda v: isinstance(v, list) and len(v) > 0 and all(_whole(x, 1) for x in v),
-    "a list of whole numbers >= 0": lambda v: isinstance(v, list) and len(v) > 0 and all(_whole(x) for x in v),
+    "a whole number >= 1, or a list of them (one per growth stage)":
+        lambda v: _whole(v, 1) or (isinstance(v, list) and len(v) > 0 and all(_whole(x, 1) for x in v)),
+    "a whole number >= 0, or a list of them (one per growth stage)":
+        lambda v: _whole(v) or (isinstance(v, list) and len(v) > 0 and all(_whole(x) for x in v)),
 }
 
 
@@ -138,7 +140,8 @@ def check_settings(resolved, spec):
         if not _VALID[kind](_plain(value)):
             raise ValueError(f"Training setting {key}={value!r} must be {kind} (the preset's is "
                              f"{spec['training'].get(key)!r}).")
-    growth = [key for key in ("batch_sizes", "fade_images", "stabilise_images") if key in resolved["training"]]
+    growth = [key for key in ("batch_sizes", "fade_images", "stabilise_images")
+              if isinstance(resolved["training"].get(key), list)]
     if len({len(resolved["training"][key]) for key in growth}) > 1:
         raise ValueError(f"Training settings {', '.join(growth)} must have one entry per growth stage each; got "
                          + ", ".join(f"{len(resolved['training'][key])}" for key in growth) + " entries.")
@@ -148,7 +151,10 @@ def check_settings(resolved, spec):
     for key, value in resolved["config"].items():
         if not _finite(value):
             raise ValueError(f"Config entry {key}={value!r} must be finite (no NaN or infinity).")
-        reference = spec["config"].get(key, defaults[key].default if key in defaults else None)
+        default = defaults[key].default if key in defaults else None
+        reference = spec["config"].get(key, default)
+        if value is None and (default is None or isinstance(reference, str)):
+            continue  # "none": no pretrained weights, the class' own choice
         if reference is not inspect.Parameter.empty and not _same_kind(reference, value):
             raise ValueError(f"Config entry {key}={value!r} must be {_kind_name(reference)}, like the preset's "
                              f"{reference!r}.")
