@@ -31,6 +31,8 @@ from pathlib import Path
 
 import keras
 
+from vms_zoo.io import write_atomically
+
 CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE, CARD_FILE = "config.json", "model.weights.h5", "metadata.json", "README.md"
 CONFIG_KEYS = {"class", "config"}  # all a preset folder's config.json may hold
 # Every preset's metadata has these; save_preset adds class, parameters, weights_sha256, keras_version, backend.
@@ -385,20 +387,6 @@ def load(name_or_dir, weights=True, **overrides):
     if weights is not False:
         model.load_weights(weights_file if weights is True else os.fspath(weights))
     return model
-
-
-def write_atomically(path, write):
-    """write(tmp_path), fsync, then rename over `path`: a killed process never leaves a half file there."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{''.join(path.suffixes)}")
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def save_preset(model, directory, metadata=None):

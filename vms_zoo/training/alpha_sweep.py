@@ -42,6 +42,7 @@ import numpy as np
 from vms_zoo import distribute as dist_lib
 from vms_zoo import quality
 from vms_zoo.evaluation import across_generators, generate_pairs, pair_statistics, score_images
+from vms_zoo.io import write_atomically, write_text
 from vms_zoo.models.wmemgan import WMEMGAN
 from vms_zoo.training import resolve, run_folder
 from vms_zoo.training.gan import prepare, standardize_scores
@@ -232,12 +233,14 @@ def save_table(record, path):
     generators = [{"alpha": r["alpha"], **g} for r in record["trials"] for g in r["per_generator"]]
     tables = ((".csv", COLUMNS, record["trials"]), ("_generators.csv", GENERATOR_COLUMNS, generators))
     for name, columns, rows in tables:
-        with open(path + name, "w", newline="") as f:
-            writer = csv.DictWriter(f, columns, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
-    with open(path + ".json", "w") as f:
-        json.dump(record, f, indent=2)
+        def write(tmp, columns=columns, rows=rows):
+            with open(tmp, "w", newline="") as f:
+                writer = csv.DictWriter(f, columns, extrasaction="ignore")
+                writer.writeheader()
+                writer.writerows(rows)
+
+        write_atomically(path + name, write)
+    write_text(path + ".json", json.dumps(record, indent=2))
 
 
 def plot(rows, path, size=(360, 260)):
@@ -281,7 +284,7 @@ def plot(rows, path, size=(360, 260)):
         for j, (key, colour) in enumerate(series if len(series) > 1 else []):  # legend in the title row
             draw.text((x0 + 90 + 60 * j, 5), key.replace("mean_", "").replace("memorability", "overall"),
                       fill=colour)
-    image.save(path)
+    write_atomically(path, image.save)
 
 
 # --- the sweep as a run: `vms-zoo sweep` / recipes/tune_alpha.py ------------------------------------------
