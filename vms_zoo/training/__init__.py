@@ -132,8 +132,8 @@ _VALID = {
 
 
 def check_settings(resolved, spec):
-    """Refuse, before anything is built or written, a training setting of the wrong type or range and a config
-    entry the model class does not take, of another type than the preset's, or not finite: one line naming it."""
+    """Refuse, before anything is built or written, a training setting of the wrong type or range, and a config
+    that `presets.check_config` refuses (unknown keys, wrong types, non-finite numbers, sizes): one line naming it."""
     from vms_zoo.presets import check_config, model_class
 
     for key, value in resolved["training"].items():
@@ -148,58 +148,12 @@ def check_settings(resolved, spec):
     if len({len(resolved["training"][key]) for key in growth}) > 1:
         raise ValueError(f"Training settings {', '.join(growth)} must have one entry per growth stage each; got "
                          + ", ".join(f"{len(resolved['training'][key])}" for key in growth) + " entries.")
-    cls = model_class(resolved["class"])
-    check_config(cls, resolved["config"], f"The config of {resolved['preset']}")
-    defaults = inspect.signature(cls.__init__).parameters
-    for key, value in resolved["config"].items():
-        if not _finite(value):
-            raise ValueError(f"Config entry {key}={value!r} must be finite (no NaN or infinity).")
-        default = defaults[key].default if key in defaults else None
-        reference = spec["config"].get(key, default)
-        if value is None and (default is None or isinstance(reference, str)):
-            continue  # "none": no pretrained weights, the class' own choice
-        if reference is not inspect.Parameter.empty and not _same_kind(reference, value):
-            raise ValueError(f"Config entry {key}={value!r} must be {_kind_name(reference)}, like the preset's "
-                             f"{reference!r}.")
+    check_config(model_class(resolved["class"]), resolved["config"], f"The config of {resolved['preset']}")
 
 
 def _plain(value):
     """Tuples as lists: settings compare as JSON stores them."""
     return list(value) if isinstance(value, tuple) else value
-
-
-def _finite(value):
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, (list, tuple)):
-        return all(_finite(v) for v in value)
-    if isinstance(value, dict):
-        return all(_finite(v) for v in value.values())
-    return True
-
-
-def _same_kind(reference, value):
-    """Whether `value` is of the JSON kind of `reference` (None takes anything; a float takes an int)."""
-    if reference is None:
-        return True
-    if isinstance(reference, bool) or isinstance(value, bool):
-        return isinstance(reference, bool) and isinstance(value, bool)
-    if isinstance(reference, int):
-        return isinstance(value, int)
-    if isinstance(reference, float):
-        return isinstance(value, (int, float))
-    if isinstance(reference, (list, tuple)):
-        return isinstance(value, (list, tuple)) and (not reference or all(_same_kind(reference[0], v) for v in value))
-    return isinstance(value, type(reference))
-
-
-def _kind_name(reference):
-    if isinstance(reference, bool):
-        return "true or false"
-    if isinstance(reference, (list, tuple)):
-        return "a list of the same kind"
-    return {int: "a whole number", float: "a number", str: "text", dict: "a JSON object"}.get(type(reference),
-                                                                                            type(reference).__name__)
 
 
 def smallest_size(class_name):
