@@ -24,7 +24,8 @@ from keras import ops
 from vms_zoo import backend, losses
 from vms_zoo.layers import KeepsSeedState
 from vms_zoo.presets import PresetMixin, nested
-from vms_zoo.targets import CONDITIONS, sample_target_maps, sample_targets, scale_to_level, target_ramp
+from vms_zoo.targets import (CONDITIONS, check_sampler, sample_target_maps, sample_targets, scale_to_level,
+                             target_ramp)
 from vms_zoo.vms import (area_matrix, area_resize, check_images, check_unit_range, is_array, predictor_input_size,
                          to_numpy, true_schema)
 
@@ -90,6 +91,8 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
         map_size: side of the target map.
         alpha: weight of the memorability feedback (10 in the papers; 0 trains without it, e.g. foils).
         seed: seed of the training noise (z, M, gradient-penalty interpolation).
+        target_sampler: how target maps are drawn from P_t, "authors_code" or "uniform_extent" (see
+            `vms_zoo.targets`); the default is the one the shipped CPU presets were trained with.
 
     Subclasses build `generator` and `critic` and implement the hooks `generator_images`, `critic_scores`,
     `real_images` (and optionally `after_generator_step`, `sampling_images`, `sample_tag`).
@@ -98,8 +101,11 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
     task = "generator"
     default_n_critic = 5
 
-    def __init__(self, predictor, latent_dim, condition, map_size=10, alpha=10.0, seed=None, **kwargs):
+    def __init__(self, predictor, latent_dim, condition, map_size=10, alpha=10.0, seed=None,
+                 target_sampler="uniform_extent", **kwargs):
         super().__init__(**kwargs)
+        check_sampler(target_sampler)
+        self.target_sampler = target_sampler
         if condition not in CONDITIONS:
             raise ValueError(f"Unknown condition {condition!r}; expected 'score' or 'map'.")
         alpha = float(alpha)
@@ -122,7 +128,7 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
                      else keras.saving.serialize_keras_object(self.predictor))  # ours: never a module path
         return {**super().get_config(), "predictor": predictor,
                 "latent_dim": self.latent_dim, "condition": self.condition, "map_size": self.map_size,
-                "alpha": self.alpha, "seed": self.seed}
+                "alpha": self.alpha, "seed": self.seed, "target_sampler": self.target_sampler}
 
     def get_compile_config(self):
         return None  # two optimizers and GAN weights: call compile() again after loading
@@ -228,7 +234,8 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
         else:
             level, raw = float(value), True
         if self.condition == "map":
-            layouts = ops.convert_to_numpy(sample_target_maps(n, seed=seed, size=self.map_size))
+            layouts = ops.convert_to_numpy(sample_target_maps(n, seed=seed, size=self.map_size,
+                                                              sampler=self.target_sampler))
             return scale_to_level(layouts, np.full(n, level))
         m = np.full((n, 1), level, "float32")
         return self.to_condition(m) if raw else m
@@ -333,17 +340,20 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
         normal = keras.random.normal
         noise = {
             "critic_z": normal((k, n, self.latent_dim), seed=seed),
-            "critic_m": ops.reshape(sample_targets(self.condition, k * n, seed, self.map_size, self.standardized),
-                                    (k, -1) + self.condition_shape),
+            "critic_m": ops.reshape(self.sample_conditions(k * n, seed), (k, -1) + self.condition_shape),
             "mix": keras.random.uniform((k, n, 1, 1, 1), seed=seed),
             "z": normal((n, self.latent_dim), seed=seed),
-            "m": sample_targets(self.condition, n, seed, self.map_size, self.standardized),
+            "m": self.sample_conditions(n, seed),
         }
         if replicas == 1:
             return noise
         start = index * batch_size
         return {key: value[:, start:start + batch_size] if key in ("critic_z", "critic_m", "mix")
                 else value[start:start + batch_size] for key, value in noise.items()}
+
+    def sample_conditions(self, n, seed):
+        """`n` training targets M (in-graph): P_t maps from this model's sampler, or scores."""
+        return sample_targets(self.condition, n, seed, self.map_size, self.standardized, self.target_sampler)
 
     def train_step(self, *args):
         return backend.train_step(self, self._train_step, *args)
@@ -447,7 +457,7 @@ class SampleGrid(keras.callbacks.Callback):
         levels = np.linspace(*model.low_high(self.low, self.high), columns)
         z = np.random.default_rng(self.seed).normal(size=(self.rows, model.latent_dim)).astype("float32")
         m = target_ramp(model.condition, levels, seed=self.seed, map_size=model.map_size,
-                        standardized=model.standardized)
+                        standardized=model.standardized, sampler=model.target_sampler)
         images = model.generate(np.repeat(z, columns, axis=0), np.tile(m, (self.rows,) + (1,) * (m.ndim - 1)))
         s = images.shape[1]
         images = images.reshape(self.rows, columns, s, s, 3).transpose(0, 2, 1, 3, 4)

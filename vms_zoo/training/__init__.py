@@ -40,6 +40,7 @@ SESSION_KEYS = ("verbose", "distribute")
 SMOKE_WIDTH, SMOKE_STEPS, SMOKE_BATCH = 8, 2, 2
 SMOKE_IMAGES = SMOKE_STEPS * SMOKE_BATCH
 SMOKE_SCORER = "vms_vae_synthetic_scorer_32"  # shipped: grades the smoke run of a preset that names no scorer
+SMOKE_FEEDBACK = "vms_vae_synthetic_64"  # shipped: feeds back a score-scaled smoke run (see smoke_settings)
 
 
 def resolve(preset, overrides=None, data=None, smoke=False):
@@ -101,6 +102,10 @@ def smoke_settings(resolved):
         training.update(epochs=1, steps_per_epoch=steps, batch_size=batch, num_train=SMOKE_IMAGES, num_test=batch)
         return smoke
     training.update(num_images=SMOKE_IMAGES, pairs=SMOKE_IMAGES)
+    if training.get("score_scale") is True and _would_train(training["predictor"]):
+        # A predictor trained for SMOKE_STEPS steps scores every real image the same (std ~1e-7): its z-scores
+        # are refused (`fit_score_scale`). A score-scaled smoke run is fed back by a shipped, trained predictor.
+        training["predictor"] = SMOKE_FEEDBACK
     if training["data"] == "synthetic":  # enough scenes to hold num_images of the preset's category
         training["num_scenes"] = len(CATEGORIES) * SMOKE_IMAGES
     if cls == "WMEMGAN":  # epochs: 2 steps also when a step takes all the images (fresh batches)
@@ -111,6 +116,13 @@ def smoke_settings(resolved):
         config["filters"] = [width] * len(resolutions(config["image_size"]))
         training.update(batch_sizes=[batch, batch], fade_images=[0, steps * batch], stabilise_images=[steps * batch, 0])
     return smoke
+
+
+def _would_train(predictor):
+    """Whether a GAN run trains this feedback predictor itself: a preset without weights on disk or to download."""
+    from vms_zoo.presets import is_path, weights_status
+
+    return not is_path(predictor) and weights_status(predictor) not in ("shipped", "download")
 
 
 def _on_disk(weights):

@@ -152,8 +152,8 @@ class MEMGAN(MemorabilityGAN):
     default_n_critic = 1  # ProGAN: one critic step per generator step
 
     def __init__(self, predictor, image_size=256, latent_dim=512, condition="map", map_size=10, filters=None,
-                 alpha=10.0, ema_beta=0.999, group_size=4, seed=None, **kwargs):
-        super().__init__(predictor, latent_dim, condition, map_size, alpha, seed, **kwargs)
+                 alpha=10.0, ema_beta=0.999, group_size=4, seed=None, target_sampler="uniform_extent", **kwargs):
+        super().__init__(predictor, latent_dim, condition, map_size, alpha, seed, target_sampler, **kwargs)
         self.sizes = resolutions(image_size)
         if len(self.sizes) < 2:
             raise ValueError(f"image_size must be at least 8 to grow, got {image_size}.")

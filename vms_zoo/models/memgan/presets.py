@@ -17,7 +17,8 @@ from vms_zoo.presets import GENERATOR_PAPER, LICENSE, WEIGHTS_FILE, gan_recipe, 
 EPOCH = 240_000
 _PAPER = {"predictor": nested("VMSPredictor", FEEDBACK_CONFIG),
           "image_size": 256, "latent_dim": 512, "condition": "map", "map_size": 10, "filters": list(PAPER_FILTERS),
-          "alpha": 10.0, "ema_beta": None, "group_size": 4}  # alpha: the paper (the code's aux_loss uses 5)
+          "alpha": 10.0, "ema_beta": None, "group_size": 4,  # alpha: the paper (the code's aux_loss uses 5)
+          "target_sampler": "authors_code"}  # P_t as gen_fake_vms.py draws it (docs/fidelity.md)
 # 200 epochs in all. 4 px: 20 epochs (no fade); 8-64 px: 10 epochs of fade-in, 10 to stabilise (4.8M images each,
 # "the first five blocks"); 128 px: 10 + 80, the rest of the 200 (the code, too, trains it for 90 epochs);
 # 256 px: its 2.4M images (10 epochs) are the fade-in. Batch sizes per resolution: the code's (the paper has none).
