@@ -273,6 +273,31 @@ def test_memgan_schedule_has_the_papers_numbers():
     assert presets.get_preset("memgan_256")["config"]["filters"] == [512, 512, 512, 512, 256, 256, 128]
 
 
+def test_memgan_authors_code_schedule_grows_where_the_code_grows():
+    from vms_zoo.flops import run_cost
+    from vms_zoo.models.memgan import GrowthSchedule
+    from vms_zoo.models.memgan.presets import growth_settings
+
+    paper = presets.get_preset("memgan_256")["training"]
+    assert paper["schedule"] == "paper" and growth_settings(paper) == paper
+    code = growth_settings({**paper, "schedule": "authors_code"})
+    epoch = code["num_images"]
+    assert epoch == 60_000  # memgan_spatial.py total_datapoints
+    # Batch 1 everywhere: phase boundaries land on exact epochs (the preset's batches round them up).
+    schedule = GrowthSchedule(7, code["fade_images"], code["stabilise_images"], 1)
+    assert schedule.total_images == 201 * epoch  # EPOCHS = 201
+    grows = [start // epoch for stage, fading, start, end, batch in schedule.phases if fading]
+    assert grows == [10, 30, 50, 70, 90, 180]  # grow_checkpoints
+    fades = [(end - start) // epoch for stage, fading, start, end, batch in schedule.phases if fading]
+    assert fades == [9] * 6  # alpha 0.1 ... 0.9, one step an epoch, then 1.0
+    last = schedule.phases[-1]
+    assert last[:2] == (6, False) and (last[3] - last[2]) // epoch == 12  # 256 px at full weight, 12 epochs
+    assert run_cost("memgan_256", overrides={"schedule": "authors_code"})["images_per_run"] == pytest.approx(
+        201 * epoch, rel=1e-4)  # rounded up to whole batches per phase
+    with pytest.raises(ValueError, match="Unknown MEMGAN schedule 'code'"):
+        growth_settings({**paper, "schedule": "code"})
+
+
 # --- docs/fidelity.md covers every value -----------------------------------------------------------------------
 
 
