@@ -57,7 +57,9 @@ def test_every_preset_smoke_trains_from_real_photos_and_its_folder_loads(name, d
     expected = training.resolve(name, overrides, data=data_spec(name, data), smoke=True)
     assert jsonable(expected) == {k: v for k, v in settings.items() if k not in training.SESSION_KEYS}
     smallest = training.smallest_size(settings["class"])
-    assert settings["config"]["image_size"] == smallest
+    # MEMGAN grows to the preset's own resolution (every stage); the others run at their smallest side.
+    side = presets.get_preset(name)["config"]["image_size"] if settings["class"] == "MEMGAN" else smallest
+    assert settings["config"]["image_size"] == side
 
     # What `smoke_check` drew from the folder after loading it with vms_zoo.load, as a user would.
     record = json.loads((out / "record.json").read_text())
@@ -82,8 +84,8 @@ def test_every_preset_smoke_trains_from_real_photos_and_its_folder_loads(name, d
         assert record["num_train"] == training.SMOKE_IMAGES and len(record["history"]["loss"]) == 1
         return
     pairs = settings["training"]["pairs"]
-    assert drawn["shape"] == [2, pairs, smallest, smallest, 3]  # low and high target, per pair
-    assert size == grid_size(pairs, 2, smallest, 4)
+    assert drawn["shape"] == [2, pairs, side, side, 3]  # low and high target, per pair
+    assert size == grid_size(pairs, 2, side, 4)
     assert record["pairs"]["num_pairs"] == pairs and record["num_images"] == training.SMOKE_IMAGES
     assert loaded["predictor"]["config"]["image_size"] in (32, 64)  # the trained feedback predictor travels along
     if (out / "predictor").exists():  # a feedback predictor without weights: trained here, at smoke scale too
@@ -92,10 +94,17 @@ def test_every_preset_smoke_trains_from_real_photos_and_its_folder_loads(name, d
         assert nested["config"] == training.resolve(feedback, data="synthetic", smoke=True)["config"]
         assert loaded["predictor"]["config"]["encoder"] == nested["config"]["encoder"]
         TRAINED_PREDICTORS[feedback] = str(out / "predictor")
-    if settings["class"] == "MEMGAN":  # grew 4 -> 8 px: 2 steps at 4 px, then 2 fading the 8 px block in
-        assert record["resolution"] == 8 and record["images_seen"] == 2 * training.SMOKE_IMAGES
-        assert sorted(p.name for p in (out / "samples").glob("*.png")) == [
-            "samples_000000004img_8px_fade0.00.png", "samples_000000008img_8px_fade1.00.png"]  # phase ends
+    if settings["class"] == "MEMGAN":  # every stage: a step at 4 px, one fading each block in, one stable at the end
+        sizes = [4 * 2**s for s in range(side.bit_length() - 2)]  # 4, 8, ..., side
+        batch = training.SMOKE_BATCH
+        assert record["resolution"] == side and record["images_seen"] == (len(sizes) + 1) * batch
+        assert settings["config"]["filters"] == [training.SMOKE_WIDTH] * len(sizes)
+        assert loaded["ema_beta"] == presets.get_preset(name)["config"]["ema_beta"]  # its moving average, as set
+        # A sample grid at each phase's end, where the next block has just grown (fade 0.00), then the last
+        # block faded in (fade 1.00) and trained at full weight.
+        ends = [f"samples_{(s + 1) * batch:09d}img_{r}px_fade0.00.png" for s, r in enumerate(sizes[1:])]
+        ends += [f"samples_{k * batch:09d}img_{side}px_fade1.00.png" for k in (len(sizes), len(sizes) + 1)]
+        assert sorted(p.name for p in (out / "samples").glob("*.png")) == sorted(ends)
     else:
         assert record["gan"]["generator_steps"] == training.SMOKE_STEPS
 

@@ -80,12 +80,12 @@ def smoke_settings(resolved):
     """`resolved` (see `resolve`) shrunk for a smoke run, for any preset: the same class, data, switches and
     code path (encoder kind, pixel norm, minibatch stddev, condition, real-batch mode, the growth phases),
     at the smallest image side the architecture takes, with SMOKE_WIDTH-wide layers and latents, SMOKE_STEPS
-    steps of SMOKE_BATCH images (n_critic at most SMOKE_BATCH; MEMGAN trains each stage once: 4 px, then 8 px
-    fading in), SMOKE_IMAGES real images and pairs. Pretrained encoder weights stay only when they are on disk (the
+    steps of SMOKE_BATCH images (n_critic at most SMOKE_BATCH; MEMGAN grows through every stage to the preset's
+    own resolution, a step fading each block in, the last one also at full weight: `memgan.presets.smoke_rule`),
+    SMOKE_IMAGES real images and pairs. Pretrained encoder weights stay only when they are on disk (the
     bundled hed_vgg16): a smoke run downloads nothing. "smoke": True is part of the settings, so a smoke run
     and a full run never share a run folder."""
     from vms_zoo.data.synthetic import CATEGORIES
-    from vms_zoo.models.memgan.model import resolutions
     from vms_zoo.models.vms_predictor import VMSPredictor
     from vms_zoo.models.vms_predictor.model import DECODER_LAYERS
 
@@ -112,9 +112,10 @@ def smoke_settings(resolved):
         config["filters"] = width
         training.update(epochs=steps, max_steps=steps, max_minutes=None, batch_size=batch,
                         n_critic=min(training["n_critic"], batch))
-    else:  # MEMGAN: each stage once, 4 px stable, then 8 px through its fade-in
-        config["filters"] = [width] * len(resolutions(config["image_size"]))
-        training.update(batch_sizes=[batch, batch], fade_images=[0, steps * batch], stabilise_images=[steps * batch, 0])
+    else:  # MEMGAN: every stage up to the preset's resolution, each new block fading in, then at full weight
+        from vms_zoo.models.memgan.presets import smoke_rule
+
+        smoke_rule(config, training, resolved["config"]["image_size"], width, batch)
     return smoke
 
 

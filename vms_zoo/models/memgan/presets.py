@@ -51,6 +51,19 @@ def growth_settings(training):
     return {**training, **(SCHEDULES[name] or {})}
 
 
+def smoke_rule(config, training, image_size, width, batch):
+    """A MEMGAN smoke run (in place): every growth stage up to the preset's own `image_size` with `width`-wide
+    blocks and the preset's moving average as it is; one train step of `batch` images at 4 px, one fading each
+    later block in, and one at full weight at the last stage. Every block trains and both traced graphs (fading
+    and stable) run, in n + 1 phases for n stages: each phase is one more traced train step (seconds)."""
+    from vms_zoo.models.memgan.model import resolutions
+
+    stages = len(resolutions(image_size))
+    config.update(image_size=image_size, filters=[width] * stages)
+    training.update(batch_sizes=[batch] * stages, fade_images=[0] + [batch] * (stages - 1),
+                    stabilise_images=[batch] + [0] * (stages - 2) + [batch])
+
+
 # CPU: grows 4 -> 32 px on synthetic kitchens, fed back by a 32 px predictor trained first (vms_vae_synthetic_32).
 # A shorter moving average (0.99) suits a run of ~1000 steps.
 _SYNTHETIC = {"predictor": nested("VMSPredictor", {"image_size": 32, "encoder": "conv", "encoder_weights": None,
