@@ -347,3 +347,74 @@ def test_fidelity_table_covers_every_value_of_every_paper_preset():
         assert not stale, f"docs/fidelity.md lists {name} keys the preset does not have: {', '.join(stale)}"
         for key, value in values.items():
             assert same(covered[name, key], value), f"{name} {key}: preset {value!r}, docs {covered[name, key]!r}"
+
+
+# --- The paper predictors' ImageNet VGG16: Keras' file, from its cache or a (file://) download ---------------------
+
+
+@pytest.fixture
+def imagenet_file(tmp_path, monkeypatch):
+    """A real-shaped VGG16 no-top weights file with random values, in Keras' h5 layout and under Keras' name, as
+    the md5 the loader checks, and an empty KERAS_HOME. Returns (the VGG16 it holds, its path, KERAS_HOME)."""
+    import hashlib
+
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+
+    from vms_zoo.models.vms_predictor import vgg16_weights as vw
+
+    keras.utils.set_random_seed(3)
+    vgg = keras.applications.VGG16(include_top=False, weights=None, input_shape=(32, 32, 3))
+    path = tmp_path / "source" / vw.IMAGENET_FILE
+    path.parent.mkdir()
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, vgg)
+    monkeypatch.setattr(vw, "IMAGENET_MD5", hashlib.md5(path.read_bytes()).hexdigest())
+    monkeypatch.setattr(vw, "IMAGENET_URL", (tmp_path / "offline" / vw.IMAGENET_FILE).as_uri())  # no such file
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    return vgg, path, tmp_path / "keras_home"
+
+
+def test_imagenet_encoder_loads_keras_file_from_the_cache_or_a_download(imagenet_file, monkeypatch):
+    import shutil
+
+    from vms_zoo.models.vms_predictor import VMSPredictor
+    from vms_zoo.models.vms_predictor import vgg16_weights as vw
+
+    vgg, source, home = imagenet_file
+    expected = {name: [np_(w) for w in vgg.get_layer(name).weights] for name in ("block1_conv1", "block5_conv3")}
+
+    def encoder_weights():
+        model = VMSPredictor(image_size=32, encoder="vgg16", encoder_weights="imagenet", dense_units=8,
+                             latent_dim=4, decoder_filters=[8, 8, 8, 8])
+        base = model.encoder.get_layer("vgg16")
+        return {name: [np_(w) for w in base.get_layer(name).weights] for name in expected}
+
+    (home / "models").mkdir(parents=True)
+    shutil.copy(source, home / "models" / vw.IMAGENET_FILE)  # placed where Keras looks: no download
+    for name, weights in encoder_weights().items():
+        for got, want in zip(weights, expected[name]):
+            np.testing.assert_array_equal(got, want)
+    (home / "models" / vw.IMAGENET_FILE).unlink()
+    monkeypatch.setattr(vw, "IMAGENET_URL", source.as_uri())  # not cached: fetched, its md5 checked, then cached
+    for name, weights in encoder_weights().items():
+        np.testing.assert_array_equal(weights[0], expected[name][0])
+    assert (home / "models" / vw.IMAGENET_FILE).read_bytes() == source.read_bytes()
+
+
+def test_offline_imagenet_weights_are_one_line_naming_the_file_and_where(imagenet_file):
+    import vms_zoo
+    from vms_zoo.models.vms_predictor import vgg16_weights as vw
+
+    _, source, home = imagenet_file
+    with pytest.raises(OSError) as error:
+        vms_zoo.load("memgan_256", weights=False)
+    message = str(error.value)
+    target = home / "models" / vw.IMAGENET_FILE
+    assert "\n" not in message and message.startswith('encoder_weights="imagenet" needs ' + vw.IMAGENET_FILE)
+    assert f"put it at {target}" in message and vw.IMAGENET_URL in message
+    # A cached file whose md5 differs (damaged, or another file) is not used: the same one line.
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(b"not the weights")
+    with pytest.raises(OSError, match="could not be fetched"):
+        vms_zoo.load("vms_vae_m32_vischema_plus", weights=False)
