@@ -175,7 +175,7 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
         x = (images + 1.0) * 0.5
         if x.shape[1] != self.predictor_size or x.shape[2] != self.predictor_size:
             x = ops.image.resize(x, (self.predictor_size, self.predictor_size), interpolation="bilinear")
-        true = true_schema(self.predictor(x, training=False))
+        true = ops.cast(true_schema(self.predictor(x, training=False)), "float32")
         if self.condition == "score":
             score = ops.mean(true, axis=(1, 2))
             if self.standardized:
@@ -275,8 +275,8 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
         if not kwargs.get("run_eagerly"):
             kwargs.setdefault("jit_compile", JIT_COMPILE[backend.BACKEND])
         super().compile(**kwargs)
-        self.d_optimizer = d_optimizer or self.default_optimizer()
-        self.g_optimizer = g_optimizer or self.default_optimizer()
+        self.d_optimizer = with_loss_scaling(d_optimizer or self.default_optimizer(), self.dtype_policy)
+        self.g_optimizer = with_loss_scaling(g_optimizer or self.default_optimizer(), self.dtype_policy)
         if self.d_optimizer is self.g_optimizer:
             raise ValueError("d_optimizer and g_optimizer must be two different optimizer instances.")
         self.optimizer = OptimizerPair(self)
@@ -355,6 +355,17 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
         """`n` training targets M (in-graph): P_t maps from this model's sampler, or scores."""
         return sample_targets(self.condition, n, seed, self.map_size, self.standardized, self.target_sampler)
 
+    # Under a mixed dtype policy the networks compute in bfloat16 / float16; losses, the gradient penalty and the
+    # feedback are computed in float32 from their outputs (Keras' mixed-precision rule: float32 at the loss).
+
+    def float32_images(self, z, m):
+        """The trained generator's images (training mode) as float32."""
+        return ops.cast(self.generator_images(z, m, training=True), "float32")
+
+    def float32_scores(self, images):
+        """The critic's scores as float32."""
+        return ops.cast(self.critic_scores(images), "float32")
+
     def train_step(self, *args):
         return backend.train_step(self, self._train_step, *args)
 
@@ -362,39 +373,59 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
         images, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         if "int" in str(images.dtype):
             raise ValueError(f"Training images must be float32 in [0, 1], got dtype {images.dtype}.")
-        reals = self.critic_batches(self.real_images(ops.cast(images, "float32")))
+        reals = self.critic_batches(ops.cast(self.real_images(ops.cast(images, "float32")), "float32"))
         noise = self.draw_noise(ops.shape(reals[0])[0])
         critic_vars, generator_vars = self.critic.trainable_variables, self.generator.trainable_variables
 
         for i, real in enumerate(reals):
-            fake = ops.stop_gradient(self.generator_images(noise["critic_z"][i], noise["critic_m"][i], training=True))
+            fake = ops.stop_gradient(self.float32_images(noise["critic_z"][i], noise["critic_m"][i]))
 
             def d_objective():
-                real_scores, fake_scores = self.critic_scores(real), self.critic_scores(fake)
-                gp = losses.gradient_penalty(self.critic_scores, real, fake, noise["mix"][i])
+                real_scores, fake_scores = self.float32_scores(real), self.float32_scores(fake)
+                gp = losses.gradient_penalty(self.float32_scores, real, fake, noise["mix"][i])
                 d_loss = (losses.critic_loss(real_scores, fake_scores) + self.gp_weight * gp
                           + losses.drift_loss(real_scores, self.drift_weight))
                 # Replicas' gradients are summed under tf.distribute: each contributes its share of the mean.
-                return backend.scale_for_replicas(d_loss), (d_loss, gp,
+                return self.d_optimizer.scale_loss(backend.scale_for_replicas(d_loss)), (d_loss, gp,
                                                             losses.wasserstein_estimate(real_scores, fake_scores))
 
             _, (d_loss, gp, wasserstein), grads = backend.value_and_grad(d_objective, critic_vars)
-            self.d_optimizer.apply(list(grads), critic_vars)
+            apply_gradients(self.d_optimizer, list(grads), critic_vars)
 
         def g_objective():
-            fake = self.generator_images(noise["z"], noise["m"], training=True)
+            fake = self.float32_images(noise["z"], noise["m"])
             mem = losses.memorability_loss(self.feedback(fake), noise["m"])
-            g_loss = losses.generator_loss(self.critic_scores(fake)) + self.alpha * mem
-            return backend.scale_for_replicas(g_loss), (g_loss, mem)
+            g_loss = losses.generator_loss(self.float32_scores(fake)) + self.alpha * mem
+            return self.g_optimizer.scale_loss(backend.scale_for_replicas(g_loss)), (g_loss, mem)
 
         _, (g_loss, mem), grads = backend.value_and_grad(g_objective, generator_vars)
-        self.g_optimizer.apply(list(grads), generator_vars)
+        apply_gradients(self.g_optimizer, list(grads), generator_vars)
         self.after_generator_step()
 
         values = dict(d_loss=d_loss, g_loss=g_loss, gp=gp, mem_loss=mem, wasserstein=wasserstein)
         for name, value in values.items():
             self.trackers[name].update_state(ops.stop_gradient(value))
         return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+
+def with_loss_scaling(optimizer, policy):
+    """`optimizer` wrapped in Keras' LossScaleOptimizer under a float16 policy (float16 gradients underflow
+    without it; bfloat16 has float32's range and needs none), as Keras' own compile() does for one optimizer."""
+    if policy.compute_dtype == "float16" and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def apply_gradients(optimizer, grads, variables):
+    """optimizer.apply(grads, variables); on JAX a LossScaleOptimizer goes through its stateless_apply, as Keras'
+    JAX trainer does (its stateful apply assigns variables inside a traced branch, which JAX cannot)."""
+    if backend.BACKEND != "jax" or not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        optimizer.apply(grads, variables)
+        return
+    new_values, new_slots = optimizer.stateless_apply([v.value for v in optimizer.variables], grads,
+                                                      [v.value for v in variables])
+    for variable, value in zip(list(variables) + list(optimizer.variables), list(new_values) + list(new_slots)):
+        variable.assign(value)
 
 
 def without_autotune(adapter):

@@ -40,6 +40,10 @@ SESSION_KEYS = ("verbose", "distribute")
 SMOKE_WIDTH, SMOKE_STEPS, SMOKE_BATCH = 8, 2, 2
 SMOKE_IMAGES = SMOKE_STEPS * SMOKE_BATCH
 SMOKE_SCORER = "vms_vae_synthetic_scorer_32"  # shipped: grades the smoke run of a preset that names no scorer
+# Training settings every preset takes without listing them: name -> default. dtype_policy: Keras' "float32",
+# "mixed_bfloat16" or "mixed_float16" (the GANs then scale their losses), set while the run builds and trains.
+OPTIONAL_TRAINING = {"dtype_policy": "float32"}
+DTYPE_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 SMOKE_FEEDBACK = "vms_vae_synthetic_64"  # shipped: feeds back a score-scaled smoke run (see smoke_settings)
 
 
@@ -51,6 +55,8 @@ def resolve(preset, overrides=None, data=None, smoke=False):
                 "paper": spec["metadata"]["paper"]}
     for key, value in (overrides or {}).items():
         section, _, name = key.rpartition(".")
+        if not section and name in OPTIONAL_TRAINING and name not in resolved["config"]:
+            section = "training"
         if not section:
             places = [s for s in ("training", "config") if name in resolved[s]]
             if len(places) != 1:
@@ -59,12 +65,28 @@ def resolve(preset, overrides=None, data=None, smoke=False):
             section = places[0]
         if section not in ("config", "training"):
             raise ValueError(f"Override {key!r}: the section must be 'config' or 'training'.")
-        if name not in resolved[section] and section == "training":
+        if name not in resolved[section] and section == "training" and name not in OPTIONAL_TRAINING:
             raise ValueError(f"Unknown training setting {name!r} for {preset}; known: {', '.join(sorted(resolved['training']))}.")
         resolved[section][name] = value
     if data is not None:
         resolved["training"]["data"] = data
+    policy = resolved["training"].get("dtype_policy", "float32")
+    if policy not in DTYPE_POLICIES:
+        raise ValueError(f"dtype_policy must be one of {', '.join(DTYPE_POLICIES)}, got {policy!r}.")
     return smoke_settings(resolved) if smoke else resolved
+
+
+@contextlib.contextmanager
+def dtype_policy(name):
+    """Keras' global dtype policy set to `name` while the block builds and trains models, then restored."""
+    import keras
+
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(before)
 
 
 def smallest_size(class_name):
@@ -261,7 +283,7 @@ def train(preset, data=None, output=None, overrides=None, dry_run=False, overwri
         with run_folder(output, {**resolved, "verbose": verbose, "distribute": distribute}, overwrite):
             # Everything that holds weights, the frozen predictors included, is built in the scope (JAX cannot
             # mix variables placed on one device with ones spread over the mesh).
-            with for_recipe(distribute).scope():
+            with for_recipe(distribute).scope(), dtype_policy(resolved["training"].get("dtype_policy", "float32")):
                 record = trainers()[resolved["class"]](resolved, output, verbose=verbose, callbacks=list(callbacks))
             record = {"preset": preset, "class": resolved["class"], "output": str(output), **record}
             if smoke:

@@ -279,6 +279,7 @@ class MEMGAN(MemorabilityGAN):
         (beta_2 = 0.99). The old blocks' moments were also measured on a different output resolution.
         """
         for opt in (self.d_optimizer, self.g_optimizer):
+            opt = getattr(opt, "inner_optimizer", opt)  # a LossScaleOptimizer keeps its loss scale
             for v in opt.variables:
                 if not v.name.endswith("learning_rate"):
                     v.assign(ops.zeros(v.shape, v.dtype))

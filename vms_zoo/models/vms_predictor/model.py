@@ -206,6 +206,7 @@ class VMSPredictor(PresetMixin, keras.Model):
         return super().compute_output_spec(inputs)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        y_pred = {key: ops.cast(y_pred[key], "float32") for key in ("vms", "z_mean", "z_log_var")}  # mixed precision
         recon = reconstruction_loss(y, y_pred["vms"], self.reconstruction)
         kl = kl_divergence(y_pred["z_mean"], y_pred["z_log_var"])
         self.reconstruction_tracker.update_state(recon, sample_weight=sample_weight)
