@@ -3,6 +3,9 @@ peak memory at the preset's batch sizes. The README's "Reproducing the papers" t
 
     python bench/paper_runs.py --output docs/results/paper_runs.json       # every paper preset (TensorFlow)
     python bench/paper_runs.py --presets memgan_256 --output /tmp/memgan.json
+    python bench/paper_runs.py --variants-only --overwrite     # add VARIANTS' rows to the existing output
+
+- `VARIANTS` cost other readings of a preset (MEMGAN with the authors' code's schedule) from the same counts.
 
 - FLOPs per step and per image come from `vms_zoo.flops` (layer shapes; multiply-add = 2 FLOPs); images per
   run from the preset's own schedule (`run_images`).
@@ -31,6 +34,9 @@ PAPER_PRESETS = ("vms_vae_m8", "vms_vae_m8_l1", "vms_vae_m32", "vms_vae_m32_visc
 # float32 peak is given.
 GPU_PEAK_TFLOPS = {"H100 SXM": 494.7, "A100 SXM": 156.0, "L4": 60.0, "V100 SXM2 (float32)": 15.7}
 UTILISATION = 0.25  # our assumption: small-batch GAN and VAE steps rarely reach more of a GPU's peak
+# Other readings of a preset, costed beside it: row name -> (preset, training overrides). Their memory is the
+# preset's (same batches, same nets).
+VARIANTS = {"memgan_256 (schedule=authors_code)": ("memgan_256", {"schedule": "authors_code"})}
 
 
 def _rss_mib():
@@ -118,11 +124,30 @@ def memory(preset):
     return rows
 
 
+def estimated_hours(flops_per_run):
+    """Hours per GPU class at UTILISATION of its peak."""
+    return {gpu: flops_per_run / (peak * 1e12 * UTILISATION) / 3600 for gpu, peak in GPU_PEAK_TFLOPS.items()}
+
+
+def add_variants(results):
+    """Cost each VARIANTS row whose preset is in `results` (its memory copied from the preset's row)."""
+    from vms_zoo.flops import run_cost
+
+    for name, (preset, overrides) in VARIANTS.items():
+        if preset in results["presets"]:
+            cost = run_cost(preset, overrides=overrides)
+            base = results["presets"][preset]
+            results["presets"][name] = {**cost, "overrides": overrides, "estimated_hours": estimated_hours(
+                cost["flops_per_run"]), **{k: base[k] for k in ("memory", "peak_mib") if k in base}}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--presets", nargs="+", default=list(PAPER_PRESETS))
     parser.add_argument("--output", default="docs/results/paper_runs.json")
     parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--variants-only", action="store_true",
+                        help="recompute only the VARIANTS rows of an existing --output (memory from their preset's row)")
     parser.add_argument("--measure", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -132,6 +157,12 @@ def main():
     out = Path(args.output)
     if out.exists() and not args.overwrite:
         sys.exit(f"{out} exists; pass --overwrite to replace it.")
+    if args.variants_only:
+        results = json.loads(out.read_text())
+        add_variants(results)
+        out.write_text(json.dumps(results, indent=2))
+        print(markdown(results))
+        return
     from vms_zoo.flops import run_cost
 
     import keras
@@ -141,10 +172,10 @@ def main():
     for preset in args.presets:
         cost = run_cost(preset)
         mem = memory(preset)
-        hours = {gpu: cost["flops_per_run"] / (peak * 1e12 * UTILISATION) / 3600 for gpu, peak in GPU_PEAK_TFLOPS.items()}
-        results["presets"][preset] = {**cost, "estimated_hours": hours, "memory": mem,
+        results["presets"][preset] = {**cost, "estimated_hours": estimated_hours(cost["flops_per_run"]), "memory": mem,
                                       "peak_mib": max(r["peak_mib_at_batch"] for r in mem)}
         print(json.dumps({preset: {k: v for k, v in results["presets"][preset].items() if k != "memory"}}), flush=True)
+    add_variants(results)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print(markdown(results))
@@ -158,7 +189,8 @@ def markdown(results):
              + " | ".join(f"est. hours, {g}" for g in gpus) + " | peak memory, GiB (CPU, scaled) |",
              "|---|---|---|---|" + "---|" * len(gpus) + "---|"]
     for name, r in results["presets"].items():
-        lines.append(f"| `{name}` | {r['flops_per_step'] / 1e9:,.0f} ({r['batch']}) | {r['images_per_run']:,} | "
+        label = f"`{name}`" if name in results["presets"] and "overrides" not in r else f"`{name.split()[0]}` {' '.join(name.split()[1:])}"
+        lines.append(f"| {label} | {r['flops_per_step'] / 1e9:,.0f} ({r['batch']}) | {r['images_per_run']:,} | "
                      f"{r['flops_per_run'] / 1e15:,.1f} | "
                      + " | ".join(hours(r["estimated_hours"][g]) for g in gpus) + f" | {r['peak_mib'] / 1024:.1f} |")
     return "\n".join(lines)

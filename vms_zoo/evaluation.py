@@ -191,7 +191,8 @@ def pair_inputs(model, num_pairs, seed=0, low=None, high=None):
     low, high = model.low_high(low, high)
     z = np.random.default_rng(seed).normal(size=(num_pairs, model.latent_dim)).astype("float32")
     m_low, m_high = low_high_targets(model.condition, num_pairs, seed=seed, low=low, high=high,
-                                     map_size=model.map_size, standardized=model.standardized)
+                                     map_size=model.map_size, standardized=model.standardized,
+                                     sampler=model.target_sampler)
     return z, m_low, m_high
 
 

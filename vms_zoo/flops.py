@@ -153,20 +153,22 @@ def train_step_flops(model, batch_size=None, stage=None, fading=None, cached=Fal
     return gan_step_flops(gen, crit, forward_flops(model.predictor), batch_size, model.n_critic)
 
 
-def run_cost(preset, num_images=None):
+def run_cost(preset, num_images=None, overrides=None):
     """What a preset's whole training run costs, as its "training" entry schedules it: a dict of "batch" and
     "flops_per_step" (MEMGAN: at its last stage), "steps_per_run", "images_per_run" (real images trained on)
     and "flops_per_run".
 
     W-MEMGAN: epochs x whole steps of the training images (`num_images`, default the entry's "num_images";
     "max_steps" caps it, "max_minutes" is not counted). MEMGAN: every fade and stabilise phase at its stage
-    and batch size. Predictor: epochs x steps_per_epoch (or num_train // batch_size), on cached features when
+    and batch size (`overrides` replace training settings, e.g. {"schedule": "authors_code"}). Predictor: epochs x steps_per_epoch (or num_train // batch_size), on cached features when
     its encoder is frozen and nothing augments the images (plus the one encoding pass over num_train images).
     """
     from vms_zoo.models.memgan import MEMGAN, GrowthSchedule
+    from vms_zoo.models.memgan.presets import growth_settings
 
-    model, training = build_for_counting(preset), _training(preset)
+    model, training = build_for_counting(preset), {**_training(preset), **(overrides or {})}
     if isinstance(model, MEMGAN):
+        training = growth_settings(training)
         schedule = GrowthSchedule(len(model.sizes), training["fade_images"], training["stabilise_images"],
                                   training["batch_sizes"])
         steps = flops = 0

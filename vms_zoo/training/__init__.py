@@ -48,6 +48,11 @@ SESSION_KEYS = ("verbose", "distribute")
 SMOKE_WIDTH, SMOKE_STEPS, SMOKE_BATCH = 8, 2, 2
 SMOKE_IMAGES = SMOKE_STEPS * SMOKE_BATCH
 SMOKE_SCORER = "vms_vae_synthetic_scorer_32"  # shipped: grades the smoke run of a preset that names no scorer
+# Training settings every preset takes without listing them: name -> default. dtype_policy: Keras' "float32",
+# "mixed_bfloat16" or "mixed_float16" (the GANs then scale their losses), set while the run builds and trains.
+OPTIONAL_TRAINING = {"dtype_policy": "float32"}
+DTYPE_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
+SMOKE_FEEDBACK = "vms_vae_synthetic_64"  # shipped: feeds back a score-scaled smoke run (see smoke_settings)
 
 
 def resolve(preset, overrides=None, data=None, smoke=False):
@@ -61,6 +66,8 @@ def resolve(preset, overrides=None, data=None, smoke=False):
                 "paper": spec["metadata"]["paper"]}
     for key, value in (overrides or {}).items():
         section, _, name = key.rpartition(".")
+        if not section and name in OPTIONAL_TRAINING and name not in resolved["config"]:
+            section = "training"
         if not section:
             places = [s for s in ("training", "config") if name in resolved[s]]
             if len(places) != 1:
@@ -69,7 +76,7 @@ def resolve(preset, overrides=None, data=None, smoke=False):
             section = places[0]
         if section not in ("config", "training"):
             raise ValueError(f"Override {key!r}: the section must be 'config' or 'training'.")
-        if name not in resolved[section] and section == "training":
+        if name not in resolved[section] and section == "training" and name not in OPTIONAL_TRAINING:
             raise ValueError(f"Unknown training setting {name!r} for {preset}; known: {', '.join(sorted(resolved['training']))}.")
         resolved[section][name] = value
     if data is not None:
@@ -95,6 +102,8 @@ SETTING_KINDS = {
     "non-empty text": ("data",),
     "non-empty text or null": ("predictor", "scorer", "category"),
     "'fresh' or 'reuse'": ("real_batches",),
+    "'paper' or 'authors_code'": ("schedule",),
+    "'float32', 'mixed_bfloat16' or 'mixed_float16'": ("dtype_policy",),
     "a whole number >= 1, or a list of them (one per growth stage)": ("batch_sizes",),
     "a whole number >= 0, or a list of them (one per growth stage)": ("fade_images", "stabilise_images"),
 }
@@ -124,6 +133,8 @@ _VALID = {
     "non-empty text": lambda v: isinstance(v, str) and v != "",
     "non-empty text or null": lambda v: v is None or (isinstance(v, str) and v != ""),
     "'fresh' or 'reuse'": lambda v: v in ("fresh", "reuse"),
+    "'paper' or 'authors_code'": lambda v: v in ("paper", "authors_code"),
+    "'float32', 'mixed_bfloat16' or 'mixed_float16'": lambda v: v in DTYPE_POLICIES,
     "a whole number >= 1, or a list of them (one per growth stage)":
         lambda v: _whole(v, 1) or (isinstance(v, list) and len(v) > 0 and all(_whole(x, 1) for x in v)),
     "a whole number >= 0, or a list of them (one per growth stage)":
@@ -132,8 +143,8 @@ _VALID = {
 
 
 def check_settings(resolved, spec):
-    """Refuse, before anything is built or written, a training setting of the wrong type or range and a config
-    entry the model class does not take, of another type than the preset's, or not finite: one line naming it."""
+    """Refuse, before anything is built or written, a training setting of the wrong type or range, and a config
+    that `presets.check_config` refuses (unknown keys, wrong types, non-finite numbers, sizes): one line naming it."""
     from vms_zoo.presets import check_config, model_class
 
     for key, value in resolved["training"].items():
@@ -148,19 +159,7 @@ def check_settings(resolved, spec):
     if len({len(resolved["training"][key]) for key in growth}) > 1:
         raise ValueError(f"Training settings {', '.join(growth)} must have one entry per growth stage each; got "
                          + ", ".join(f"{len(resolved['training'][key])}" for key in growth) + " entries.")
-    cls = model_class(resolved["class"])
-    check_config(cls, resolved["config"], f"The config of {resolved['preset']}")
-    defaults = inspect.signature(cls.__init__).parameters
-    for key, value in resolved["config"].items():
-        if not _finite(value):
-            raise ValueError(f"Config entry {key}={value!r} must be finite (no NaN or infinity).")
-        default = defaults[key].default if key in defaults else None
-        reference = spec["config"].get(key, default)
-        if value is None and (default is None or isinstance(reference, str)):
-            continue  # "none": no pretrained weights, the class' own choice
-        if reference is not inspect.Parameter.empty and not _same_kind(reference, value):
-            raise ValueError(f"Config entry {key}={value!r} must be {_kind_name(reference)}, like the preset's "
-                             f"{reference!r}.")
+    check_config(model_class(resolved["class"]), resolved["config"], f"The config of {resolved['preset']}")
 
 
 def _plain(value):
@@ -168,38 +167,17 @@ def _plain(value):
     return list(value) if isinstance(value, tuple) else value
 
 
-def _finite(value):
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, (list, tuple)):
-        return all(_finite(v) for v in value)
-    if isinstance(value, dict):
-        return all(_finite(v) for v in value.values())
-    return True
+@contextlib.contextmanager
+def dtype_policy(name):
+    """Keras' global dtype policy set to `name` while the block builds and trains models, then restored."""
+    import keras
 
-
-def _same_kind(reference, value):
-    """Whether `value` is of the JSON kind of `reference` (None takes anything; a float takes an int)."""
-    if reference is None:
-        return True
-    if isinstance(reference, bool) or isinstance(value, bool):
-        return isinstance(reference, bool) and isinstance(value, bool)
-    if isinstance(reference, int):
-        return isinstance(value, int)
-    if isinstance(reference, float):
-        return isinstance(value, (int, float))
-    if isinstance(reference, (list, tuple)):
-        return isinstance(value, (list, tuple)) and (not reference or all(_same_kind(reference[0], v) for v in value))
-    return isinstance(value, type(reference))
-
-
-def _kind_name(reference):
-    if isinstance(reference, bool):
-        return "true or false"
-    if isinstance(reference, (list, tuple)):
-        return "a list of the same kind"
-    return {int: "a whole number", float: "a number", str: "text", dict: "a JSON object"}.get(type(reference),
-                                                                                            type(reference).__name__)
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(before)
 
 
 def smallest_size(class_name):
@@ -215,12 +193,12 @@ def smoke_settings(resolved):
     """`resolved` (see `resolve`) shrunk for a smoke run, for any preset: the same class, data, switches and
     code path (encoder kind, pixel norm, minibatch stddev, condition, real-batch mode, the growth phases),
     at the smallest image side the architecture takes, with SMOKE_WIDTH-wide layers and latents, SMOKE_STEPS
-    steps of SMOKE_BATCH images (n_critic at most SMOKE_BATCH; MEMGAN trains each stage once: 4 px, then 8 px
-    fading in), SMOKE_IMAGES real images and pairs. Pretrained encoder weights stay only when they are on disk (the
+    steps of SMOKE_BATCH images (n_critic at most SMOKE_BATCH; MEMGAN grows through every stage to the preset's
+    own resolution, a step fading each block in, the last one also at full weight: `memgan.presets.smoke_rule`),
+    SMOKE_IMAGES real images and pairs. Pretrained encoder weights stay only when they are on disk (the
     bundled hed_vgg16): a smoke run downloads nothing. "smoke": True is part of the settings, so a smoke run
     and a full run never share a run folder."""
     from vms_zoo.data.synthetic import CATEGORIES
-    from vms_zoo.models.memgan.model import resolutions
     from vms_zoo.models.vms_predictor import VMSPredictor
     from vms_zoo.models.vms_predictor.model import DECODER_LAYERS
 
@@ -237,16 +215,28 @@ def smoke_settings(resolved):
         training.update(epochs=1, steps_per_epoch=steps, batch_size=batch, num_train=SMOKE_IMAGES, num_test=batch)
         return smoke
     training.update(num_images=SMOKE_IMAGES, pairs=SMOKE_IMAGES)
+    if training.get("score_scale") is True and _would_train(training["predictor"]):
+        # A predictor trained for SMOKE_STEPS steps scores every real image the same (std ~1e-7): its z-scores
+        # are refused (`fit_score_scale`). A score-scaled smoke run is fed back by a shipped, trained predictor.
+        training["predictor"] = SMOKE_FEEDBACK
     if training["data"] == "synthetic":  # enough scenes to hold num_images of the preset's category
         training["num_scenes"] = len(CATEGORIES) * SMOKE_IMAGES
     if cls == "WMEMGAN":  # epochs: 2 steps also when a step takes all the images (fresh batches)
         config["filters"] = width
         training.update(epochs=steps, max_steps=steps, max_minutes=None, batch_size=batch,
                         n_critic=min(training["n_critic"], batch))
-    else:  # MEMGAN: each stage once, 4 px stable, then 8 px through its fade-in
-        config["filters"] = [width] * len(resolutions(config["image_size"]))
-        training.update(batch_sizes=[batch, batch], fade_images=[0, steps * batch], stabilise_images=[steps * batch, 0])
+    else:  # MEMGAN: every stage up to the preset's resolution, each new block fading in, then at full weight
+        from vms_zoo.models.memgan.presets import smoke_rule
+
+        smoke_rule(config, training, resolved["config"]["image_size"], width, batch)
     return smoke
+
+
+def _would_train(predictor):
+    """Whether a GAN run trains this feedback predictor itself: a preset without weights on disk or to download."""
+    from vms_zoo.presets import is_path, weights_status
+
+    return not is_path(predictor) and weights_status(predictor) not in ("shipped", "download")
 
 
 def _on_disk(weights):
@@ -528,7 +518,7 @@ def train(preset, data=None, output=None, overrides=None, dry_run=False, overwri
                 return finished
             # Everything that holds weights, the frozen predictors included, is built in the scope (JAX cannot
             # mix variables placed on one device with ones spread over the mesh).
-            with for_recipe(distribute).scope():
+            with for_recipe(distribute).scope(), dtype_policy(resolved["training"].get("dtype_policy", "float32")):
                 record = trainers()[resolved["class"]](resolved, output, verbose=verbose, callbacks=list(callbacks))
             record = {"preset": preset, "class": resolved["class"], "output": str(output), **record}
             if smoke:

@@ -17,17 +17,52 @@ from vms_zoo.presets import GENERATOR_PAPER, LICENSE, WEIGHTS_FILE, gan_recipe, 
 EPOCH = 240_000
 _PAPER = {"predictor": nested("VMSPredictor", FEEDBACK_CONFIG),
           "image_size": 256, "latent_dim": 512, "condition": "map", "map_size": 10, "filters": list(PAPER_FILTERS),
-          "alpha": 10.0, "ema_beta": None, "group_size": 4}  # alpha: the paper (the code's aux_loss uses 5)
+          "alpha": 10.0, "ema_beta": None, "group_size": 4,  # alpha: the paper (the code's aux_loss uses 5)
+          "target_sampler": "authors_code"}  # P_t as gen_fake_vms.py draws it (docs/fidelity.md)
 # 200 epochs in all. 4 px: 20 epochs (no fade); 8-64 px: 10 epochs of fade-in, 10 to stabilise (4.8M images each,
 # "the first five blocks"); 128 px: 10 + 80, the rest of the 200 (the code, too, trains it for 90 epochs);
 # 256 px: its 2.4M images (10 epochs) are the fade-in. Batch sizes per resolution: the code's (the paper has none).
-_PAPER_TRAINING = {"data": "lsun", "category": "kitchen", "num_images": EPOCH,
+_PAPER_TRAINING = {"data": "lsun", "category": "kitchen", "num_images": EPOCH, "schedule": "paper",
                    "predictor": FEEDBACK_PRESET, "scorer": None,
                    "fade_images": [0] + [10 * EPOCH] * 6,
                    "stabilise_images": [20 * EPOCH] + [10 * EPOCH] * 4 + [80 * EPOCH, 0],
                    "batch_sizes": [256, 128, 128, 8, 4, 4, 4],
                    "learning_rate": 1.5e-3, "gp_weight": 10.0, "drift_weight": 0.001, "n_critic": 1,
                    "pairs": 1000, "threshold": None, "threshold_quantile": 0.5, "low": 0.1, "high": 0.9, "checkpoint_every": 500, "seed": 0}
+
+# The authors' code (memgan_spatial.py): EPOCHS = 201 epochs of total_datapoints = 60,000 images, growing at the start
+# of epochs 10, 30, 50, 70, 90 and 180 (grow_checkpoints). A new block's alpha steps 0.1, 0.2, ... 0.9, one step an
+# epoch, then 1.0: 9 epochs of fade (ours linear per image, the same mean), then full weight. 4 px: 10 epochs;
+# 8-64 px: 9 + 11; 128 px: 9 + 81; 256 px: 9 + 12 (full weight for its last 12 of 21 epochs). 12.06M images.
+CODE_EPOCH = 60_000
+SCHEDULES = {
+    "paper": None,  # the training settings' own num_images / fade_images / stabilise_images (the paper's here)
+    "authors_code": {"num_images": CODE_EPOCH, "fade_images": [0] + [9 * CODE_EPOCH] * 6,
+                     "stabilise_images": [10 * CODE_EPOCH] + [11 * CODE_EPOCH] * 4 + [81 * CODE_EPOCH, 12 * CODE_EPOCH]},
+}
+
+
+def growth_settings(training):
+    """`training` with its named `schedule` applied: "authors_code" replaces num_images, fade_images and
+    stabilise_images with the code's; "paper" (or no schedule) keeps them as they are."""
+    name = training.get("schedule", "paper")
+    if name not in SCHEDULES:
+        raise ValueError(f"Unknown MEMGAN schedule {name!r}; expected one of {', '.join(SCHEDULES)}.")
+    return {**training, **(SCHEDULES[name] or {})}
+
+
+def smoke_rule(config, training, image_size, width, batch):
+    """A MEMGAN smoke run (in place): every growth stage up to the preset's own `image_size` with `width`-wide
+    blocks and the preset's moving average as it is; one train step of `batch` images at 4 px, one fading each
+    later block in, and one at full weight at the last stage. Every block trains and both traced graphs (fading
+    and stable) run, in n + 1 phases for n stages: each phase is one more traced train step (seconds)."""
+    from vms_zoo.models.memgan.model import resolutions
+
+    stages = len(resolutions(image_size))
+    config.update(image_size=image_size, filters=[width] * stages)
+    training.update(batch_sizes=[batch] * stages, fade_images=[0] + [batch] * (stages - 1),
+                    stabilise_images=[batch] + [0] * (stages - 2) + [batch])
+
 
 # CPU: grows 4 -> 32 px on synthetic kitchens, fed back by a 32 px predictor trained first (vms_vae_synthetic_32).
 # A shorter moving average (0.99) suits a run of ~1000 steps.

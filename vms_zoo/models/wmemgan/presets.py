@@ -47,7 +47,7 @@ PRESETS = {
         "W-MEMGAN, single-score condition: G(z, score) -> 128 px kitchen. " + NOT_TRAINED),
     "wmemgan_map_128": _preset(
         "map", 128, {"predictor": _PAPER_PREDICTOR, "latent_dim": 128, "map_size": 10, "filters": 256,
-                     **_PAPER_LAYERS},
+                     "target_sampler": "authors_code", **_PAPER_LAYERS},
         {**_PAPER_TRAINING, "score_scale": False}, None,
         "lsun_kitchen", "W-MEMGAN, 10x10 target-map condition: G(z, M) -> 128 px kitchen. " + NOT_TRAINED),
     # score_scale: mean and std of the feedback predictor's scores on the real training kitchens (M is a z-score).
