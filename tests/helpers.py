@@ -131,21 +131,17 @@ def assert_replaces_keras_layer(ours, theirs, args, kwargs, input_shape, folder)
 
 # --- presets -----------------------------------------------------------------------------------------------
 
-# Per class: what shrinks a paper-size config to a test-size one; every other setting comes from the preset.
-_SHRINK_PREDICTOR = {"image_size": 32, "encoder_weights": None, "encoder_filters": [8, 16], "dense_units": 16,
-                     "latent_dim": 4, "decoder_filters": [16, 8, 8, 8]}
-_SHRINK = {
-    "VMSPredictor": _SHRINK_PREDICTOR,
-    "WMEMGAN": {"image_size": 16, "latent_dim": 8, "filters": 16},
-    "MEMGAN": {"image_size": 16, "latent_dim": 8, "filters": [16, 16, 8]},
-}
+def shrink_config(class_name, config):
+    """A test-size copy of a config by its family's `test_shrink` rule (unchanged for a family without one);
+    nested models (a GAN's feedback predictor) shrink by their own family's rule."""
+    from vms_zoo import registry
 
-
-def _shrink_predictor(config):
-    shrunk = {**config, **_SHRINK_PREDICTOR}
-    if shrunk.get("encoder") == "vgg16":  # a 14.7M-parameter encoder: the small conv one stands in for it
-        shrunk["encoder"] = "conv"
-    return shrunk
+    shrink = registry.family(class_name).test_shrink
+    config = shrink(config) if shrink else dict(config)
+    for key, value in config.items():
+        if isinstance(value, dict) and value.get("class_name") in registry.classes():
+            config[key] = {**value, "config": shrink_config(value["class_name"], value["config"])}
+    return config
 
 
 def shrink_preset(name):
@@ -153,14 +149,7 @@ def shrink_preset(name):
     from vms_zoo import presets
 
     preset = presets.get_preset(name)
-    class_name = preset["class"]
-    config = presets.without_downloads(preset["config"])
-    if class_name == "VMSPredictor":
-        return class_name, _shrink_predictor(config)
-    config = {**config, **_SHRINK[class_name]}
-    nested = config["predictor"]
-    config["predictor"] = {**nested, "config": _shrink_predictor(nested["config"])}
-    return class_name, config
+    return preset["class"], shrink_config(preset["class"], presets.without_downloads(preset["config"]))
 
 
 def perturb_weights(model, seed=0):

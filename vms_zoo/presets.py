@@ -20,8 +20,6 @@ A preset *folder* has keras-hub's layout, so a model you trained yourself loads 
 """
 
 import difflib
-import functools
-import hashlib
 import inspect
 import json
 import os
@@ -29,14 +27,11 @@ from pathlib import Path
 
 import keras
 
-CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE, CARD_FILE = "config.json", "model.weights.h5", "metadata.json", "README.md"
+from vms_zoo import registry as families
+from vms_zoo.preset_io import (CARD_FILE, CONFIG_FILE, LICENSE, METADATA_FIELDS, METADATA_FILE,  # noqa: F401
+                               WEIGHTS_FILE, check_sha256, download, file_sha256, gan_recipe, nested, write_atomically)
+
 CONFIG_KEYS = {"class", "config"}  # all a preset folder's config.json may hold
-# Every preset's metadata has these; save_preset adds class, parameters, weights_sha256, keras_version, backend.
-METADATA_FIELDS = ("description", "paper", "dataset", "resolution", "metrics", "recipe", "license")
-LICENSE = "Apache-2.0"
-PREDICTOR_PAPER = "Kyle-Davidson, Bors & Evans, Predicting visual memory schemas with variational autoencoders, BMVC 2019"
-GENERATOR_PAPER = ("Kyle-Davidson, Bors & Evans, Modulating human memory for complex scenes with artificially "
-                   "generated images, Scientific Reports 12, 1583 (2022)")
 KERAS_CONFIG_KEYS = {"name", "trainable", "dtype"}  # what keras.Model.get_config adds to ours
 # Bounds on a config's sizes, checked before anything is allocated (an untrusted config.json cannot ask for
 # terabytes): image sides up to 1024 px, every other width or count up to 65536.
@@ -50,41 +45,17 @@ def checkpoints_dir():
     return installed if installed.is_dir() else here.parent / "checkpoints"
 
 
-def gan_recipe(name, training, scorer="vms_vae_m8"):
-    """The command a GAN preset's card prints. Paper presets train on real images with predictors trained
-    beforehand (their cards' own commands): the feedback predictor, and an independent scorer of the pairs."""
-    if training["data"] == "synthetic":
-        return f"vms-zoo train {name} --output runs/{name}"
-    return (f"vms-zoo train {name} --data {training['data']}:DIR --set training.predictor=./runs/"
-            f"{training['predictor']} training.scorer=./runs/{scorer} --output runs/{name}")
-
-
-def nested(class_name, config):
-    """A sub-model (e.g. a GAN's frozen predictor) inside a config, in keras' serialised form."""
-    return {"class_name": class_name, "registered_name": f"vms_zoo>{class_name}", "module": None, "config": config}
-
-
 # --- the registry -------------------------------------------------------------------------------------------
 
 
-@functools.cache
 def registry():
-    """Every preset by name, gathered from the model families."""
-    from vms_zoo.models.memgan.presets import PRESETS as memgan
-    from vms_zoo.models.vms_predictor.presets import PRESETS as predictor
-    from vms_zoo.models.wmemgan.presets import PRESETS as wmemgan
-
-    return {**predictor, **wmemgan, **memgan}
+    """Every preset by name, from the registered model families (`vms_zoo.registry`)."""
+    return families.presets()
 
 
-@functools.cache
 def model_classes():
     """The model classes a preset or preset folder may name: a closed list, so a config imports nothing."""
-    from vms_zoo.models.memgan import MEMGAN
-    from vms_zoo.models.vms_predictor import VMSPredictor
-    from vms_zoo.models.wmemgan import WMEMGAN
-
-    return {cls.__name__: cls for cls in (VMSPredictor, WMEMGAN, MEMGAN)}
+    return families.classes()
 
 
 def list_presets(task=None):
@@ -158,44 +129,6 @@ def without_downloads(config):
 
 
 # --- weights ----------------------------------------------------------------------------------------------
-
-
-def file_sha256(path):
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def check_sha256(path, sha256):
-    """Raise a ValueError unless the file at `path` has this sha256 (a corrupt or stale weights file)."""
-    actual = file_sha256(path)
-    if actual != sha256:
-        raise ValueError(f"Weights file {path} has sha256 {actual}, expected {sha256}: the file is corrupt or "
-                         f"belongs to another model; replace it.")
-
-
-def download(url, sha256, fname):
-    """`url` into the Keras cache (~/.keras/vms_zoo, or $KERAS_HOME) via keras.utils.get_file, sha256-checked.
-
-    keras.utils.get_file leaves a file that fails its hash in the cache; it is removed here so a retry starts
-    clean.
-    """
-    cache_dir = os.path.expanduser(os.environ.get("KERAS_HOME", os.path.join("~", ".keras")))
-    os.makedirs(os.path.join(cache_dir, "vms_zoo"), exist_ok=True)
-    target = os.path.join(cache_dir, "vms_zoo", fname)
-    try:
-        return keras.utils.get_file(fname, origin=url, file_hash=sha256, hash_algorithm="sha256",
-                                    cache_dir=cache_dir, cache_subdir="vms_zoo")
-    except ValueError as e:
-        if "hash" not in str(e):
-            raise
-        if os.path.exists(target):
-            os.remove(target)
-        raise ValueError(f"The file downloaded from {url} does not match sha256 {sha256} (corrupt or changed "
-                         f"download); it was removed, nothing was loaded.") from None
 
 
 def weights_status(name):
@@ -298,20 +231,6 @@ def load(name_or_dir, weights=True, **overrides):
     if weights is not False:
         model.load_weights(weights_file if weights is True else os.fspath(weights))
     return model
-
-
-def write_atomically(path, write):
-    """write(tmp_path), fsync, then rename over `path`: a killed process never leaves a half file there."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{''.join(path.suffixes)}")
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def save_preset(model, directory, metadata=None):

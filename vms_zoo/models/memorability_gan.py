@@ -23,7 +23,8 @@ from keras import ops
 
 from vms_zoo import backend, losses
 from vms_zoo.layers import KeepsSeedState
-from vms_zoo.presets import PresetMixin, nested
+from vms_zoo.preset_io import nested
+from vms_zoo.presets import PresetMixin
 from vms_zoo.targets import CONDITIONS, sample_target_maps, sample_targets, scale_to_level, target_ramp
 from vms_zoo.vms import (area_matrix, area_resize, check_images, check_unit_range, is_array, predictor_input_size,
                          to_numpy, true_schema)
@@ -466,3 +467,13 @@ class SampleGrid(keras.callbacks.Callback):
 
         os.makedirs(self.directory, exist_ok=True)
         Image.fromarray(self.grid()).save(os.path.join(self.directory, name))
+
+
+def smoke_images(training, images):
+    """Part of both GANs' smoke rules: `images` real images and pairs, and on the synthetic scenes enough scenes to
+    hold that many of the preset's category."""
+    from vms_zoo.data.synthetic import CATEGORIES
+
+    training.update(num_images=images, pairs=images)
+    if training["data"] == "synthetic":
+        training["num_scenes"] = len(CATEGORIES) * images

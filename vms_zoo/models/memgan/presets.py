@@ -9,9 +9,13 @@ Paper presets take each value from the Sci. Rep. 2022 paper where it states it, 
 docs/fidelity.md lists every one with its source.
 """
 
-from vms_zoo.models.memgan.model import PAPER_FILTERS
+from vms_zoo.models.memgan.model import PAPER_FILTERS, resolutions
+from vms_zoo.models.memorability_gan import smoke_images
 from vms_zoo.models.vms_predictor.presets import FEEDBACK_CONFIG, FEEDBACK_PRESET, NOT_TRAINED
-from vms_zoo.presets import GENERATOR_PAPER, LICENSE, WEIGHTS_FILE, gan_recipe, nested
+from vms_zoo.preset_io import LICENSE, WEIGHTS_FILE, gan_recipe, nested
+
+PAPER = ("Kyle-Davidson, Bors & Evans, Modulating human memory for complex scenes with artificially generated "
+         "images, Scientific Reports 12, 1583 (2022)")
 
 # The paper's epoch: its 240,000 LSUN images per category (4,800,000 images = the 10 + 10 epochs of a block).
 EPOCH = 240_000
@@ -45,7 +49,7 @@ _SYNTHETIC_TRAINING = {"data": "synthetic", "category": "kitchen", "num_scenes":
 
 def _preset(config, training, weights, dataset, description):
     return {"class": "MEMGAN", "config": config, "training": training, "weights": weights,
-            "metadata": {"description": description, "paper": GENERATOR_PAPER, "dataset": dataset,
+            "metadata": {"description": description, "paper": PAPER, "dataset": dataset,
                          "resolution": config["image_size"], "metrics": {}, "license": LICENSE}}
 
 
@@ -68,3 +72,16 @@ PRESETS = {
 }
 for _name, _preset_dict in PRESETS.items():
     _preset_dict["metadata"]["recipe"] = gan_recipe(_name, _preset_dict["training"])
+
+
+def smoke_rule(config, training, width, steps, batch):
+    """A smoke run of a MEMGAN preset: a `width` latent and filters at every resolution, each stage once: 4 px
+    stable for `steps` steps of `batch` images, then 8 px through its fade-in."""
+    smoke_images(training, steps * batch)
+    config.update(latent_dim=width, filters=[width] * len(resolutions(config["image_size"])))
+    training.update(batch_sizes=[batch, batch], fade_images=[0, steps * batch], stabilise_images=[steps * batch, 0])
+
+
+def shrink_for_tests(config):
+    """A test-size copy of a MEMGAN config: grows to 16 px (the nested predictor shrinks by its own rule)."""
+    return {**config, "image_size": 16, "latent_dim": 8, "filters": [16, 16, 8]}
