@@ -8,8 +8,9 @@
 - `make_wmemgan`, `make_memgan`: tiny GANs with backend-independent weights.
 - `assert_same_training`: two training runs from the same weights agree, to a fraction of the update size.
 - `random_conv_layer`, `assert_replaces_keras_layer`: our convolution layers against Keras' own.
-- `shrink_preset`, `model_outputs`, `run_preset_test`: build a test-size copy of a preset, save it as a preset
-  folder, load it back both ways and compare outputs exactly.
+- `shrink_preset`, `model_outputs`, `run_preset_test`: build a test-size copy of a preset (by its family's
+  `test_shrink` rule), save it as a preset folder, load it back both ways and compare outputs exactly.
+- `presets_with(rule)`: the presets whose family states a rule (a trainer, a smoke rule, ...).
 """
 
 import numpy as np
@@ -130,6 +131,15 @@ def assert_replaces_keras_layer(ours, theirs, args, kwargs, input_shape, folder)
 
 
 # --- presets -----------------------------------------------------------------------------------------------
+
+def presets_with(rule):
+    """Names of the registered presets whose family states `rule` ("trainer", "smoke_rule", "step_flops", ...):
+    a family of third-party scorers, for one, has no smoke run to test."""
+    from vms_zoo import presets, registry
+
+    return [name for name in presets.list_presets()
+            if getattr(registry.family(presets.get_preset(name)["class"]), rule) is not None]
+
 
 def shrink_config(class_name, config):
     """A test-size copy of a config by its family's `test_shrink` rule (unchanged for a family without one);

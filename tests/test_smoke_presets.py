@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 import photo_data
+from helpers import presets_with
 from vms_zoo import cli, presets, training
 from vms_zoo.data.sources import GAN_KINDS
 
@@ -42,7 +43,7 @@ def jsonable(value):
 TRAINED_PREDICTORS = {}
 
 
-@pytest.mark.parametrize("name", presets.list_presets())
+@pytest.mark.parametrize("name", presets_with("smoke_rule"))
 def test_every_preset_smoke_trains_from_real_photos_and_its_folder_loads(name, data, tmp_path, capsys):
     out = tmp_path / name
     feedback = presets.get_preset(name)["training"].get("predictor")
@@ -99,7 +100,7 @@ def test_every_preset_smoke_trains_from_real_photos_and_its_folder_loads(name, d
 
 
 def test_smoke_settings_keep_the_presets_code_path():
-    for name in presets.list_presets():
+    for name in presets_with("smoke_rule"):
         full, smoke = training.resolve(name), training.resolve(name, smoke=True)
         assert smoke["class"] == full["class"] and smoke["training"]["data"] == full["training"]["data"]
         for key in ("encoder", "condition", "pixel_norm", "minibatch_stddev", "alpha", "reconstruction", "map_size"):

@@ -28,12 +28,13 @@ def __getattr__(name):
         return sorted([*_LAZY, *_model_classes(), "__version__"])
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name]), name)
-    elif not name.startswith("_") and name in _model_classes():
-        value = _model_classes()[name]
-    else:
-        raise AttributeError(f"module 'vms_zoo' has no attribute {name!r}")
-    globals()[name] = value
-    return value
+        globals()[name] = value
+        return value
+    # A class name (capitalised: `from vms_zoo import human` must not import the families, and Keras, first),
+    # looked up each time: families may come and go.
+    if name[:1].isupper() and name in _model_classes():
+        return _model_classes()[name]
+    raise AttributeError(f"module 'vms_zoo' has no attribute {name!r}")
 
 
 def __dir__():

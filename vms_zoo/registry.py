@@ -136,9 +136,10 @@ def family(class_name):
 
 
 def family_of(model):
-    """The family of a model object (its class or a subclass of it)."""
+    """The family of a model object: of its class, else of the nearest registered base class."""
     discover()
-    for f in _families.values():
-        if isinstance(model, f.model_class):
-            return f
+    for cls in type(model).__mro__:
+        for f in _families.values():
+            if f.model_class is cls:
+                return f
     raise ValueError(f"{type(model).__name__} belongs to no registered model family.")
