@@ -3,6 +3,7 @@ its record) is seen by load, list_presets, the CLI, training, smoke runs and FLO
 
 import ast
 import json
+import tomllib
 from pathlib import Path
 
 import keras
@@ -97,6 +98,18 @@ def test_the_package_imports_without_a_circle():
     families = {m.split(".")[2] for m in graph if m.startswith("vms_zoo.models.") and m.count(".") == 2
                 and (root / m.replace(".", "/") / "__init__.py").exists()}
     assert families == set(registry.registered()) and {"vms_predictor", "wmemgan", "memgan"} <= families
+
+
+def test_the_wheel_lists_every_package():
+    """pyproject.toml names the packages a wheel holds: a family folder missing there would be missing from an
+    installed vms_zoo, and discovery would not find it."""
+    root = Path(vms_zoo.__file__).resolve().parent.parent
+    pyproject = root / "pyproject.toml"
+    if not pyproject.exists():
+        pytest.skip("an installed vms_zoo, not a checkout")
+    listed = set(tomllib.loads(pyproject.read_text())["tool"]["setuptools"]["packages"])
+    packages = {".".join(p.parent.relative_to(root).parts) for p in (root / "vms_zoo").rglob("__init__.py")}
+    assert packages - listed == set()
 
 
 # --- a family defined here ----------------------------------------------------------------------------------
