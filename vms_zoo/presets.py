@@ -1,10 +1,11 @@
-"""Presets: the registry of named models, loading by name or folder, the folder writer, sha256, downloads, cards.
+"""Presets: named models by name or folder, the folder writer and reader, weights, cards, `PresetMixin`.
 
 A preset is a name -> the model class and config, how it trains (`vms_zoo.training`), its card metadata and
 its weights (a file shipped in `checkpoints/<name>/`, which installs inside the package, or a URL; always with
-a sha256). Each family keeps its presets beside its model (`vms_zoo/models/<family>/presets.py`); this module
-joins them. Paper presets reproduce the published configurations (GPU-sized); `*synthetic*` presets are
-CPU-sized and trained here on the embedded synthetic scenes.
+a sha256). Each family keeps its presets beside its model (`vms_zoo/models/<family>/presets.py`) and registers
+them with its class in `vms_zoo.registry`; this module imports no family, so the families can import it.
+Paper presets reproduce the published configurations (GPU-sized); `*synthetic*` presets are CPU-sized and
+trained here on the embedded synthetic scenes.
 
 A preset *folder* has keras-hub's layout, so a model you trained yourself loads like a named one:
 
@@ -59,7 +60,8 @@ def model_classes():
 
 
 def list_presets(task=None):
-    """Names of every preset, sorted; `task` "predictor" or "generator" keeps that kind only."""
+    """Names of every preset, sorted; `task` ("predictor", "generator", or another a family's class declares)
+    keeps that kind only."""
     return sorted(name for name, p in registry().items()
                   if task is None or model_classes()[p["class"]].task == task)
 

@@ -6,7 +6,7 @@ that works per family (presets, loading, training, smoke runs, FLOP counts, the 
                     test_shrink=shrink_for_tests))
 
 Families are found by importing every package under `vms_zoo/models/` the first time one is looked up, so a new
-family is a new folder and nothing else. This module imports no family (nor anything that imports one): the
+family is a new folder (docs/extending.md). This module imports no family (nor anything that imports one): the
 families import it, so the import graph stays free of circles.
 """
 
@@ -33,7 +33,7 @@ class Family:
         imported when a run starts (importing a family never imports the training code).
     smallest_size: the smallest image side the architecture takes (smoke runs use it).
     smoke_rule: smoke_rule(config, training, width, steps, batch) shrinks a resolved preset's config and training
-        entry in place for a smoke run, after image_size was set to smallest_size (`vms_zoo.training.smoke_settings`).
+        entry in place for a smoke run, once image_size is smallest_size (`vms_zoo.training.smoke_settings`).
     step_flops: step_flops(model, batch_size, training, stage, fading, cached) -> FLOPs of one train step;
         `training` is the preset's training entry, or None for a bare model (`vms_zoo.flops.train_step_flops`).
     run_cost: run_cost(model, training, num_images) -> the dict of `vms_zoo.flops.run_cost`.
@@ -101,11 +101,15 @@ def discover():
     global _discovered
     if _discovered:
         return
-    _discovered = True
+    _discovered = True  # first: a lookup made while a family imports must not start discovery again
     folder = Path(__file__).resolve().parent / "models"
-    for module in sorted(pkgutil.iter_modules([str(folder)]), key=lambda m: m.name):
-        if module.ispkg:
-            importlib.import_module(f"{MODELS}.{module.name}")
+    try:
+        for module in sorted(pkgutil.iter_modules([str(folder)]), key=lambda m: m.name):
+            if module.ispkg:
+                importlib.import_module(f"{MODELS}.{module.name}")
+    except BaseException:
+        _discovered = False  # a family that fails to import fails every lookup, never drops out silently
+        raise
 
 
 def registered():
