@@ -29,6 +29,7 @@ from pathlib import Path
 import keras
 
 from vms_zoo import registry as families
+# Also re-exported: presets.nested, presets.file_sha256, presets.WEIGHTS_FILE, ... keep working.
 from vms_zoo.preset_io import (CARD_FILE, CONFIG_FILE, LICENSE, METADATA_FIELDS, METADATA_FILE,  # noqa: F401
                                WEIGHTS_FILE, check_sha256, download, file_sha256, gan_recipe, nested, write_atomically)
 
