@@ -18,6 +18,18 @@ import pytest  # noqa: E402
 import helpers  # noqa: E402  (tests/ is on sys.path: pytest puts a test folder without __init__.py there)
 
 
+def pytest_collection_modifyitems(config, items):
+    """The experiment's server and browser tests never touch Keras, so they run once, in the TensorFlow run
+    (the default backend): CI runs the suite once per backend side by side, and three copies of a browser and
+    a load test would only cost time."""
+    if os.environ.get("KERAS_BACKEND", "tensorflow") == "tensorflow":
+        return
+    skip = pytest.mark.skip(reason="backend-independent experiment server test: runs with KERAS_BACKEND=tensorflow")
+    for item in items:
+        if item.get_closest_marker("experiment_server"):
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def _seeded():
     """Every test starts from the same global seeds, on every backend."""

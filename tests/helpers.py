@@ -154,6 +154,11 @@ def shrink_config(class_name, config):
     return config
 
 
+def trainable_presets():
+    """The presets that train in vms_zoo: their family has a trainer (not the pretrained scorers)."""
+    return presets_with("trainer")
+
+
 def shrink_preset(name):
     """(class name, test-size config) of a registered preset: sizes shrunk, nested predictor too."""
     from vms_zoo import presets

@@ -66,3 +66,21 @@ def test_box_map_and_table_round_trip(tmp_path):
     np.testing.assert_array_equal(vms_maps(table, (4, 4))["im1"], vms_maps(_table(ROWS), (4, 4))["im1"])
     with pytest.raises(ValueError, match="maybe"):
         vms_maps({**_table(ROWS), "response": np.array(["true", "maybe", "true", "false"])}, (4, 4))
+
+
+@pytest.mark.parametrize("sigma", [float("nan"), -1.0, float("inf"), "wide"])
+def test_bad_sigma_is_an_error_naming_it(sigma):
+    with pytest.raises(ValueError, match=r"^sigma must be a finite number >= 0 .*; got "):
+        vms_maps(_table(ROWS), (4, 4), sigma=sigma)
+
+
+@pytest.mark.parametrize("size", [(0, 0), (4, 0), (4,), (4.5, 4), None])
+def test_bad_size_is_an_error_naming_it(size):
+    with pytest.raises(ValueError, match=r"^size must be \(height, width\), two integers >= 1; got "):
+        vms_maps(_table(ROWS), size)
+
+
+def test_ragged_annotation_columns_are_an_error():
+    table = {**_table(ROWS), "x1": np.array([0.5, 0.75, 1.0])}
+    with pytest.raises(ValueError, match=r"^annotations: columns must have equal lengths .*'x1': 3"):
+        vms_maps(table, (4, 4))

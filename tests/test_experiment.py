@@ -139,3 +139,123 @@ def test_memory_experiment_detects_high_vs_low():
     assert out["hit_rate"]["high"] > out["hit_rate"]["low"]
     assert out["per_participant"]["t_test"]["t"] > 0 and out["per_participant"]["t_test"]["p"] < 0.01
     assert out["per_participant"]["bf10"] > 10 and out["per_image"]["anova"]["p"] < 0.05
+
+
+def _experiment():
+    vms = _maps(6, size=8, seed=1)
+    trials, boxes, _ = simulate_experiment(vms, n_participants=6, seed=0)
+    return trials, boxes, {i: ("a", "b")[i % 2] for i in range(6)}
+
+
+@pytest.mark.parametrize("setting,expected", [
+    ({"size": (0, 0)}, r"^size must be \(height, width\), two integers >= 1; got \(0, 0\)$"),
+    ({"size": (16,)}, r"^size must be \(height, width\)"),
+    ({"n_splits": 0}, r"^n_splits must be an integer >= 1 \(random split halves\); got 0$"),
+    ({"n_splits": 2.5}, r"^n_splits must be an integer >= 1"),
+    ({"sigma": float("nan")}, r"^sigma must be a finite number >= 0 .*; got nan$"),
+    ({"sigma": -0.5}, r"^sigma must be a finite number >= 0"),
+    ({"n_sd": float("nan")}, r"^n_sd must be a finite number > 0 .* or None .*; got nan$"),
+    ({"n_sd": 0}, r"^n_sd must be a finite number > 0"),
+])
+def test_analyse_refuses_settings_that_would_give_nan_tables(setting, expected):
+    trials, boxes, categories = _experiment()
+    with pytest.raises(ValueError, match=expected):
+        E.analyse(trials, boxes, categories, **setting)
+
+
+def test_consistency_functions_refuse_zero_splits():
+    trials, boxes, _ = _experiment()
+    with pytest.raises(ValueError, match="^n_splits must be an integer >= 1"):
+        E.hit_rate_consistency(trials, n_splits=0)
+    with pytest.raises(ValueError, match="^n_splits must be an integer >= 1"):
+        E.map_consistency(boxes, (8, 8), n_splits=0)
+    with pytest.raises(ValueError, match=r"^channel must be 0 \(true map\), 1 \(false map\) or None"):
+        E.map_consistency(boxes, (8, 8), channel=2)
+
+
+def test_analyse_refuses_ragged_trials():
+    trials, boxes, categories = _experiment()
+    trials = {**trials, "response": trials["response"][:-1]}
+    with pytest.raises(ValueError, match="^trials: columns must have equal lengths"):
+        E.analyse(trials, boxes, categories)
+
+
+# Target maps vs participants' maps, by hand. Image "x": r = s = 1/sqrt(3) (ranks give the same), MSE 255^2 / 4.
+# Image "y": the participants' map reverses the target: r = s = -1, MSE 255^2 x mean(.36, .04, .04, .36).
+# Image "z": nobody drew on it: no correlation, MSE 255^2 x mean(t^2) = 255^2 / 16.
+TARGETS = {"x": np.array([[0, 0], [0, 1.0]]), "y": np.array([[0.2, 0.4], [0.6, 0.8]]),
+           "z": np.array([[0, 0.5], [0, 0]])[..., None]}
+DRAWN = {"x": np.array([[0, 0], [1.0, 1.0]]), "y": np.array([[0.8, 0.6], [0.4, 0.2]]), "z": np.zeros((2, 2))}
+HAND = {"x": (1 / np.sqrt(3), 1 / np.sqrt(3), 65025 / 4), "y": (-1.0, -1.0, 65025 * 0.2),
+        "z": (np.nan, np.nan, 65025 / 16)}
+
+
+def test_target_agreement_matches_hand_computed_table():
+    out = E.target_agreement(TARGETS, DRAWN)
+    for i, (r, s, mse) in HAND.items():
+        got = out["per_image"][i]
+        np.testing.assert_allclose([got["pearson"], got["spearman"], got["mse_255"]], [r, s, mse], rtol=1e-12)
+    overall = out["overall"]
+    assert overall["pearson"] == pytest.approx((1 / np.sqrt(3) - 1) / 2)
+    assert overall["spearman"] == pytest.approx((1 / np.sqrt(3) - 1) / 2)
+    assert overall["mse_255"] == pytest.approx(65025 * (1 / 4 + 0.2 + 1 / 16) / 3)
+    assert overall["num_images"] == 3 and overall["num_correlated_pearson"] == 2
+    assert overall["pearson_p"] == pytest.approx(stats.ttest_1samp([1 / np.sqrt(3), -1], 0).pvalue)
+    t = np.concatenate([np.ravel(TARGETS[i]) for i in "xyz"])
+    m = np.concatenate([np.ravel(DRAWN[i]) for i in "xyz"])
+    assert out["pooled"]["pearson"] == pytest.approx(stats.pearsonr(t, m).statistic)
+    assert out["pooled"]["spearman_p"] == pytest.approx(stats.spearmanr(t, m).pvalue)
+
+
+def test_target_agreement_matches_numpy_and_scipy_on_random_maps():
+    rng = np.random.default_rng(4)
+    targets = {k: rng.uniform(0, 1, (5, 7)) for k in range(4)}
+    drawn = {k: np.clip(targets[k] + rng.normal(0, 0.3, (5, 7)), 0, 1) for k in range(4)}
+    out = E.target_agreement(targets, drawn)
+    for k in range(4):
+        a, b = targets[k].ravel(), drawn[k].ravel()
+        assert out["per_image"][k]["pearson"] == pytest.approx(np.corrcoef(a, b)[0, 1])
+        assert out["per_image"][k]["spearman"] == pytest.approx(stats.spearmanr(a, b).statistic)
+        assert out["per_image"][k]["mse_255"] == pytest.approx(np.mean((255 * a - 255 * b) ** 2))
+
+
+def test_analyse_reports_target_agreement_with_maps_drawn_at_the_target_size():
+    trials = {"participant": np.array(["p1", "p1", "p2", "p2"]), "image_id": np.array(["a"] * 4),
+              "repeat": np.array([0, 1, 0, 1]), "response": np.array([0, 1, 0, 1])}
+    names = ("image_id", "participant", "response", "x0", "y0", "x1", "y1")
+    rows = [("a", "p1", "true", 0, 0, 0.5, 0.5), ("a", "p2", "true", 0, 0, 1, 0.5)]
+    boxes = {k: np.array(v) for k, v in zip(names, zip(*rows))}
+    target = np.zeros((4, 4, 1))
+    target[:2, :2] = 1
+    report = E.analyse(trials, boxes, {"a": "kitchen"}, size=(2, 2), n_splits=2, targets={"a": target})
+    # participants' true map on the target's 4 x 4 grid: top-left quarter 2 boxes, top-right 1, scaled to peak 1
+    drawn = np.zeros((4, 4))
+    drawn[:2, :2], drawn[:2, 2:] = 1, 0.5
+    got = report["target_agreement"]["per_image"]["a"]
+    assert got["pearson"] == pytest.approx(2.5 / np.sqrt(3 * 2.75))  # by hand: cov 2.5, var 3 and 2.75
+    assert got["spearman"] == pytest.approx(np.sqrt(2 / 3))           # by hand from the tied ranks
+    assert got["mse_255"] == pytest.approx(65025 / 16)                # four pixels off by 0.5
+    assert got["pearson"] == pytest.approx(np.corrcoef(target.ravel(), drawn.ravel())[0, 1])
+    assert "target_agreement" not in E.analyse(trials, boxes, {"a": "kitchen"}, size=(2, 2), n_splits=2)
+
+
+@pytest.mark.parametrize("targets,expected", [
+    ({"a": np.full((4, 4), 255.0)}, r"^targets\['a'\]: map values must be finite and in \[0, 1\]; got \[255, 255\]"),
+    ({"a": np.full((4, 4), np.nan)}, r"^targets\['a'\]: map values must be finite and in \[0, 1\]; got non-finite"),
+    ({"zz": np.zeros((4, 4))}, r"^targets name image_id \['zz'\] that no trial shows"),
+    ({"a": np.zeros(4)}, r"^targets\['a'\]: expected a numeric \(H, W\) or \(H, W, C\) map"),
+    ({}, r"^targets must be a non-empty dict"),
+])
+def test_bad_targets_are_refused_before_any_work(targets, expected):
+    trials, boxes, _ = _experiment()
+    trials = {**trials, "image_id": np.where(trials["image_id"] == 0, "a", "b")}
+    boxes = {**boxes, "image_id": np.where(boxes["image_id"] == 0, "a", "b")}
+    with pytest.raises(ValueError, match=expected):
+        E.analyse(trials, boxes, {"a": "k", "b": "k"}, targets=targets)
+
+
+def test_target_agreement_needs_matching_maps():
+    with pytest.raises(ValueError, match=r"^maps has no participants' map for target image_id \['z'\]"):
+        E.target_agreement(TARGETS, {k: DRAWN[k] for k in "xy"})
+    with pytest.raises(ValueError, match=r"same height and width .*\('x', \(2, 2\), \(3, 3\)\)"):
+        E.target_agreement(TARGETS, {**DRAWN, "x": np.zeros((3, 3))})

@@ -152,3 +152,24 @@ def test_file_level_problems_name_the_file(tmp_path):
     assert table["image_id"].tolist() == ["a"] and table["rt"].tolist() == ["0.5"]
     custom = read_table(write(tmp_path, "t.csv", "id,n\n007,3\n"), {"id": "id", "n": "index"})
     assert custom["id"].tolist() == ["007"] and custom["n"].tolist() == [3]
+
+
+def test_unknown_schema_is_a_value_error_listing_the_known_ones(tmp_path):
+    path = write(tmp_path, "t.csv", TRIALS + trial_rows(2))
+    with pytest.raises(ValueError, match=r"^schema must be one of \['annotations', 'responses', 'streams', "
+                                         r"'trials'\] or a dict column -> type; got 'nonsense'$"):
+        read_table(path, schema="nonsense")
+    with pytest.raises(ValueError, match=r"^schema gives unknown type\(s\) \{'response': 'int'\}; known types: "):
+        read_table(path, schema={"response": "int"})
+
+
+def test_ragged_in_memory_tables_are_errors(tmp_path):
+    from vms_zoo.human.tables import write_table
+
+    with pytest.raises(ValueError, match=r"^table: columns must have equal lengths .*\{'a': 2, 'b': 3\}"):
+        write_table({"a": [1, 2], "b": [1, 2, 3]}, tmp_path / "x.csv")
+    assert not (tmp_path / "x.csv").exists()
+    trials = {"participant": np.array(["p", "p"]), "image_id": np.array(["a", "a", "b"]),
+              "repeat": np.array([0, 1]), "response": np.array([1, 1])}
+    with pytest.raises(ValueError, match=r"^trials: columns must have equal lengths .*'image_id': 3"):
+        E.rates(trials)

@@ -13,14 +13,14 @@ import pytest
 from keras import ops
 
 import test_wgan
-from helpers import make_memgan, make_wmemgan, shrink_preset, stand_in_predictor, tiny_predictor
+from helpers import make_memgan, make_wmemgan, shrink_preset, stand_in_predictor, tiny_predictor, trainable_presets
 from vms_zoo import presets
 from vms_zoo.layers import MinibatchStdDev, PixelNorm
 from vms_zoo.models.vms_predictor.presets import FEEDBACK_PRESET
 from vms_zoo.training.wmemgan import whole_steps
 
 ROOT = Path(__file__).resolve().parents[1]
-PAPER_PRESETS = [name for name in presets.list_presets() if "synthetic" not in name]
+PAPER_PRESETS = [name for name in trainable_presets() if "synthetic" not in name]
 SIZE, BATCH = 16, 4
 EAGER_SIZE = 8  # the W-MEMGAN the eager recording tests run
 

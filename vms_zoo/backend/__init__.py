@@ -194,6 +194,19 @@ else:
     )
 
 
+def has_values(x):
+    """Whether `x` holds numbers now (numpy, an eager tensor), so they can be checked in Python. False for Keras'
+    symbolic tensors and for tensors being traced (tf.function, jax.jit, torch.compile): their values exist only
+    when the compiled function runs."""
+    if isinstance(x, keras.KerasTensor):
+        return False
+    if BACKEND == "tensorflow":
+        return not tf.is_symbolic_tensor(x)
+    if BACKEND == "jax":
+        return not isinstance(x, jax.core.Tracer)
+    return not torch.compiler.is_compiling()
+
+
 def inference(model, x):
     """`model(x, training=False)` outside a train step. On JAX through the model's jitted predict function, one
     compile per input shape: called eagerly, each of its ops would compile on its own (~25 ms apiece on XLA:CPU,
@@ -221,4 +234,4 @@ def in_batches(fn, arrays, batch_size):
 
 
 __all__ = ["BACKEND", "value_and_grad", "input_gradient", "train_step", "scale_for_replicas", "replica_slice",
-           "inference", "in_batches", "conv_nhwc", "same_padding", "same_transpose_crop"]
+           "has_values", "inference", "in_batches", "conv_nhwc", "same_padding", "same_transpose_crop"]

@@ -10,7 +10,10 @@
 - `vms_zoo.human.experiment`: d' and rates, split-half consistency, the papers' test battery
   (`compare_groups`, `jzs_bayes_factor`), Table 1 / Table 2 / Fig. 1 (`analyse`), the high-vs-low memory tests
   without the foils (`memory_experiment`), VMS intensity (`vms_intensity`), the same-z image-pair analysis with
-  the 2-SD outlier exclusion (`pair_analysis`) and reports (`write_report`). docs/evaluation.md has the rules.
+  the 2-SD outlier exclusion (`pair_analysis`), target maps vs the maps participants drew (`target_agreement`:
+  Pearson, Spearman, MSE on the 0-255 scale) and reports (`write_report`). docs/evaluation.md has the rules.
+  Bad input (ragged columns, sizes, counts or sigma out of range, maps outside [0, 1]) is a one-line ValueError
+  naming the argument.
 - `vms_zoo.human.simulate`: simulated observers with a known ground truth (`simulate_experiment`).
 
 Effect sizes and tests (Cohen's d, t-tests, Wilcoxon, the paired comparison, the 2-SD rule, corr2) live in

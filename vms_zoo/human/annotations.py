@@ -29,7 +29,7 @@ exact 0/1 coverage and boxes smaller than a pixel still count.
 import numpy as np
 from scipy import ndimage
 
-from vms_zoo.human.tables import SCHEMAS, binary, read_table, row, write_table  # noqa: F401 (re-exported)
+from vms_zoo.human.tables import SCHEMAS, binary, columns, read_table, row, write_table  # noqa: F401 (re-exported)
 
 COLUMNS = tuple(SCHEMAS["annotations"])
 
@@ -45,9 +45,35 @@ def _coverage(lo, hi, n):
     return np.clip(np.minimum(hi, edges[1:]) - np.maximum(lo, edges[:-1]), 0.0, None) * n
 
 
+def grid_size(size, name="size"):
+    """(height, width) of an output grid as two ints >= 1, or a ValueError naming `name`: a zero-sized grid
+    would give empty maps and NaN tables without a word."""
+    try:
+        h, w = (int(v) for v in size)
+        whole = all(float(v) == int(v) for v in size)
+    except (TypeError, ValueError, OverflowError):
+        h = w = whole = 0
+    if not whole or h < 1 or w < 1:
+        raise ValueError(f"{name} must be (height, width), two integers >= 1; got {size!r}")
+    return h, w
+
+
+def smoothing(sigma):
+    """`sigma` as a float, or a ValueError: a finite number >= 0 (0 = no smoothing). NaN would skip the
+    smoothing silently, because every comparison with it is false."""
+    try:
+        value = float(sigma)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not (np.isfinite(value) and value >= 0):
+        raise ValueError(f"sigma must be a finite number >= 0 (Gaussian width in output pixels, 0 = none); "
+                         f"got {sigma!r}")
+    return value
+
+
 def box_map(boxes, size):
     """Sum of the coverage of normalised boxes (K, 4) = (x0, y0, x1, y1) on a (H, W) grid."""
-    h, w = size
+    h, w = grid_size(size)
     out = np.zeros((h, w), np.float64)
     for x0, y0, x1, y1 in np.asarray(boxes, np.float64).reshape(-1, 4):
         out += np.outer(_coverage(y0, y1, h), _coverage(x0, x1, w))
@@ -84,7 +110,8 @@ def vms_maps(annotations, size, image_ids=None, coords="normalized", image_size=
     normalising, which models the imprecision of hand-drawn boxes. Images in `image_ids` without any box
     get an all-zero map, so every image of an experiment has one.
     """
-    h, w = size
+    size, sigma = grid_size(size), smoothing(sigma)
+    columns(annotations, ("image_id", "response", "x0", "y0", "x1", "y1"), "annotations")
     ids = np.asarray(annotations["image_id"])
     boxes = np.stack([np.asarray(annotations[k], np.float64) for k in ("x0", "y0", "x1", "y1")], -1)
     _check_boxes(boxes, ~np.isfinite(boxes).all(1) | (boxes[:, 0] > boxes[:, 2]) | (boxes[:, 1] > boxes[:, 3]),

@@ -21,8 +21,9 @@ tests come from `vms_zoo.stats`, shared with the pair evaluation of generators.
 consistency over 25 split halves), Table 2 (per-category d'), their rank correlation, and Fig. 1 (per
 category, the correlation across images of map consistency with d'); given the high/low image pairs it
 adds the tests of its human experiment: `memory_experiment` (high vs low memorability images, foils left
-out) and `pair_analysis` (the images that share z, paired, after the 2-SD outlier exclusion).
-`write_report` saves JSON and PNG charts. docs/evaluation.md states the definitions.
+out) and `pair_analysis` (the images that share z, paired, after the 2-SD outlier exclusion); given the
+target maps the images were generated from, `target_agreement` (Pearson, Spearman and MSE against the maps
+participants drew). `write_report` saves JSON and PNG charts. docs/evaluation.md states the definitions.
 """
 
 import json
@@ -31,11 +32,12 @@ import os
 import numpy as np
 from scipy import integrate, stats
 
-from vms_zoo.human.annotations import vms_maps
-from vms_zoo.human.tables import binary
+from vms_zoo.human.annotations import COLUMNS, grid_size, smoothing, vms_maps
+from vms_zoo.human.tables import binary, columns, whole
 from vms_zoo.stats import cohens_d, corr2, paired_comparison, t_test, wilcoxon, within_sd
 
 N_SPLITS = 25
+TRIAL_COLUMNS = ("participant", "image_id", "repeat", "response")
 
 
 # --- signal detection ------------------------------------------------------------------------------
@@ -57,6 +59,7 @@ def rates(trials, groups=None):
     Groups pool the counts of their images before computing d' (Table 2 style). Raw rates are NaN where
     a group has no signal (or noise) trials; d' is always finite thanks to the correction.
     """
+    columns(trials, TRIAL_COLUMNS[1:], "trials")
     ids = np.asarray(trials["image_id"])
     labels = ids if groups is None else _labels(groups, ids, "groups")
     repeat = binary(trials["repeat"], "repeat")
@@ -89,6 +92,8 @@ def hit_rate_consistency(trials, n_splits=N_SPLITS, seed=0):
     The classic memorability consistency: if people agree on which images are memorable, one half of
     them ranks the images like the other half. Returns the (n_splits,) array; report its mean.
     """
+    n_splits = whole(n_splits, "n_splits", 1, "random split halves")
+    columns(trials, TRIAL_COLUMNS, "trials")
     rng = np.random.default_rng(seed)
     people = np.unique(trials["participant"])
     ids = np.unique(trials["image_id"])
@@ -114,6 +119,11 @@ def map_consistency(annotations, size=(32, 32), n_splits=N_SPLITS, seed=0, chann
     `channel` is 0 (true map), 1 (false map) or None (both channels together). Returns
     {image_id: mean over splits}, NaN where no split gave two non-empty maps.
     """
+    n_splits = whole(n_splits, "n_splits", 1, "random split halves")
+    size, sigma = grid_size(size), smoothing(sigma)
+    if channel not in (0, 1, None):
+        raise ValueError(f"channel must be 0 (true map), 1 (false map) or None (both); got {channel!r}")
+    columns(annotations, COLUMNS, "annotations")
     rng = np.random.default_rng(seed)
     ids = np.asarray(annotations["image_id"])
     people = np.asarray(annotations["participant"])
@@ -191,14 +201,23 @@ def compare_groups(*groups, paired=False, alternative="greater"):
 # --- reports ---------------------------------------------------------------------------------------
 
 def analyse(trials, annotations, categories, size=(32, 32), n_splits=N_SPLITS, seed=0, sigma=0.0, pairs=None,
-            n_sd=2.0):
+            n_sd=2.0, targets=None):
     """Table 1, Table 2 and Fig. 1 of the W-MEMGAN paper from raw trials and boxes.
 
     `categories` maps image_id -> category name. Consistency is the per-image true-map split-half
     correlation averaged over a category's images; d' pools each category's counts. `pairs`, the
     (high_id, low_id) images that share z, adds the experiment's tests: "memory_experiment" (every other
     image is a foil) and "pair_analysis", with outliers beyond `n_sd` SDs excluded where they describe.
+    `targets`, image_id -> the target VMS map the image was generated from, adds "target_agreement"
+    (`target_agreement` against the participants' true maps, drawn at each target's own size, smoothed by
+    `sigma`). Every argument is checked before any work.
     """
+    size, sigma, n_sd = grid_size(size), smoothing(sigma), _n_sd(n_sd)
+    n_splits = whole(n_splits, "n_splits", 1, "random split halves")
+    columns(trials, TRIAL_COLUMNS, "trials")
+    columns(annotations, COLUMNS, "annotations")
+    if targets is not None:
+        targets = _target_maps(targets, trials)
     per_image = rates(trials)
     per_cat = rates(trials, categories)
     _labels(categories, annotations["image_id"], "categories")
@@ -227,14 +246,126 @@ def analyse(trials, annotations, categories, size=(32, 32), n_splits=N_SPLITS, s
         "consistency_vs_dprime": {"rho": float(rho.statistic) if rho else float("nan"),
                                   "p": float(rho.pvalue) if rho else float("nan")},
         "figure1_image_correlation": figure1,
-        "hit_rate_consistency": float(np.nanmean(hit_rate_consistency(trials, n_splits, seed))),
+        "hit_rate_consistency": _mean_of_finite(hit_rate_consistency(trials, n_splits, seed)),
         "per_image": {"consistency": per_image_cons, "dprime": image_d},
         "settings": {"size": list(size), "n_splits": n_splits, "seed": seed, "sigma": sigma, "n_sd": n_sd},
+        **({} if targets is None else {
+            "target_agreement": target_agreement(targets, participant_maps(annotations, targets, sigma))}),
         **({} if pairs is None else {
             "memory_experiment": memory_experiment(trials, pair_kinds(pairs, trials), annotations=annotations,
                                                    size=size, n_sd=n_sd),
             "pair_analysis": pair_analysis(trials, pairs, annotations, size, n_sd)}),
     }
+
+
+def _mean_of_finite(values):
+    values = np.asarray(values, np.float64)
+    return float(np.mean(values[np.isfinite(values)])) if np.isfinite(values).any() else float("nan")
+
+
+def _n_sd(n_sd):
+    """The outlier cut in SDs: None (keep all) or a finite number > 0; NaN would drop every value."""
+    if n_sd is not None and not (isinstance(n_sd, (int, float, np.number)) and np.isfinite(n_sd) and n_sd > 0):
+        raise ValueError(f"n_sd must be a finite number > 0 (outlier cut in SDs) or None (keep all); got {n_sd!r}")
+    return n_sd
+
+
+# --- target maps against participants' maps --------------------------------------------------------
+
+def target_agreement(targets, maps, channel=0):
+    """The paper's comparison of the target VMS maps the images were generated from with the maps
+    participants drew on them (W-MEMGAN paper: Pearson 0.49, Spearman 0.5, mean MSE 58).
+
+    `targets` and `maps` are dicts image_id -> map in [0, 1], (H, W) or (H, W, C), read at `channel` when
+    they have channels (0 = true map); every target needs a participants' map of its height and width.
+    Per image, over the pixels: Pearson (`corr2`), Spearman, and the MSE. NaN correlations where a map is
+    constant (nobody drew on the image, or a flat target).
+    MSE is on the 0-255 scale, 255^2 x the MSE of the [0, 1] maps, as in the papers' MSE tables: the paper's
+    58 cannot be a [0, 1] MSE (at most 1), and on 0-255 it is an RMS error of 7.6 levels (0.03 of the range).
+    "overall": the mean over images of each value, the paper's "population average" (correlations over
+    the images where they are defined, "num_correlated"), with a one-sample t-test of the per-image
+    correlations against 0 (images as the units: our choice, the paper gives only p < 0.05). "pooled":
+    Pearson and Spearman over all pixels of all images at once, with scipy's p-values (pixels are not
+    independent, so these p-values are optimistic).
+    """
+    targets = _maps_in_range(targets, "targets", channel)
+    maps = _maps_in_range(maps, "maps", channel)
+    missing = [i for i in targets if i not in maps]
+    if missing:
+        raise ValueError(f"maps has no participants' map for target image_id {missing[:5]}"
+                         f"{' ...' if len(missing) > 5 else ''}")
+    wrong = [(i, targets[i].shape, maps[i].shape) for i in targets if targets[i].shape != maps[i].shape]
+    if wrong:
+        raise ValueError("targets and maps must have the same height and width per image; got (image_id, "
+                         f"target, participants') {wrong[:3]}")
+    per_image, t_all, m_all = {}, [], []
+    for i, t in targets.items():
+        m = maps[i]
+        t_all.append(t.ravel())
+        m_all.append(m.ravel())
+        flat = np.ptp(t) == 0 or np.ptp(m) == 0
+        per_image[i] = {"pearson": corr2(t, m),
+                        "spearman": float("nan") if flat else float(stats.spearmanr(t.ravel(), m.ravel()).statistic),
+                        "mse_255": float(np.mean(np.square(255.0 * (t - m))))}
+    table = {k: np.array([v[k] for v in per_image.values()]) for k in ("pearson", "spearman", "mse_255")}
+    overall = {"num_images": len(per_image), "mse_255": float(table["mse_255"].mean())}
+    for k in ("pearson", "spearman"):
+        r = table[k][np.isfinite(table[k])]
+        overall[k] = float(r.mean()) if len(r) else float("nan")
+        overall[f"{k}_p"] = float(stats.ttest_1samp(r, 0.0).pvalue) if len(r) >= 2 and np.ptp(r) > 0 else float("nan")
+        overall[f"num_correlated_{k}"] = int(len(r))
+    t_all, m_all = np.concatenate(t_all), np.concatenate(m_all)
+    pooled = {}
+    for k, test in (("pearson", stats.pearsonr), ("spearman", stats.spearmanr)):
+        ok = len(t_all) > 2 and np.ptp(t_all) > 0 and np.ptp(m_all) > 0
+        result = test(t_all, m_all) if ok else None
+        pooled[k] = float(result.statistic) if ok else float("nan")
+        pooled[f"{k}_p"] = float(result.pvalue) if ok else float("nan")
+    return {"per_image": per_image, "overall": overall, "pooled": pooled}
+
+
+def participant_maps(annotations, targets, sigma=0.0, channel=0):
+    """Each target image's participants' map (`channel` 0 = true) at the target's own height and width,
+    scaled to peak 1 (`vms_maps(..., normalise="channel")`; our choice, the paper does not say how it
+    scaled them), as `target_agreement` takes them. An image nobody drew on gets an all-zero map."""
+    out = {}
+    for i, t in targets.items():
+        t = np.asarray(t)
+        out[i] = vms_maps(annotations, t.shape[:2], [i], sigma=sigma, normalise="channel")[i][..., channel]
+    return out
+
+
+def _maps_in_range(maps, name, channel):
+    """{image_id: (H, W) float64 map} from a dict of (H, W) / (H, W, C) maps in [0, 1], read at `channel`."""
+    if not isinstance(maps, dict) or not maps:
+        raise ValueError(f"{name} must be a non-empty dict image_id -> map in [0, 1]")
+    out = {}
+    for i, m in maps.items():
+        m = np.asarray(m)
+        if m.dtype.kind not in "fiub" or m.ndim not in (2, 3) or min(m.shape[:2]) < 1:
+            raise ValueError(f"{name}[{i!r}]: expected a numeric (H, W) or (H, W, C) map; got dtype {m.dtype}, "
+                             f"shape {m.shape}")
+        if m.ndim == 3:
+            if not 0 <= channel < m.shape[-1]:
+                raise ValueError(f"{name}[{i!r}] has {m.shape[-1]} channel(s); channel {channel} asked for")
+            m = m[..., channel]
+        m = m.astype(np.float64)
+        if not (np.isfinite(m).all() and m.min() >= 0 and m.max() <= 1):
+            raise ValueError(f"{name}[{i!r}]: map values must be finite and in [0, 1]; got "
+                             f"{'non-finite values' if not np.isfinite(m).all() else f'[{m.min():g}, {m.max():g}]'}")
+        out[i.item() if isinstance(i, np.generic) else i] = m
+    return out
+
+
+def _target_maps(targets, trials):
+    """analyse's `targets`, checked before any work: maps in [0, 1] for images that trials show."""
+    checked = _maps_in_range(targets, "targets", 0)
+    shown = set(np.asarray(trials["image_id"]).tolist())
+    unseen = sorted((i for i in checked if i not in shown), key=str)
+    if unseen:
+        raise ValueError(f"targets name image_id {unseen[:5]}{' ...' if len(unseen) > 5 else ''} that no trial "
+                         "shows (ids are matched exactly: '7', '007' and 7 differ)")
+    return targets
 
 
 def memory_experiment(trials, kinds, high="high", low="low", foil="foil", annotations=None, size=(32, 32),
@@ -249,6 +380,7 @@ def memory_experiment(trials, kinds, high="high", low="low", foil="foil", annota
     images beyond `n_sd` SDs of their kind's mean, as the paper does for VMS intensity. A test with fewer than
     two values in a group is None. Rates and d' are reported for every kind, foils included.
     """
+    n_sd = _n_sd(n_sd)
     kind = _labels(kinds, trials["image_id"], "kinds")
     people = np.unique(trials["participant"])
     per_person = {}
@@ -359,6 +491,7 @@ def pair_analysis(trials, pairs, annotations=None, size=(32, 32), n_sd=2.0):
     test. The paper states the rule for VMS intensities; using it for hit rates and participants is our choice.
     Each entry is `paired_tests`' dict (None below 2 pairs) with "excluded" (pairs or participants left out).
     """
+    n_sd = _n_sd(n_sd)
     high_ids, low_ids = _pair_ids(pairs, trials)
     r = rates(trials)
     measures = {"hit_rate": dict(zip(r["group"].tolist(), r["hit_rate"]))}

@@ -28,7 +28,7 @@ import json
 
 import numpy as np
 
-from vms_zoo.human.tables import binary, integers, read_table, row
+from vms_zoo.human.tables import binary, columns, integers, read_table, row, whole
 
 KINDS = ("high", "low", "foil")
 
@@ -42,8 +42,16 @@ def design_streams(pairs, foils, n_sequences=10, length=150, n_targets=40, min_g
     """K = `n_sequences` sequences of `length` presentations with `n_targets` repeats each.
 
     `pairs` is a list of (high_id, low_id); `foils` a list of ids. `min_gap` is the minimum number of
-    images shown between a first showing and its repeat.
+    images shown between a first showing and its repeat. Every image must be a distinct id (text or
+    integer): one pair's two images differ, no image is in two pairs, no foil is listed twice or is also a
+    pair image. A broken rule is a ValueError naming the argument and the first offending ids.
     """
+    n_sequences = whole(n_sequences, "n_sequences", 1, "sequences to design")
+    length = whole(length, "length", 1, "presentations per sequence")
+    n_targets = whole(n_targets, "n_targets", 0, "repeats per sequence")
+    min_gap = _min_gap(min_gap)
+    max_tries = whole(max_tries, "max_tries", 1, "placement attempts per sequence")
+    _check_images(pairs, foils)
     n_unique = length - n_targets
     n_pair_images, n_foils = n_unique // 2, n_unique - n_unique // 2
     if 2 * n_targets > length or n_targets > length - min_gap - 1:
@@ -93,6 +101,49 @@ def design_streams(pairs, foils, n_sequences=10, length=150, n_targets=40, min_g
     return streams
 
 
+def _min_gap(min_gap):
+    return whole(min_gap, "min_gap", 0, "images shown between a first showing and its repeat")
+
+
+def _listed(ids):
+    return f"{ids[:5]}{f' and {len(ids) - 5} more' if len(ids) > 5 else ''}"
+
+
+def _check_images(pairs, foils):
+    """design_streams' inputs as distinct image ids, or one ValueError naming the argument and the ids."""
+    is_id = lambda i: (isinstance(i, str) and i != "") or (  # noqa: E731
+        isinstance(i, (int, np.integer)) and not isinstance(i, bool))
+    try:
+        pairs, foils = [tuple(p) for p in pairs], list(foils)
+    except TypeError:
+        raise ValueError("pairs must be a list of (high_id, low_id) and foils a list of ids") from None
+    shape = [j for j, p in enumerate(pairs) if len(p) != 2]
+    if shape:
+        raise ValueError(f"pairs must hold (high_id, low_id) tuples; pair(s) {_listed(shape)} "
+                         f"are {[pairs[j] for j in shape[:3]]}")
+    bad = [i for i in [i for p in pairs for i in p] + foils if not is_id(i)]
+    if bad:
+        raise ValueError(f"image ids must be non-empty text or integers; got {_listed(bad)}")
+    same = [p for p in pairs if p[0] == p[1]]
+    if same:
+        raise ValueError(f"pairs: {_listed(same)} use one image as both high and low; a pair's two images "
+                         "must differ")
+    flat = [i for p in pairs for i in p]
+    for name, ids in (("pairs", flat), ("foils", foils)):
+        seen, twice = set(), []
+        for i in ids:
+            if i in seen and i not in twice:
+                twice.append(i)
+            seen.add(i)
+        if twice:
+            raise ValueError(f"{name}: image id(s) {_listed(twice)} appear more than once; "
+                             + ("each image belongs to one pair" if name == "pairs" else "list each foil once"))
+    paired = set(flat)
+    both = [i for i in foils if i in paired]
+    if both:
+        raise ValueError(f"foils: image id(s) {_listed(both)} are also pair images; a foil is an unpaired image")
+
+
 def _place(targets, singles, length, min_gap, rng, max_tries):
     """Random positions for each target's two showings (gap >= min_gap), singles in the rest."""
     for _ in range(max_tries):
@@ -114,6 +165,8 @@ def _place(targets, singles, length, min_gap, rng, max_tries):
 
 def validate_streams(streams, min_gap=30):
     """Raise StreamError listing every broken rule: repeats, gaps, pairs, kinds, lengths."""
+    min_gap = _min_gap(min_gap)
+    _check_shape(streams)
     errors = []
     if not streams:
         errors.append("no sequences")
@@ -126,6 +179,14 @@ def validate_streams(streams, min_gap=30):
         for pos, item in enumerate(seq):
             image, kind, pair, rep = item.get("image"), item.get("kind"), item.get("pair"), item.get("repeat")
             at = f"{where}, position {pos} ({image!r})"
+            if isinstance(image, bool) or not isinstance(image, (str, int, np.integer)) or image == "":
+                errors.append(f"{at}: image must be a non-empty id (text or integer)")
+                continue
+            if pair is not None and (isinstance(pair, bool) or not isinstance(pair, (int, np.integer)) or pair < 0):
+                errors.append(f"{at}: pair must be an integer >= 0, or null for a foil; got {pair!r}")
+                pair = None
+            if rep not in (True, False):  # 0 and 1 compare equal to False and True
+                errors.append(f"{at}: repeat must be true or false; got {rep!r}")
             if kind not in KINDS:
                 errors.append(f"{at}: kind {kind!r} is not one of {KINDS}")
             if kinds.setdefault(image, kind) != kind:
@@ -153,8 +214,23 @@ def validate_streams(streams, min_gap=30):
         raise StreamError(f"Invalid stream ({len(errors)} problems):\n  {shown}")
 
 
+def _check_shape(streams):
+    """A StreamError unless `streams` is a list of lists of presentation dicts (the rules need that shape)."""
+    if not isinstance(streams, (list, tuple)):
+        raise StreamError(f"streams must be a list of sequences; got a {type(streams).__name__}")
+    for s, seq in enumerate(streams):
+        if not isinstance(seq, (list, tuple)):
+            raise StreamError(f"sequence {s} must be a list of presentations; got {seq!r:.60}")
+        for pos, item in enumerate(seq):
+            if not isinstance(item, dict):
+                raise StreamError(f"sequence {s}, position {pos}: expected an object with keys image, kind, "
+                                  f"pair, repeat; got {item!r:.60}")
+
+
 def save_streams(streams, path, min_gap=30, display_s=3.0):
-    """Write streams as .csv or .json (chosen by the extension)."""
+    """Write streams as .csv or .json (chosen by the extension), after `validate_streams` with `min_gap` (pass
+    the gap they were designed with), so no file is written that `load_streams` would refuse."""
+    validate_streams(streams, min_gap)
     if str(path).endswith(".json"):
         with open(path, "w", encoding="utf-8") as f:
             json.dump({"min_gap": min_gap, "display_s": display_s, "sequences": streams}, f, indent=1,
@@ -173,14 +249,24 @@ def load_streams(path, min_gap=None):
     """Read streams saved by `save_streams` (or written by hand) and validate them.
 
     `min_gap` defaults to the JSON file's own value, else 30. Image ids come back as strings from CSV.
+    Every problem is a StreamError naming the file.
     """
+    if min_gap is not None:
+        min_gap = _min_gap(min_gap)
     if str(path).endswith(".json"):
-        with open(path, encoding="utf-8-sig") as f:
-            data = json.load(f)
-        if not isinstance(data, dict) or "sequences" not in data:
+        try:
+            with open(path, encoding="utf-8-sig") as f:
+                data = json.load(f)
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise StreamError(f"{path}: not a JSON text file ({e})") from None
+        if not isinstance(data, dict) or not isinstance(data.get("sequences"), list):
             raise StreamError(f"{path}: expected an object with a 'sequences' list")
         streams = data["sequences"]
-        min_gap = data.get("min_gap", 30) if min_gap is None else min_gap
+        if min_gap is None:
+            try:
+                min_gap = _min_gap(data.get("min_gap", 30))
+            except ValueError as e:
+                raise StreamError(f"{path}: {e}") from None
     else:
         try:
             t = read_table(path, "streams")
@@ -199,7 +285,10 @@ def load_streams(path, min_gap=None):
             raise StreamError(f"{path}: sequences must be numbered 0, 1, ...; got {sorted(streams)}")
         streams = [streams[k] for k in range(len(streams))]
         min_gap = 30 if min_gap is None else min_gap
-    validate_streams(streams, min_gap)
+    try:
+        validate_streams(streams, min_gap)
+    except StreamError as e:
+        raise StreamError(f"{path}: {e}") from None
     return streams
 
 
@@ -225,8 +314,10 @@ def responses_to_trials(streams, responses):
     """Trial table for `vms_zoo.human.experiment` from web-experiment responses.
 
     `responses` has columns participant, sequence, position, response (1 = pressed "seen it"); see the
-    module docstring. A sequence or position outside `streams` is an error, never a wrap-around.
+    module docstring. A sequence or position outside `streams` is an error, never a wrap-around, and so
+    are columns of different lengths.
     """
+    columns(responses, ("participant", "sequence", "position", "response"), "responses")
     seq = integers(responses["sequence"], "sequence")
     pos = integers(responses["position"], "position")
     for i, (s, p) in enumerate(zip(seq.tolist(), pos.tolist())):

@@ -34,6 +34,7 @@ Tables built in memory skip the reader, so the functions that take them check th
 """
 
 import csv
+import operator
 import os
 import re
 
@@ -81,7 +82,7 @@ def read_table(path, schema="annotations"):
     file, row and column of the first bad cell.
     """
     name = os.fspath(path)
-    types = SCHEMAS[schema] if isinstance(schema, str) else dict(schema)
+    types = schema_types(schema)
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             rows = list(csv.reader(f))
@@ -113,8 +114,60 @@ def read_table(path, schema="annotations"):
     return {h: np.array(column, dtype=kind[2]) for h, kind, column in zip(header, kinds, columns)}
 
 
+def schema_types(schema):
+    """{column: type name} of a schema given by name (a key of `SCHEMAS`) or as a dict; unknown names are a
+    ValueError listing the known ones."""
+    if isinstance(schema, str):
+        if schema not in SCHEMAS:
+            raise ValueError(f"schema must be one of {sorted(SCHEMAS)} or a dict column -> type; got {schema!r}")
+        return SCHEMAS[schema]
+    if not isinstance(schema, dict):
+        raise ValueError(f"schema must be one of {sorted(SCHEMAS)} or a dict column -> type; "
+                         f"got a {type(schema).__name__}")
+    unknown = {c: t for c, t in schema.items() if t not in TYPES}
+    if unknown:
+        raise ValueError(f"schema gives unknown type(s) {unknown}; known types: {sorted(TYPES)}")
+    return dict(schema)
+
+
+def columns(table, required, what):
+    """Check an in-memory table: a dict holding every `required` column, all columns 1-D and of one length.
+
+    `what` names the argument in the error (e.g. "responses"). Ragged columns would otherwise be zipped
+    together and cut to the shortest without a word. Returns the number of rows.
+    """
+    if not isinstance(table, dict):
+        raise ValueError(f"{what} must be a dict of equal-length columns {list(required)}; "
+                         f"got a {type(table).__name__}")
+    missing = [c for c in required if c not in table]
+    if missing:
+        raise ValueError(f"{what} lacks column(s) {missing}; it has {list(table)}")
+    lengths = {}
+    for c, v in table.items():
+        v = np.asarray(v)
+        if v.ndim != 1:
+            raise ValueError(f"{what}: column {c!r} must be 1-D (one value per row); got shape {v.shape}")
+        lengths[c] = len(v)
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"{what}: columns must have equal lengths (one value per row); got {lengths}")
+    return next(iter(lengths.values()), 0)
+
+
+def whole(value, name, low=0, meaning=""):
+    """`value` as an int >= `low`, or a ValueError naming the argument `name` and the valid range (with
+    `meaning`, a few words on what the number counts)."""
+    try:
+        number = operator.index(value)
+    except TypeError:
+        number = None
+    if number is None or number < low:
+        raise ValueError(f"{name} must be an integer >= {low}{f' ({meaning})' if meaning else ''}; got {value!r}")
+    return number
+
+
 def write_table(table, path):
     """Write a dict of equal-length columns as UTF-8 CSV (inverse of `read_table`)."""
+    columns(table, (), "table")
     keys = list(table)
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)

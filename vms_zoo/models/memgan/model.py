@@ -150,6 +150,8 @@ class MEMGAN(MemorabilityGAN):
     """
 
     default_n_critic = 1  # ProGAN: one critic step per generator step
+    config_types = {**MemorabilityGAN.config_types, "image_size": int, "filters": (None, [int]),
+                    "ema_beta": (None, float), "group_size": int}
 
     def __init__(self, predictor, image_size=256, latent_dim=512, condition="map", map_size=10, filters=None,
                  alpha=10.0, ema_beta=0.999, group_size=4, seed=None, **kwargs):
@@ -185,6 +187,30 @@ class MEMGAN(MemorabilityGAN):
                                            name="images_seen")
         self.active = (0, False)  # the (stage, fading) the traced functions were built for
         self.built = True
+
+    @classmethod
+    def size_estimate(cls, config):
+        """(parameters, activations per sample at the last stage) that `config` (every argument given) builds,
+        the predictor's included: a closed form, checked before anything is allocated. Activations count the
+        outputs of the weighted layers."""
+        sizes = resolutions(int(config["image_size"]))
+        filters = list(PAPER_FILTERS[:len(sizes)] if config["filters"] is None else config["filters"])[:len(sizes)]
+        if not filters:
+            return cls.predictor_size_estimate(config["predictor"])
+        sizes, f0 = sizes[:len(filters)], filters[0]
+        inputs = int(config["latent_dim"]) + cls.condition_size(config)
+        generator = (inputs + 1) * 16 * f0 + 9 * f0 * f0 + f0 + sum(3 * f + 3 for f in filters)  # toRGB: 1x1 convs
+        critic = sum(4 * f for f in filters) + 9 * (f0 + 1) * f0 + f0 + (16 * f0 + 1) * f0 + f0 + 1
+        # generator: the 4x4 dense and conv, toRGB; critic: fromRGB, the 4x4 conv, dense and score; then the blocks
+        acts = 2 * 16 * f0 + 3 * sizes[-1] ** 2 + filters[-1] * sizes[-1] ** 2 + 16 * f0 + f0 + 1
+        for s in range(1, len(filters)):
+            before, width, side = filters[s - 1], filters[s], sizes[s]
+            generator += 9 * before * width + width + 9 * width * width + width
+            critic += 9 * width * width + width + 9 * width * before + before
+            acts += side * side * (2 * width + width + before)
+        params, predictor_acts = cls.predictor_size_estimate(config["predictor"])
+        params += generator * (2 if config["ema_beta"] else 1) + critic + 3  # stage, fade, images seen
+        return params, acts + predictor_acts
 
     def get_config(self):
         return {**super().get_config(), "image_size": self.image_size, "filters": list(self.filters),

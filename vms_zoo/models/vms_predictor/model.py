@@ -19,9 +19,11 @@ from vms_zoo.layers import Conv2DTranspose, Sampling, VGGPreprocess
 from vms_zoo.losses import kl_divergence, reconstruction_loss
 from vms_zoo.models.vms_predictor.vgg16_weights import HED_VGG16, load_hed_vgg16
 from vms_zoo.presets import PresetMixin
-from vms_zoo.vms import check_images, check_maps, is_array, to_numpy
+from vms_zoo.vms import check_call_images, check_images, check_maps, inputs_checked, is_array, to_numpy
 
 DECODER_LAYERS = 5  # the paper's five-layer upsampling decoder: each layer doubles the resolution
+# keras.applications.VGG16(include_top=False): (convolutions, width) per block, each block ending in a 2x pooling.
+VGG16_BLOCKS = ((2, 64), (2, 128), (3, 256), (3, 512), (3, 512))
 OUTPUT_LOGIT_INIT = -2.0  # sigmoid(-2) = 0.12: VMS maps are mostly empty
 
 
@@ -105,6 +107,12 @@ class VMSPredictor(PresetMixin, keras.Model):
     """
 
     task = "predictor"
+    # What each config entry must be, checked before building (see `vms_zoo.presets.check_config`).
+    config_types = {
+        "image_size": int, "encoder": ("vgg16", "conv"), "encoder_weights": (None, str), "encoder_filters": [int],
+        "dense_units": int, "latent_dim": int, "decoder_filters": [int], "reconstruction": ("mse", "l1"),
+        "kl_weight": float, "kl_warmup_steps": int, "l2": float, "seed": (None, int),
+    }
 
     def __init__(
         self,
@@ -176,19 +184,57 @@ class VMSPredictor(PresetMixin, keras.Model):
         # Training steps seen, for the KL warm-up; a weight, so it is saved and a resumed run continues the ramp.
         self.kl_step = self.add_weight(shape=(), initializer="zeros", trainable=False, name="kl_step")
 
+    @staticmethod
+    def size_estimate(config):
+        """(parameters, activations per sample) that `config` (every argument given) builds: a closed form,
+        checked before anything is allocated. Activations count the outputs of the weighted layers."""
+        side, channels, params, acts = int(config["image_size"]), 3, 1, 0  # 1: the KL step counter
+        if config["encoder"] == "vgg16":
+            for convs, width in VGG16_BLOCKS:
+                params += 9 * channels * width + width + (convs - 1) * (9 * width * width + width)
+                acts += convs * side * side * width
+                side, channels = side // 2, width
+        else:
+            for width in config["encoder_filters"]:
+                side = -(-side // 2)
+                params += 9 * channels * width + 4 * width  # no bias; batch norm's 4 per channel
+                acts += side * side * width
+                channels = width
+        units, latent = config["dense_units"], config["latent_dim"]
+        params += (side * side * channels + 1) * units + 2 * (units + 1) * latent
+        acts += units + 2 * latent
+        filters = list(config["decoder_filters"])
+        side = int(config["image_size"]) // 2**DECODER_LAYERS
+        channels = filters[0] if filters else 1
+        params += (latent + 1) * side * side * channels
+        acts += side * side * channels
+        for width in filters[: DECODER_LAYERS - 1] + [2]:
+            side *= 2
+            params += 9 * channels * width + width + 4 * width
+            acts += side * side * width
+            channels = width
+        return params, acts
+
     @property
     def image_shape(self):
         return (self.image_size, self.image_size, 3)
 
     def _takes_features(self, inputs):
         """True for encoder features, False for images; anything else is refused with both shapes named."""
-        shape = tuple(inputs.shape[1:])
+        shape = tuple(np.shape(inputs)[1:])
         if shape in (self.feature_shape, self.image_shape):
             return shape == self.feature_shape
         raise ValueError(
             f"Expected images of shape (N, {', '.join(map(str, self.image_shape))}) or encoder features "
             f"(N, {', '.join(map(str, self.feature_shape))}); got (N, {', '.join(map(str, shape))})."
         )
+
+    def __call__(self, inputs, *args, **kwargs):
+        """Images in [0, 1] (checked when they hold values: traced ones cannot be) or encoder features -> the dict.
+        Checked here, not in `call`, where Keras would wrap the one-line error in a report of the arguments."""
+        if not self._takes_features(inputs):
+            check_call_images(inputs, self.image_size)
+        return super().__call__(inputs, *args, **kwargs)
 
     def call(self, inputs, training=False, sample=False):
         features = self._takes_features(inputs)
@@ -241,21 +287,25 @@ class VMSPredictor(PresetMixin, keras.Model):
     def fit(self, x=None, y=None, *args, **kwargs):
         _check_arrays(self, x, y)
         self._build_optimizer()
-        return super().fit(x, y, *args, **kwargs)
+        with inputs_checked():
+            return super().fit(x, y, *args, **kwargs)
 
     def evaluate(self, x=None, y=None, *args, **kwargs):
         _check_arrays(self, x, y)
-        return super().evaluate(x, y, *args, **kwargs)
+        with inputs_checked():
+            return super().evaluate(x, y, *args, **kwargs)
 
     def predict(self, x, *args, **kwargs):
         """The VMS maps (N, H, W, 2) for images in [0, 1], from z = z_mean: deterministic."""
         _check_arrays(self, x, None)
-        return super().predict(x, *args, **kwargs)["vms"]
+        with inputs_checked():
+            return super().predict(x, *args, **kwargs)["vms"]
 
     def train_on_batch(self, x, y=None, *args, **kwargs):
         _check_arrays(self, x, y)
         self._build_optimizer()
-        return super().train_on_batch(x, y, *args, **kwargs)
+        with inputs_checked():
+            return super().train_on_batch(x, y, *args, **kwargs)
 
     def _build_optimizer(self):
         """Creates the optimizer's moments before TensorFlow traces the train step, as Keras does on JAX and torch:
@@ -266,11 +316,13 @@ class VMSPredictor(PresetMixin, keras.Model):
 
     def test_on_batch(self, x, y=None, *args, **kwargs):
         _check_arrays(self, x, y)
-        return super().test_on_batch(x, y, *args, **kwargs)
+        with inputs_checked():
+            return super().test_on_batch(x, y, *args, **kwargs)
 
     def predict_on_batch(self, x):
         _check_arrays(self, x, None)
-        return super().predict_on_batch(x)
+        with inputs_checked():
+            return super().predict_on_batch(x)
 
     def load_weights(self, filepath, *args, **kwargs):
         """Also refuses a file written by the subclassed VMSPredictor (vms_zoo before the functional graph): Keras
@@ -294,10 +346,12 @@ class VMSPredictor(PresetMixin, keras.Model):
 
     def sample(self, images, num_samples=1):
         """`num_samples` maps per image from latents drawn from q(z|x): array (num_samples, N, H, W, 2)."""
+        if isinstance(num_samples, bool) or not isinstance(num_samples, (int, np.integer)) or num_samples < 1:
+            raise ValueError(f"num_samples (maps drawn per image) must be a positive integer, got {num_samples!r}.")
         images = check_images(images, self.image_size)
-        return np.stack(
-            [ops.convert_to_numpy(self(images, training=False, sample=True)["vms"]) for _ in range(num_samples)]
-        )
+        with inputs_checked():
+            return np.stack([ops.convert_to_numpy(self(images, training=False, sample=True)["vms"])
+                             for _ in range(num_samples)])
 
     def get_config(self):
         return {

@@ -85,6 +85,10 @@ class WMEMGAN(MemorabilityGAN):
     Calling the model on [z, M] returns images in [-1, 1]; `generate` returns them in [0, 1].
     """
 
+    config_types = {**MemorabilityGAN.config_types, "image_size": int, "filters": int,
+                    "score_scale": (None, [float], dict), "pixel_norm": bool, "minibatch_stddev": bool,
+                    "group_size": int}
+
     def __init__(self, predictor, image_size=64, latent_dim=128, condition="score", map_size=10, filters=256,
                  alpha=10.0, seed=None, score_scale=None, pixel_norm=False, minibatch_stddev=False, group_size=4,
                  **kwargs):
@@ -105,6 +109,36 @@ class WMEMGAN(MemorabilityGAN):
         # nothing is computed (on JAX each op of an eager call would compile).
         self.feedback(keras.KerasTensor((1, self.image_size, self.image_size, 3)))
         self.built = True
+
+    @classmethod
+    def size_estimate(cls, config):
+        """(parameters, activations per sample) that `config` (every argument given) builds, the predictor's
+        included: a closed form, checked before anything is allocated. Activations count the outputs of the
+        weighted layers."""
+        size, filters = int(config["image_size"]), int(config["filters"])
+        levels = max((size // 4).bit_length() - 1, 0)
+        params, acts = cls.predictor_size_estimate(config["predictor"])
+        inputs = int(config["latent_dim"]) + cls.condition_size(config)
+        params += (inputs + 1) * 16 * filters
+        acts += 16 * filters
+        channels = filters
+        for level in range(1, levels + 1):  # generator
+            width, side = _filters(filters, level), 4 * 2**level
+            params += 9 * channels * width + width
+            acts += side * side * width
+            channels = width
+        params += 9 * channels * 3 + 3
+        acts += size * size * 3
+        channels, side = _filters(filters, levels), size  # critic
+        params += 27 * channels + channels
+        acts += side * side * channels
+        for level in reversed(range(levels)):
+            width, side = _filters(filters, level), side // 2
+            params += 16 * channels * width + width
+            acts += side * side * width
+            channels = width
+        params += 16 * (channels + bool(config["minibatch_stddev"])) + 1
+        return params, acts + 1
 
     def get_config(self):
         return {**super().get_config(), "image_size": self.image_size, "filters": self.filters,
