@@ -99,7 +99,7 @@ def tune():
     from vms_zoo.training.alpha_sweep import sweep
 
     with tempfile.TemporaryDirectory() as out:
-        record = sweep(out, alphas=(10.0,), pairs=8, distribute=True, verbose=0, overrides={
+        record = sweep(out, alphas=(10.0,), pairs=8, distribute=True, verbose=0, features="none", overrides={
             "config.image_size": 16, "config.latent_dim": 8, "config.filters": 16, "num_scenes": 32,
             "category": "all", "epochs": 1, "batch_size": 8, "n_critic": 1})
     return {"tune": record["distribute"], "alphas": [r["alpha"] for r in record["trials"]]}

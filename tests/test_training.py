@@ -148,7 +148,8 @@ def test_frozen_encoder_features_are_cached_in_the_run_folder_and_recomputed_whe
     assert calls == [16, 8, 24]  # other training images: recomputed; the test split still matches, read back
     stale = json.loads((tmp_path / "features_test.json").read_text())
     (tmp_path / "features_test.json").write_text(json.dumps({**stale, "encoder_weights_sha256": "0" * 64}))
-    training.train("vms_vae_vgg16_synthetic_64", output=tmp_path, overrides={**small, "num_train": 24}, verbose=0)
+    training.train("vms_vae_vgg16_synthetic_64", output=tmp_path, overrides={**small, "num_train": 24},
+                   overwrite=True, verbose=0)
     assert calls == [16, 8, 24, 8]  # features of other encoder weights: recomputed, the json rewritten
     assert json.loads((tmp_path / "features_test.json").read_text()) == stale
     np.testing.assert_array_equal(np.load(tmp_path / "features_test.npy"), first)
@@ -184,6 +185,11 @@ def test_memgan_run_grows_evaluates_writes_a_preset_and_resumes(tmp_path, capsys
     assert images.shape == (2, 8, 8, 3) and images.min() >= 0.0 and images.max() <= 1.0
 
     capsys.readouterr()
+    assert training.train("memgan_synthetic_32", output=tmp_path / "run", overrides=overrides, verbose=1) == result
+    assert "finished" in capsys.readouterr().out  # a finished run is not trained again
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    del run["state"]["finished"]  # as if killed after its last checkpoint: the checkpoint resumes it
+    (tmp_path / "run" / "run.json").write_text(json.dumps(run))
     again = training.train("memgan_synthetic_32", output=tmp_path / "run", overrides=overrides, verbose=1)
     out = capsys.readouterr().out
     assert "Resuming at stage 1 (8px), fade 1.000, 64 images seen" in out
@@ -239,13 +245,14 @@ def test_recipe_passes_its_flags_to_training(tmp_path, monkeypatch):
 def test_a_run_folder_in_use_by_a_live_process_is_refused_and_a_stale_lock_taken_over(tmp_path):
     lock = tmp_path / training.LOCK_FILE
     lock.write_text(str(os.getppid()))  # a live process that is not this one
-    with pytest.raises(ValueError, match=f"in use by another run \\(process {os.getppid()}\\)"):
+    with pytest.raises(ValueError, match=f"in use by another run \\(process {os.getppid()}, lock file {lock}\\); "
+                                         f"wait for it, or, if no run uses this folder, delete {lock}"):
         with training.run_folder(tmp_path, {"a": 1}):
             pass
     assert not (tmp_path / training.RUN_FILE).exists()
     lock.write_text("99999999")  # no such process: a run killed with -9 left it
     with training.run_folder(tmp_path, {"a": 1}) as resume:
-        assert resume is False and lock.read_text() == str(os.getpid())
+        assert resume is False and json.loads(lock.read_text())["pid"] == os.getpid()
     assert not lock.exists()
 
 
@@ -253,7 +260,8 @@ def test_overwrite_forgets_the_old_runs_resume_state_and_its_own_predictors_only
     training.start_run(tmp_path, {"a": 1})
     for name in ("predictor", "scorer", ".vms_zoo_backup", "mine"):
         (tmp_path / name).mkdir()
-    (tmp_path / "predictor" / training.RUN_FILE).write_text("{}")  # trained by the run
+    (tmp_path / "scorer" / training.RUN_FILE).write_text("{}")  # a run, but not one this run trained
+    training.mark_run(tmp_path, trained_here=["predictor"])  # what load_or_train records before training one
     (tmp_path / "memgan.checkpoint.weights.h5").write_text("state")
     assert training.start_run(tmp_path, {"a": 2}, overwrite=True) is False
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "run.json", "scorer"]  # scorer: the user's
@@ -276,7 +284,8 @@ def test_a_non_chief_worker_writes_nothing_to_the_output(tmp_path, monkeypatch):
 
 def test_a_new_run_never_writes_over_files_that_are_not_a_run(tmp_path):
     (tmp_path / "model.weights.h5").write_text("the user's own")
-    with pytest.raises(ValueError, match="already holds model.weights.h5 from something other than a vms_zoo run"):
+    with pytest.raises(ValueError, match=r"holds no run \(run.json is missing\) but already has model.weights.h5 "
+                                         r"\(not written by a vms_zoo run"):
         training.train("vms_vae_synthetic_scorer_32", output=tmp_path, overrides=TINY_PREDICTOR, verbose=0)
     assert (tmp_path / "model.weights.h5").read_text() == "the user's own"
     assert not (tmp_path / "run.json").exists()
@@ -308,3 +317,133 @@ def test_the_random_state_travels_with_the_weights(tmp_path):
         again = presets.load(name, weights=str(tmp_path / f"{name}.weights.h5"))
         state = again.sampler.seed_generator.state if name.startswith("vms") else again.seed_generator.state
         assert keras.ops.convert_to_numpy(state).tolist() == [7, 42]
+
+
+def test_a_folder_without_a_run_keeps_feature_cache_files_of_its_own(tmp_path):
+    (tmp_path / "features_train.npy").write_text("mine")
+    (tmp_path / "features_test.json").write_text('{"mine": 1}')
+    with pytest.raises(ValueError, match=r"no run \(run.json is missing\) but already has features_train.npy"):
+        training.train("vms_vae_vgg16_synthetic_64", output=tmp_path, smoke=True, verbose=0)
+    assert (tmp_path / "features_train.npy").read_text() == "mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["features_test.json", "features_train.npy"]
+
+
+def test_a_predictor_the_settings_read_is_never_claimed_or_deleted(tmp_path):
+    mine = tmp_path / "gan" / "predictor"  # trained separately by the user, then named by the GAN run
+    mine.mkdir(parents=True)
+    (mine / training.RUN_FILE).write_text("{}")
+    (mine / "config.json").write_text("{}")
+    settings = {"training": {"predictor": f"./{mine}" if not mine.is_absolute() else str(mine), "scorer": None}}
+    assert training.start_run(tmp_path / "gan", settings) is False  # read from there, never written: no claim
+    training.mark_run(tmp_path / "gan", trained_here=["predictor"])  # even a (wrong) record cannot delete it
+    assert training.start_run(tmp_path / "gan", {**settings, "alpha": 7}, overwrite=True) is False
+    assert sorted(p.name for p in mine.iterdir()) == ["config.json", "run.json"]
+    # A folder the settings do not read, in a folder without a run, is named for what it is.
+    (tmp_path / "gan" / "run.json").unlink()
+    with pytest.raises(ValueError, match=r"already has predictor \(a vms_zoo run of its own\)"):
+        training.start_run(tmp_path / "gan", {"training": {"predictor": "vms_vae_synthetic_32"}})
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"batch_size": 0}, r"batch_size=0 must be a whole number >= 1"),
+    ({"epochs": -3}, r"epochs=-3 must be a whole number >= 1"),
+    ({"epochs": "abc"}, r"epochs='abc' must be a whole number >= 1"),
+    ({"epochs": 1.5}, r"epochs=1.5 must be a whole number >= 1"),
+    ({"learning_rate": 0}, r"learning_rate=0 must be a positive number"),
+    ({"training.seed": -1}, r"seed=-1 must be a whole number from 0 to 2\*\*31 - 1"),
+    ({"config.alpha": float("nan")}, r"alpha=nan must be finite"),
+    ({"config.image_size": "big"}, r"image_size='big' must be a whole number"),
+    ({"config.lattent_dim": 64}, r"keys WMEMGAN does not take: lattent_dim"),
+    ({"quantiles": [0.9, 0.1]}, r"quantiles=\[0.9, 0.1\] must be two increasing numbers"),
+])
+def test_a_refused_setting_leaves_no_folder_and_no_run_file(tmp_path, override, message):
+    output = tmp_path / "runs" / "new"
+    with pytest.raises(ValueError, match=message):
+        training.train("wmemgan_synthetic_score_32", output=output, overrides=override, verbose=0)
+    assert not (tmp_path / "runs").exists()
+    with pytest.raises(ValueError, match=message):
+        training.train("wmemgan_synthetic_score_32", overrides=override, dry_run=True)
+
+
+def test_every_training_setting_of_every_preset_has_a_checked_kind():
+    for name in presets.list_presets():
+        for key in presets.get_preset(name)["training"]:
+            assert key in training.SETTING_KIND, (name, key)
+
+
+def fake_trainer(fail_after_writing=None):
+    calls = []
+
+    def trainer(resolved, output, **kwargs):
+        calls.append(str(output))
+        if fail_after_writing is not None:
+            if fail_after_writing:
+                (output / "metrics.json").write_text("{}")
+            raise ValueError("bad data: maps hold NaN")
+        (output / "metrics.json").write_text('{"done": 1}')
+        return {"metrics": 1}
+
+    return trainer, calls
+
+
+@pytest.mark.parametrize("wrote", [False, True])
+def test_a_run_that_fails_before_writing_anything_takes_its_run_file_back(tmp_path, monkeypatch, wrote):
+    trainer, calls = fake_trainer(fail_after_writing=wrote)
+    monkeypatch.setattr(training, "trainers", lambda: {"VMSPredictor": trainer})
+    (tmp_path / "existing").mkdir()
+    for output in (tmp_path / "existing", tmp_path / "new" / "deeper"):
+        with pytest.raises(ValueError, match="bad data"):
+            training.train("vms_vae_synthetic_scorer_32", output=output, verbose=0)
+    if wrote:  # something to resume from: the run stays a run
+        assert sorted(p.name for p in (tmp_path / "existing").iterdir()) == ["metrics.json", "run.json"]
+    else:  # as before the command
+        assert list((tmp_path / "existing").iterdir()) == [] and not (tmp_path / "new").exists()
+
+
+def test_a_finished_run_says_so_and_where_its_results_are_instead_of_training_again(tmp_path, monkeypatch, capsys):
+    trainer, calls = fake_trainer()
+    monkeypatch.setattr(training, "trainers", lambda: {"VMSPredictor": trainer})
+    first = training.train("vms_vae_synthetic_scorer_32", output=tmp_path, verbose=0)
+    again = training.train("vms_vae_synthetic_scorer_32", output=tmp_path, verbose=1)
+    assert calls == [str(tmp_path)] and again == first
+    out = capsys.readouterr().out
+    assert "finished" in out and str(tmp_path / "record.json") in out and str(tmp_path / "metrics.json") in out
+    training.train("vms_vae_synthetic_scorer_32", output=tmp_path, verbose=0, overwrite=True)
+    assert len(calls) == 2  # --overwrite trains it again
+
+
+@pytest.mark.parametrize("content", ["", "{not json", "[1, 2]", "\xff\xfe"])
+def test_a_corrupt_run_file_is_one_line_naming_it(tmp_path, content):
+    (tmp_path / "run.json").write_text(content, encoding="latin-1")
+    with pytest.raises(ValueError) as error:
+        training.start_run(tmp_path, {"a": 1})
+    message = str(error.value)
+    assert str(tmp_path / "run.json") in message and "--overwrite" in message and "\n" not in message
+    assert training.start_run(tmp_path, {"a": 1}, overwrite=True) is False  # --overwrite starts afresh
+    assert json.loads((tmp_path / "run.json").read_text()) == {"a": 1}
+
+
+def test_a_lock_whose_process_id_was_reused_is_stale(tmp_path):
+    lock = tmp_path / training.LOCK_FILE
+    parent = os.getppid()
+    start = training._process_start(parent)
+    if start is None:
+        pytest.skip("no /proc: process start times are unknown here")
+    lock.write_text(json.dumps({"pid": parent, "start": start + 1}))  # the ID now belongs to another process
+    with training.run_folder(tmp_path, {"a": 1}) as resume:
+        assert resume is False
+    lock.write_text(json.dumps({"pid": parent, "start": start}))  # the very process: in use
+    with pytest.raises(ValueError, match="in use by another run"):
+        with training.run_folder(tmp_path, {"a": 2}):
+            pass
+    assert json.loads((tmp_path / "run.json").read_text()) == {"a": 1}
+
+
+def test_run_files_replace_a_link_and_never_write_through_it(tmp_path):
+    precious = tmp_path / "precious.txt"
+    precious.write_text("keep")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "run.json").symlink_to(precious)
+    training.start_run(tmp_path / "run", {"a": 1}, overwrite=True)
+    assert precious.read_text() == "keep" and not (tmp_path / "run" / "run.json").is_symlink()
+    assert json.loads((tmp_path / "run" / "run.json").read_text()) == {"a": 1}

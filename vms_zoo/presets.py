@@ -31,9 +31,10 @@ from pathlib import Path
 import keras
 
 from vms_zoo import registry as families
+from vms_zoo.io import write_atomically
 # Also re-exported: presets.nested, presets.file_sha256, presets.WEIGHTS_FILE, ... keep working.
 from vms_zoo.preset_io import (CARD_FILE, CONFIG_FILE, LICENSE, METADATA_FIELDS, METADATA_FILE,  # noqa: F401
-                               WEIGHTS_FILE, check_sha256, download, file_sha256, gan_recipe, nested, write_atomically)
+                               WEIGHTS_FILE, check_sha256, download, file_sha256, gan_recipe, nested)
 
 CONFIG_KEYS = {"class", "config"}  # all a preset folder's config.json may hold
 KERAS_CONFIG_KEYS = {"name", "trainable", "dtype"}  # what keras.Model.get_config adds to ours

@@ -3,6 +3,8 @@
 import numpy as np
 from PIL import Image
 
+from vms_zoo.io import write_atomically
+
 
 def vms_to_rgb(vms):
     """(..., H, W, 2) map -> RGB in [0, 1] with green = true schema and red = false schema, as in the papers."""
@@ -22,6 +24,12 @@ def to_uint8(image):
     return (np.clip(np.asarray(image, np.float32), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
+def save_png(uint8_image, path):
+    """An (H, W, 3) uint8 array written to `path` (a .png) whole (a link at `path` is replaced, not followed)."""
+    write_atomically(path, lambda tmp: Image.fromarray(uint8_image).save(tmp))
+    return path
+
+
 def save_grid(rows, path, scale=1, pad=2):
     """Save a grid of equally sized RGB float images in [0, 1]: `rows` is a list of lists of (H, W, 3) arrays."""
     rows = [[np.asarray(im, np.float32) for im in row] for row in rows]
@@ -37,7 +45,7 @@ def save_grid(rows, path, scale=1, pad=2):
     picture = Image.fromarray(to_uint8(canvas))
     if scale != 1:
         picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
-    picture.save(path)
+    write_atomically(path, lambda tmp: picture.save(tmp))
     return path
 
 

@@ -18,21 +18,30 @@ that the data, the training, the folder and the loading all work before a long r
 
 import contextlib
 import copy
+import inspect
 import json
+import math
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 from vms_zoo import registry as families
+from vms_zoo.io import write_text
 from vms_zoo.presets import get_preset, registry
 
-RUN_FILE, LOCK_FILE, SMOKE_FILE = "run.json", ".vms_zoo.lock", "smoke.png"
+RUN_FILE, LOCK_FILE, SMOKE_FILE, RECORD_FILE = "run.json", ".vms_zoo.lock", "smoke.png", "record.json"
+STATE = "state"  # run.json's own entry: what the run did (sub-runs it trained, when it finished), not a setting
 # What a run leaves behind to resume from: removed when --overwrite starts a run afresh (nothing else is).
 RESUME_STATE = (".vms_zoo_backup", "memgan.checkpoint.weights.h5", "tuner")
-TRAINED_HERE = ("predictor", "scorer")  # predictors a GAN run trained itself (each a run folder of its own)
-RUN_OUTPUTS = ("config.json", "model.weights.h5", "metadata.json", "README.md", "metrics.json", "predictions.png",
-               "pairs.json", "record.json", "samples", SMOKE_FILE) + RESUME_STATE + TRAINED_HERE
+TRAINED_HERE = ("predictor", "scorer")  # predictors a GAN run may train itself (each a run folder of its own)
+FEATURE_CACHE = tuple(f"features_{split}.{ext}" for split in ("train", "test") for ext in ("npy", "json"))
+SWEEP_FILES = ("alpha_sweep.csv", "alpha_sweep_generators.csv", "alpha_sweep.json", "alpha_sweep.png")
+# Every name a run writes in its folder: in a folder that holds no run, an existing one is refused.
+RUN_OUTPUTS = (RUN_FILE, RECORD_FILE, "config.json", "model.weights.h5", "metadata.json", "README.md",
+               "metrics.json", "predictions.png", "pairs.json", "samples", SMOKE_FILE) + FEATURE_CACHE + SWEEP_FILES \
+              + RESUME_STATE + TRAINED_HERE
 # Settings that may change when a run is resumed: how it runs, not what it computes.
 SESSION_KEYS = ("verbose", "distribute")
 # Smoke runs: layers this wide, this many steps of this many images; the GANs' real images and pairs are as many
@@ -66,7 +75,132 @@ def resolve(preset, overrides=None, data=None, smoke=False):
         resolved[section][name] = value
     if data is not None:
         resolved["training"]["data"] = data
+    check_settings(resolved, get_preset(preset))  # the registry's own values: what overrides are checked against
     return smoke_settings(resolved) if smoke else resolved
+
+
+MAX_SEED = 2**31 - 1
+# What each training setting may hold; every preset's settings are checked against this before a run starts.
+SETTING_KINDS = {
+    "a whole number >= 1": ("epochs", "batch_size", "n_critic", "num_images", "num_scenes", "num_train", "num_test",
+                            "pairs", "sample_every", "checkpoint_every"),
+    "a whole number >= 1 or null": ("steps_per_epoch", "max_steps"),
+    "a whole number from 0 to 2**31 - 1": ("seed",),
+    "a positive number": ("learning_rate",),
+    "a positive number or null": ("max_minutes",),
+    "a number >= 0": ("gp_weight", "drift_weight"),
+    "a number in [0, 1]": ("low", "high", "threshold_quantile"),
+    "a number or null": ("threshold",),
+    "two increasing numbers in [0, 1]": ("quantiles",),
+    "true or false": ("augment", "cosine_decay", "score_scale"),
+    "non-empty text": ("data",),
+    "non-empty text or null": ("predictor", "scorer", "category"),
+    "'fresh' or 'reuse'": ("real_batches",),
+    "a whole number >= 1, or a list of them (one per growth stage)": ("batch_sizes",),
+    "a whole number >= 0, or a list of them (one per growth stage)": ("fade_images", "stabilise_images"),
+}
+SETTING_KIND = {key: kind for kind, keys in SETTING_KINDS.items() for key in keys}
+
+
+def _number(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _whole(v, low=0):
+    return isinstance(v, int) and not isinstance(v, bool) and v >= low
+
+
+_VALID = {
+    "a whole number >= 1": lambda v: _whole(v, 1),
+    "a whole number >= 1 or null": lambda v: v is None or _whole(v, 1),
+    "a whole number from 0 to 2**31 - 1": lambda v: _whole(v) and v <= MAX_SEED,
+    "a positive number": lambda v: _number(v) and v > 0,
+    "a positive number or null": lambda v: v is None or (_number(v) and v > 0),
+    "a number >= 0": lambda v: _number(v) and v >= 0,
+    "a number in [0, 1]": lambda v: _number(v) and 0 <= v <= 1,
+    "a number or null": lambda v: v is None or _number(v),
+    "two increasing numbers in [0, 1]": lambda v: (isinstance(v, list) and len(v) == 2
+                                                   and all(_number(x) and 0 <= x <= 1 for x in v) and v[0] < v[1]),
+    "true or false": lambda v: isinstance(v, bool),
+    "non-empty text": lambda v: isinstance(v, str) and v != "",
+    "non-empty text or null": lambda v: v is None or (isinstance(v, str) and v != ""),
+    "'fresh' or 'reuse'": lambda v: v in ("fresh", "reuse"),
+    "a whole number >= 1, or a list of them (one per growth stage)":
+        lambda v: _whole(v, 1) or (isinstance(v, list) and len(v) > 0 and all(_whole(x, 1) for x in v)),
+    "a whole number >= 0, or a list of them (one per growth stage)":
+        lambda v: _whole(v) or (isinstance(v, list) and len(v) > 0 and all(_whole(x) for x in v)),
+}
+
+
+def check_settings(resolved, spec):
+    """Refuse, before anything is built or written, a training setting of the wrong type or range and a config
+    entry the model class does not take, of another type than the preset's, or not finite: one line naming it."""
+    from vms_zoo.presets import check_config, model_class
+
+    for key, value in resolved["training"].items():
+        kind = SETTING_KIND.get(key)
+        if kind is None:
+            raise ValueError(f"Training setting {key!r} of {resolved['preset']} has no known kind.")
+        if not _VALID[kind](_plain(value)):
+            raise ValueError(f"Training setting {key}={value!r} must be {kind} (the preset's is "
+                             f"{spec['training'].get(key)!r}).")
+    growth = [key for key in ("batch_sizes", "fade_images", "stabilise_images")
+              if isinstance(resolved["training"].get(key), list)]
+    if len({len(resolved["training"][key]) for key in growth}) > 1:
+        raise ValueError(f"Training settings {', '.join(growth)} must have one entry per growth stage each; got "
+                         + ", ".join(f"{len(resolved['training'][key])}" for key in growth) + " entries.")
+    cls = model_class(resolved["class"])
+    check_config(cls, resolved["config"], f"The config of {resolved['preset']}")
+    defaults = inspect.signature(cls.__init__).parameters
+    for key, value in resolved["config"].items():
+        if not _finite(value):
+            raise ValueError(f"Config entry {key}={value!r} must be finite (no NaN or infinity).")
+        default = defaults[key].default if key in defaults else None
+        reference = spec["config"].get(key, default)
+        if value is None and (default is None or isinstance(reference, str)):
+            continue  # "none": no pretrained weights, the class' own choice
+        if reference is not inspect.Parameter.empty and not _same_kind(reference, value):
+            raise ValueError(f"Config entry {key}={value!r} must be {_kind_name(reference)}, like the preset's "
+                             f"{reference!r}.")
+
+
+def _plain(value):
+    """Tuples as lists: settings compare as JSON stores them."""
+    return list(value) if isinstance(value, tuple) else value
+
+
+def _finite(value):
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, (list, tuple)):
+        return all(_finite(v) for v in value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    return True
+
+
+def _same_kind(reference, value):
+    """Whether `value` is of the JSON kind of `reference` (None takes anything; a float takes an int)."""
+    if reference is None:
+        return True
+    if isinstance(reference, bool) or isinstance(value, bool):
+        return isinstance(reference, bool) and isinstance(value, bool)
+    if isinstance(reference, int):
+        return isinstance(value, int)
+    if isinstance(reference, float):
+        return isinstance(value, (int, float))
+    if isinstance(reference, (list, tuple)):
+        return isinstance(value, (list, tuple)) and (not reference or all(_same_kind(reference[0], v) for v in value))
+    return isinstance(value, type(reference))
+
+
+def _kind_name(reference):
+    if isinstance(reference, bool):
+        return "true or false"
+    if isinstance(reference, (list, tuple)):
+        return "a list of the same kind"
+    return {int: "a whole number", float: "a number", str: "text", dict: "a JSON object"}.get(type(reference),
+                                                                                            type(reference).__name__)
 
 
 def smallest_size(class_name):
@@ -109,81 +243,220 @@ def check_trainable(preset):
                          f"({preset!r}).")
 
 
-def start_run(output, settings, overwrite=False):
-    """Create `output` for a run with these settings; refuse a folder that holds a run with other settings.
+def read_run(output):
+    """The settings dict in output/run.json, or None when there is none; a corrupt file is one line naming it."""
+    path = Path(output) / RUN_FILE
+    if not os.path.lexists(path):
+        return None
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        reason = " ".join(str(e).split()) or type(e).__name__
+        raise ValueError(f"{path} is not a readable run file ({reason}); pass --overwrite to start afresh, or "
+                         "choose another --output.") from None
+    if not isinstance(saved, dict):
+        raise ValueError(f"{path} must hold a JSON object (a run's settings), not {type(saved).__name__}; pass "
+                         "--overwrite to start afresh, or choose another --output.")
+    return saved
 
-    Returns True when the folder already holds this same run (it resumes), False for a new one.
+
+def run_state(output):
+    """What the run in `output` recorded about itself: {"trained_here": [...], "finished": time} (empty if none)."""
+    saved = read_run(output) or {}
+    state = saved.get(STATE)
+    return state if isinstance(state, dict) else {}
+
+
+def mark_run(output, **state):
+    """Add entries to the state in output/run.json (nothing when the folder holds no run)."""
+    saved = read_run(output)
+    if saved is not None:
+        saved[STATE] = {**run_state(output), **state}
+        write_text(Path(output) / RUN_FILE, json.dumps(saved, indent=2))
+
+
+def trains_here(reference):
+    """Whether `load_or_train` trains a predictor preset `reference` into the run folder (vs loading it)."""
+    from vms_zoo.presets import is_path, weights_status
+
+    if reference is None or is_path(reference) or reference not in registry():
+        return False
+    return weights_status(reference) not in ("shipped", "download")
+
+
+def would_write(output, settings):
+    """The names in RUN_OUTPUTS a run with `settings` may write in `output`: a predictor the settings give as a
+    folder is read, never written."""
+    training = settings.get("training", {})
+    return [name for name in RUN_OUTPUTS
+            if name not in TRAINED_HERE or trains_here(training.get(name))]
+
+
+def _input_folders(settings):
+    """Real paths of the predictor and scorer folders the settings name: never deleted by --overwrite."""
+    from vms_zoo.presets import is_path
+
+    training = settings.get("training", {})
+    return {os.path.realpath(os.path.expanduser(training[role])) for role in TRAINED_HERE
+            if isinstance(training.get(role), str) and is_path(training[role])}
+
+
+def start_run(output, settings, overwrite=False):
+    """Write output/run.json for a run with these settings; refuse a folder that holds a run with other settings,
+    or files a run would write but no run (unless `overwrite`).
+
+    Returns True when the folder already holds this same run (it resumes), False for a new one. --overwrite
+    removes the old run's resume state and the predictors it recorded training itself, never a folder the new
+    settings read from.
     """
     output = Path(output)
-    path = output / RUN_FILE
     settings = json.loads(json.dumps(settings))  # tuples -> lists: compare as stored
-    if path.exists() and not overwrite:
-        saved = json.loads(path.read_text())
+    saved = read_run(output) if not overwrite else _read_run_or_empty(output)
+    if saved is not None and not overwrite:
         changed = sorted(_diff(saved, settings))
         if changed:
             raise ValueError(f"{output} holds a run with other settings ({'; '.join(changed)}); rerun with the same "
                              "ones to resume, pass --overwrite to start afresh, or choose another --output.")
         return True
-    output.mkdir(parents=True, exist_ok=True)
-    if not path.exists() and not overwrite:  # a folder that holds no run: never write over its files
-        ours = [name for name in RUN_OUTPUTS if (output / name).exists()]
+    if saved is None and not overwrite:  # a folder that holds no run: never write over its files
+        ours = [name for name in would_write(output, settings) if os.path.lexists(output / name)]
         if ours:
-            raise ValueError(f"{output} already holds {ours[0]} from something other than a vms_zoo run; pass "
-                             "--overwrite to write there anyway, or choose another --output.")
-    if path.exists():  # --overwrite: forget the old run's resume state, and predictors it trained itself
-        for name in RESUME_STATE + TRAINED_HERE:
+            what = ("a vms_zoo run of its own" if (output / ours[0] / RUN_FILE).is_file()
+                    else "not written by a vms_zoo run in this folder")
+            raise ValueError(f"{output} holds no run ({RUN_FILE} is missing) but already has {ours[0]} ({what}), "
+                             "which this run would write; pass --overwrite to write there anyway, or choose another "
+                             "--output.")
+    if saved is not None:  # --overwrite: forget the old run's resume state, and predictors it trained itself
+        trained = run_state(output).get("trained_here", []) if saved else []
+        keep = _input_folders(settings)
+        for name in RESUME_STATE + tuple(role for role in TRAINED_HERE if role in trained):
             target = output / name
-            if name in TRAINED_HERE and not (target / RUN_FILE).exists():
-                continue  # not ours
-            if target.is_dir():
+            if os.path.realpath(target) in keep:
+                continue
+            if target.is_symlink() or target.is_file():
+                target.unlink()  # a link itself, never what it points to
+            elif target.is_dir():
                 shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
-    tmp = path.with_name(f".{RUN_FILE}.tmp")
-    tmp.write_text(json.dumps(settings, indent=2))
-    os.replace(tmp, path)
+    write_text(output / RUN_FILE, json.dumps(settings, indent=2))
     return False
 
 
-def _alive(pid):
+def _read_run_or_empty(output):
+    """read_run, with a corrupt run.json read as an empty run (--overwrite replaces it)."""
+    try:
+        return read_run(output)
+    except ValueError:
+        return {}
+
+
+def _process_start(pid):
+    """When process `pid` started (clock ticks since boot, from /proc), or None where that is unknown."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+        return int(text[text.rindex(")") + 2:].split()[19])  # field 22; the name before it may hold spaces
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _lock_owner(lock):
+    """(pid, start time or None) written in a lock file; None when it names no process."""
+    try:
+        text = lock.read_text().strip()
+    except OSError:
+        return None
+    if text.isdigit():  # the older form: the process ID alone
+        return int(text), None
+    try:
+        owner = json.loads(text)
+        return int(owner["pid"]), owner.get("start")
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def _alive(pid, start=None):
+    """Whether process `pid` runs and, where its start time was recorded, is the same process (IDs are reused)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
-    return True
+        pass
+    except (OverflowError, ValueError):
+        return False
+    now = _process_start(pid)
+    return start is None or now is None or now == start
+
+
+def _take_lock(output):
+    """Create output/.vms_zoo.lock holding this process' ID and start time; a live owner is refused, a lock
+    whose process is gone (or whose ID now belongs to another process) is taken over."""
+    lock = output / LOCK_FILE
+    mine = json.dumps({"pid": os.getpid(), "start": _process_start(os.getpid())})
+    for attempt in range(2):
+        tmp = output / f".{LOCK_FILE}.{os.getpid()}.tmp"
+        tmp.write_text(mine)
+        try:
+            os.link(tmp, lock)  # atomic: the lock appears with its content, or not at all
+            return lock
+        except FileExistsError:
+            owner = _lock_owner(lock)
+            if attempt == 0 and (owner is None or owner[0] == os.getpid() or not _alive(*owner)):
+                lock.unlink(missing_ok=True)  # stale: its process is gone
+                continue
+            pid = owner[0] if owner else "unknown"
+            raise ValueError(f"{output} is in use by another run (process {pid}, lock file {lock}); wait for it, "
+                             f"or, if no run uses this folder, delete {lock} and run again.") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+    raise AssertionError("unreachable")
 
 
 @contextlib.contextmanager
 def run_folder(output, settings, overwrite=False):
     """Hold `output` for one run: a lock that a second live run on the same folder is refused by, and the
-    settings check of `start_run` (yields whether the run resumes). A lock left by a dead process is taken over."""
+    settings check of `start_run` (yields whether the run resumes).
+
+    A new run that stops before it wrote anything but run.json (bad data, a refused setting) takes run.json back,
+    and the folders it created, so the corrected command starts as if nothing had happened."""
     output = Path(output)
+    created = next((p for p in [*reversed(output.absolute().parents), output.absolute()] if not p.exists()), None)
     output.mkdir(parents=True, exist_ok=True)
-    lock = output / LOCK_FILE
+    before = set(os.listdir(output))
+    lock = None
     try:
-        fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-    except FileExistsError:
-        text = lock.read_text().strip()
-        pid = int(text) if text.isdigit() else 0
-        if pid and pid != os.getpid() and _alive(pid):
-            raise ValueError(f"{output} is in use by another run (process {pid}); wait for it or choose another "
-                             "--output.") from None
-        fd = os.open(lock, os.O_WRONLY | os.O_TRUNC)  # stale: its process is gone
-    with os.fdopen(fd, "w") as f:
-        f.write(str(os.getpid()))
-    try:
-        yield start_run(output, settings, overwrite)
+        lock = _take_lock(output)
+        resume = start_run(output, settings, overwrite)
+        try:
+            yield resume
+        except BaseException:
+            if RUN_FILE not in before and set(os.listdir(output)) <= before | {RUN_FILE, LOCK_FILE}:
+                (output / RUN_FILE).unlink(missing_ok=True)
+            raise
     finally:
-        lock.unlink(missing_ok=True)
+        if lock is not None:
+            lock.unlink(missing_ok=True)
+        _remove_empty(output.absolute(), created)
+
+
+def _remove_empty(folder, top):
+    """Remove `folder` and its parents up to `top` (the first one this run created) while they are empty."""
+    if top is None:
+        return
+    while True:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        if folder == top:
+            return
+        folder = folder.parent
 
 
 def _diff(saved, new, prefix=""):
     """'key: old -> new' for every leaf that differs between two settings dicts."""
     out = []
     for key in sorted(set(saved) | set(new)):
-        if key in SESSION_KEYS:
+        if key in SESSION_KEYS or (key == STATE and not prefix):
             continue
         a, b = saved.get(key), new.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
@@ -219,7 +492,12 @@ def train(preset, data=None, output=None, overrides=None, dry_run=False, overwri
     if not is_chief():  # under multi-worker training only the chief writes the user's folder
         output = Path(tempfile.mkdtemp(prefix="vms_zoo_worker_"))
     try:
-        with run_folder(output, {**resolved, "verbose": verbose, "distribute": distribute}, overwrite):
+        with run_folder(output, {**resolved, "verbose": verbose, "distribute": distribute}, overwrite) as resume:
+            finished = finished_record(output) if resume else None
+            if finished is not None:
+                if verbose:
+                    print(finished_message(output, finished), flush=True)
+                return finished
             # Everything that holds weights, the frozen predictors included, is built in the scope (JAX cannot
             # mix variables placed on one device with ones spread over the mesh).
             with for_recipe(distribute).scope():
@@ -227,11 +505,34 @@ def train(preset, data=None, output=None, overrides=None, dry_run=False, overwri
             record = {"preset": preset, "class": resolved["class"], "output": str(output), **record}
             if smoke:
                 record["smoke"] = smoke_check(resolved, output, verbose)
-            (output / "record.json").write_text(json.dumps(record, indent=2, default=float))
+            write_text(output / RECORD_FILE, json.dumps(record, indent=2, default=float))
+            mark_run(output, finished=time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()))
     finally:
         if not is_chief():
             shutil.rmtree(output, ignore_errors=True)
     return record
+
+
+def finished_record(output):
+    """The record of the finished run in `output` (None when it has not finished, or its record is gone)."""
+    if not run_state(output).get("finished"):
+        return None
+    try:
+        record = json.loads((Path(output) / RECORD_FILE).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def finished_message(output, record):
+    """Where a finished run's results are, for a rerun of the same command."""
+    from vms_zoo.presets import is_path
+
+    folder = str(output) if is_path(str(output)) else os.path.join(".", str(output))
+    results = [name for name in ("metrics.json", "pairs.json", SMOKE_FILE) if (Path(output) / name).exists()]
+    return (f"{output} holds this run, finished {run_state(output)['finished']}: nothing to train. Results: "
+            f"{Path(output) / RECORD_FILE}" + "".join(f", {Path(output) / name}" for name in results)
+            + f"; the model loads with vms_zoo.load({folder!r}). Pass --overwrite to train it again.")
 
 
 def smoke_check(resolved, output, verbose=1):
@@ -296,6 +597,7 @@ def load_or_train(reference, output, role, verbose=1, smoke=False):
                              f"pass it with --set training.{role}=./runs/{reference}.")
         if verbose:
             print(f"Training the {role} ({reference}) into {folder}", flush=True)
+        mark_run(output, trained_here=sorted({*run_state(output).get("trained_here", []), role}))
         train(reference, data="synthetic" if data in NEEDS_DIR else data, output=folder, verbose=verbose,
               smoke=smoke)
     return load(str(folder))  # output/role always holds a separator: read as a folder

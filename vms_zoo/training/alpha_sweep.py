@@ -2,12 +2,14 @@
 
 The objective is what alpha is for: the *pairwise separation* of images generated from the same z with a
 low and a high target, as scored by an independent predictor (`vms_zoo.evaluation`), here the paired
-Cohen's d of the scores. Each trial also records the overall mean memorability (Fig. 3's other panel: large
-alpha raises every image) and an image-quality guard: how far the colour statistics of generated images are
-from those of the real training images (a feedback weight that wins by breaking the images shows there).
+Cohen's d of the scores. The scorer is a VMS predictor or a scalar scorer (ResMem). Each trial also records
+the overall mean memorability (Fig. 3's other panel: large alpha raises every image) and, given a feature
+extractor (`vms_zoo.quality`), an image-quality guard: FID and KID of the generated images against the real
+training images (a feedback weight that wins by breaking the images shows there).
 
+    extractor, _ = vms_zoo.quality.feature_extractor("resmem")
     hypermodel = AlphaHyperModel(gan_factory(WMEMGAN, predictor, image_size=32, latent_dim=64),
-                                 scorer=scorer, real_images=images)
+                                 scorer=scorer, real_images=images, extractor=extractor)
     tuner = make_tuner(hypermodel, "grid", directory="runs/tune", dist=vms_zoo.distribute.setup())
     tuner.search(images, epochs=5, batch_size=64, verbose=0)
     rows = trial_table(tuner); alpha = best_alpha(rows); model = best_model(tuner)
@@ -38,12 +40,15 @@ import keras_tuner
 import numpy as np
 
 from vms_zoo import distribute as dist_lib
+from vms_zoo import quality
 from vms_zoo.evaluation import across_generators, generate_pairs, pair_statistics, score_images
+from vms_zoo.io import write_atomically, write_text
 from vms_zoo.presets import model_class
 from vms_zoo.training import resolve, run_folder
 from vms_zoo.training.gan import prepare, standardize_scores
 
 DEFAULT_ALPHAS = (0.0, 10.0, 25.0, 50.0)  # the paper's grid
+REAL_IMAGES = 1000  # real images the quality guard compares with (our choice: KID's subset size)
 OBJECTIVE = keras_tuner.Objective("separation", direction="max")
 # Per-generator values kept in each trial (as `<name>_seed<s>`) for the across-generator statistics.
 PER_GENERATOR = ("separation", "mean_difference", "mean_memorability", "p_paired_t")
@@ -72,32 +77,26 @@ def gan_factory(model_class, predictor, optimizer=None, compile_kwargs=None, gro
     return make_model
 
 
-def image_statistics_distance(images, real_images):
-    """Distance of per-channel mean and standard deviation (images in [0, 1]): 0 for matching colours."""
-    def moments(x):
-        x = np.asarray(x, "float64").reshape(-1, np.shape(x)[-1])
-        return np.concatenate([x.mean(0), x.std(0)])
-
-    return float(np.sqrt(np.sum((moments(images) - moments(real_images)) ** 2)))
-
-
 class AlphaHyperModel(keras_tuner.HyperModel):
     """Builds a generator for one alpha, trains it with the tuner's `fit` arguments, returns its scores.
 
     Args:
         make_model: (alpha, seed) -> compiled model (see `gan_factory`).
-        scorer: the independent VMS predictor that grades the pairs (not the feedback predictor).
-        real_images: real images in [0, 1] for the quality guard (a few hundred are plenty).
+        scorer: the independent scorer that grades the pairs (a VMS predictor or a scalar scorer; not the
+            feedback predictor).
+        real_images: real images in [0, 1] for the quality guard (a few hundred or more).
+        extractor: a `vms_zoo.quality.Extractor` for the guard (FID, KID of each trial's low and high images
+            against `real_images`); None records no image quality.
         alphas: the values to try (a `Choice`, so every tuner, GridSearch included, can use it).
         num_pairs, low, high, pair_seed: the pair evaluation, see `vms_zoo.evaluation.generate_pairs`.
         seed: seed of each trial's first generator (execution k uses seed + k), so trials differ by alpha only.
     """
 
     def __init__(self, make_model, scorer, real_images, alphas=DEFAULT_ALPHAS, num_pairs=200, low=None,
-                 high=None, pair_seed=0, seed=0, **kwargs):
+                 high=None, pair_seed=0, seed=0, extractor=None, **kwargs):
         super().__init__(**kwargs)
-        self.make_model, self.scorer = make_model, scorer
-        self.real_images = np.asarray(real_images, "float32")
+        self.make_model, self.scorer, self.extractor = make_model, scorer, extractor
+        self.real_features = None if extractor is None else extractor(np.asarray(real_images, "float32"))
         self.alphas = [float(a) for a in alphas]
         self.num_pairs, self.low, self.high, self.pair_seed, self.seed = num_pairs, low, high, pair_seed, seed
         self.executions = {}  # hyperparameter values -> generators trained for them in this process
@@ -127,14 +126,15 @@ class AlphaHyperModel(keras_tuner.HyperModel):
         return metrics
 
     def evaluate(self, model):
-        """separation (paired Cohen's d, high - low), mean memorability and the quality distance of `model`."""
+        """separation (paired Cohen's d, high - low), mean memorability and, with an extractor, FID and KID of
+        `model`'s low and high images against the real images."""
         low, high = model.low_high(self.low, self.high)
         images_low, images_high = generate_pairs(model, self.num_pairs, self.pair_seed, low, high)
         scores_low, scores_high = score_images(self.scorer, images_low), score_images(self.scorer, images_high)
         stats = pair_statistics(scores_low, scores_high)
         # A scorer that gives every image the same score separates nothing (d would be rounding noise).
         flat = np.ptp(np.concatenate([scores_low, scores_high])) < 1e-6
-        return {
+        metrics = {
             "separation": 0.0 if flat else stats["cohens_d_paired"],
             "mean_difference": stats["mean_difference"],
             "positive_share": stats["positive_share"],
@@ -142,9 +142,12 @@ class AlphaHyperModel(keras_tuner.HyperModel):
             "mean_high": stats["mean_high"],
             "mean_memorability": (stats["mean_low"] + stats["mean_high"]) / 2.0,
             "p_paired_t": stats["p_paired_t"],
-            "quality_distance": image_statistics_distance(np.concatenate([images_low, images_high]),
-                                                          self.real_images),
         }
+        if self.extractor is not None:
+            images = np.concatenate([images_low, images_high])
+            report = quality.compare(self.extractor(images), self.real_features, self.extractor.name)
+            metrics.update(fid=report["fid"], kid=report["kid"])
+        return metrics
 
 
 def make_tuner(hypermodel, kind="grid", dist=None, max_trials=None, **kwargs):
@@ -189,13 +192,20 @@ def trial_table(tuner):
     return sorted(rows, key=lambda r: (r["alpha"], r["trial"]))
 
 
-def best_alpha(rows, max_quality_distance=None):
-    """The alpha with the largest separation among trials whose images pass the quality guard (all trials
-    when none passes or no guard is given)."""
+MAX_FID_RATIO = 1.5  # our choice: the guard's default, see `best_alpha`
+
+
+def best_alpha(rows, max_fid_ratio=None):
+    """The alpha with the largest separation among trials whose images pass the quality guard: an FID at most
+    `max_fid_ratio` times the sweep's best (lowest) FID. A ratio, because an FID's scale depends on the
+    extractor and the sample sizes, which every trial shares. No guard without a ratio or without FIDs."""
     if not rows:
         raise ValueError("No completed trials.")
-    passing = [r for r in rows if max_quality_distance is None or r["quality_distance"] <= max_quality_distance]
-    return max(passing or rows, key=lambda r: r["separation"])["alpha"]
+    fids = [r["fid"] for r in rows if r.get("fid") is not None]
+    if max_fid_ratio is None or len(fids) < len(rows):
+        return max(rows, key=lambda r: r["separation"])["alpha"]
+    passing = [r for r in rows if r["fid"] <= max_fid_ratio * min(fids)]
+    return max(passing, key=lambda r: r["separation"])["alpha"]
 
 
 def best_model(tuner):
@@ -213,7 +223,7 @@ def best_model(tuner):
 
 
 COLUMNS = ("alpha", "separation", "mean_difference", "positive_share", "mean_low", "mean_high",
-           "mean_memorability", "quality_distance", "generators", "generators_positive", "p_across", "ci_low",
+           "mean_memorability", "fid", "kid", "generators", "generators_positive", "p_across", "ci_low",
            "ci_high", "final_d_loss", "final_g_loss", "final_mem_loss", "trial")
 GENERATOR_COLUMNS = ("alpha", "seed", "separation", "mean_difference", "mean_memorability", "p_paired_t")
 
@@ -223,12 +233,14 @@ def save_table(record, path):
     generators = [{"alpha": r["alpha"], **g} for r in record["trials"] for g in r["per_generator"]]
     tables = ((".csv", COLUMNS, record["trials"]), ("_generators.csv", GENERATOR_COLUMNS, generators))
     for name, columns, rows in tables:
-        with open(path + name, "w", newline="") as f:
-            writer = csv.DictWriter(f, columns, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
-    with open(path + ".json", "w") as f:
-        json.dump(record, f, indent=2)
+        def write(tmp, columns=columns, rows=rows):
+            with open(tmp, "w", newline="") as f:
+                writer = csv.DictWriter(f, columns, extrasaction="ignore")
+                writer.writeheader()
+                writer.writerows(rows)
+
+        write_atomically(path + name, write)
+    write_text(path + ".json", json.dumps(record, indent=2))
 
 
 def plot(rows, path, size=(360, 260)):
@@ -272,19 +284,22 @@ def plot(rows, path, size=(360, 260)):
         for j, (key, colour) in enumerate(series if len(series) > 1 else []):  # legend in the title row
             draw.text((x0 + 90 + 60 * j, 5), key.replace("mean_", "").replace("memorability", "overall"),
                       fill=colour)
-    image.save(path)
+    write_atomically(path, image.save)
 
 
 # --- the sweep as a run: `vms-zoo sweep` / recipes/tune_alpha.py ------------------------------------------
 
 def sweep(output, preset="wmemgan_synthetic_score_32", alphas=DEFAULT_ALPHAS, tuner="grid", trials=None, seeds=1,
-          pairs=500, data=None, overrides=None, max_quality_distance=0.15, overwrite=False, distribute=False,
-          verbose=1):
+          pairs=500, data=None, overrides=None, features="auto", max_fid_ratio=MAX_FID_RATIO, overwrite=False,
+          distribute=False, verbose=1):
     """Sweep the memorability weight of a W-MEMGAN preset with keras-tuner and write the paper's Fig. 3.
 
     Each trial trains the preset's generator with one alpha (its training settings: data, epochs, optimiser,
     feedback predictor and scorer), `seeds` generators per alpha. Writes to `output`: alpha_sweep.csv / .json
     (a row per alpha, the best alpha), alpha_sweep_generators.csv (a row per generator) and alpha_sweep.png.
+    `features` names the quality guard's extractor (`vms_zoo.quality.feature_extractor`: "auto", "resmem",
+    "inception", "inception:PATH", "none"); the guard keeps trials whose FID is within `max_fid_ratio` of the
+    best (`best_alpha`).
     Rerunning the same sweep resumes it (finished trials are kept); other settings are refused unless
     `overwrite`. Returns the record.
     """
@@ -292,8 +307,9 @@ def sweep(output, preset="wmemgan_synthetic_score_32", alphas=DEFAULT_ALPHAS, tu
     if resolved["class"] != "WMEMGAN":
         raise ValueError(f"The alpha sweep trains W-MEMGAN presets; {preset} is a {resolved['class']} "
                          "(sweep MEMGAN from Python with gan_factory(MEMGAN, ...)).")
+    quality.check_spec(features)  # a bad extractor name stops the sweep before its folder is made
     settings = {**resolved, "alphas": [float(a) for a in alphas], "tuner": tuner, "trials": trials, "seeds": seeds,
-                "pairs": pairs, "max_quality_distance": max_quality_distance, "verbose": verbose,
+                "pairs": pairs, "features": features, "max_fid_ratio": max_fid_ratio, "verbose": verbose,
                 "distribute": distribute}
     output = Path(output)
     with run_folder(output, settings, overwrite) as resume:
@@ -304,6 +320,9 @@ def sweep(output, preset="wmemgan_synthetic_score_32", alphas=DEFAULT_ALPHAS, tu
         # made and models trained, and the predictors' variables must be spread over the mesh like the GANs'.
         jax_scope = dist.scope() if dist is not None and dist.strategy is None else contextlib.nullcontext()
         with jax_scope:
+            extractor, quality_note = quality.feature_extractor(features)  # before training: a missing one stops here
+            if quality_note and verbose:
+                print(quality_note, flush=True)
             config, training, predictor, scorer, images, _ = prepare(resolved, output, verbose)
             config.pop("alpha", None)
             scale = standardize_scores(config, training, predictor, images)
@@ -314,8 +333,9 @@ def sweep(output, preset="wmemgan_synthetic_score_32", alphas=DEFAULT_ALPHAS, tu
                                compile_kwargs={"n_critic": training["n_critic"], "gp_weight": training["gp_weight"],
                                                "real_batches": training.get("real_batches", "fresh")},
                                **{k: v for k, v in config.items() if k != "seed"})
-            hypermodel = AlphaHyperModel(make, scorer, images[:500], alphas=alphas, num_pairs=pairs, low=low, high=high,
-                                         pair_seed=training["seed"] + 100, seed=training["seed"])
+            hypermodel = AlphaHyperModel(make, scorer, images[:REAL_IMAGES], alphas=alphas, num_pairs=pairs, low=low,
+                                         high=high, pair_seed=training["seed"] + 100, seed=training["seed"],
+                                         extractor=extractor)
             search = make_tuner(hypermodel, tuner, dist=dist, max_trials=trials, directory=str(output),
                                 project_name="tuner", overwrite=not resume, seed=training["seed"],
                                 executions_per_trial=seeds)
@@ -326,17 +346,19 @@ def sweep(output, preset="wmemgan_synthetic_score_32", alphas=DEFAULT_ALPHAS, tu
                           verbose=verbose)
 
         rows = trial_table(search)
-        best = best_alpha(rows, max_quality_distance)
+        best = best_alpha(rows, max_fid_ratio)
         record = {"best_alpha": best, "trials": rows, "num_images": int(len(images)), "backend": keras.backend.backend(),
+                  "quality_extractor": None if extractor is None else extractor.name, "quality_note": quality_note,
                   "distribute": repr(dist), "seconds": round(time.time() - start, 1), "resumed": resume,
                   "settings": json.loads(json.dumps(settings, default=str))}
         save_table(record, os.path.join(output, "alpha_sweep"))
         plot(rows, os.path.join(output, "alpha_sweep.png"))
         if verbose:
             for r in rows:
+                guard = "" if r.get("fid") is None else f"  FID {r['fid']:.2f}, KID {r['kid']:.4f}"
                 print(f"alpha {r['alpha']:5g}: separation {r['separation']:+.3f}  mean memorability "
-                      f"{r['mean_memorability']:.4f} (low {r['mean_low']:.4f}, high {r['mean_high']:.4f})  "
-                      f"quality distance {r['quality_distance']:.3f}", flush=True)
+                      f"{r['mean_memorability']:.4f} (low {r['mean_low']:.4f}, high {r['mean_high']:.4f}){guard}",
+                      flush=True)
                 if "p_across" in r:
                     print(f"    {r['generators']} generators, {r['generators_positive']} with high > low; mean difference "
                           f"{r['mean_difference_across']:+.4f} (95% CI {r['ci_low']:+.4f} .. {r['ci_high']:+.4f}), "

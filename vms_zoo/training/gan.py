@@ -8,6 +8,7 @@ import numpy as np
 
 from vms_zoo.data.sources import gan_source
 from vms_zoo.evaluation import evaluate_pairs, score_images, score_scale, split_settings
+from vms_zoo.io import write_text
 from vms_zoo.presets import save_preset
 
 REAL_SAMPLE = 2000  # real images scored (score scale, pair split, summary): the first ones
@@ -98,7 +99,7 @@ def finish(gan, resolved, output, record, predictor, scorer, low=None, high=None
                             real_scores=record.pop("scorer_real_scores", None), **split_settings(training),
                             also_score={"feedback_predictor": predictor})
     record.update(eval_seconds=round(time.time() - start, 1), pairs=result, backend=keras.backend.backend())
-    (output / "pairs.json").write_text(json.dumps(record, indent=2, default=float))
+    write_text(output / "pairs.json", json.dumps(record, indent=2, default=float))
     save_preset(gan, output, {
         "description": f"{resolved['class']} trained from preset {resolved['preset']}, alpha = {gan.alpha:g}.",
         "paper": resolved["paper"], "dataset": training["data"].split(":")[0], "resolution": gan.image_size,

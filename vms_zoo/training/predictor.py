@@ -9,6 +9,7 @@ import numpy as np
 
 from vms_zoo.data.augment import JointAugment
 from vms_zoo.data.sources import EpochBatches, predictor_data
+from vms_zoo.io import write_atomically, write_text
 from vms_zoo.metrics import MSE255, Pearson2D, category_mean_baseline, map_report
 from vms_zoo.models.vms_predictor import VMSPredictor
 from vms_zoo.presets import save_preset
@@ -37,8 +38,8 @@ def cached_features(model, images, output, split, source, verbose=1):
         return np.load(path)
     features = model.encode(images, verbose=verbose)
     info.unlink(missing_ok=True)  # features and json are written together or not at all
-    np.save(path, features)
-    info.write_text(json.dumps(key, indent=2))
+    write_atomically(path, lambda tmp: np.save(tmp, features))
+    write_text(info, json.dumps(key, indent=2))
     return features
 
 
@@ -112,7 +113,7 @@ def train_predictor(resolved, output, verbose=1, callbacks=()):
                     "category_mean_baseline": metrics["category_mean_baseline"]["overall"]},
         "recipe": f"vms-zoo train {resolved['preset']}",
     })
-    (output / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    write_text(output / "metrics.json", json.dumps(metrics, indent=2))
     save_prediction_grid(test["images"][:8], test["vms"][:8], predicted[:8], output / "predictions.png")
     m, b = metrics["model"]["overall"], metrics["category_mean_baseline"]["overall"]
     if verbose:
