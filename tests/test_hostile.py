@@ -197,6 +197,7 @@ def test_evaluate_never_writes_inside_a_named_presets_shipped_folder(tmp_path, c
     (["--threshold-quantile", "0.3"], "argument --threshold-quantile: needs --data"),
     (["--seed", "-1"], "argument --seed: expected a whole number from 0"),
     (["--pairs", "-4"], "argument --pairs: expected a whole number >= 1"),
+    (["--pairs", "99999999999"], "argument --pairs: expected at most 10000 pairs"),
 ])
 def test_evaluate_refuses_bad_numbers_at_parse_time(capsys, monkeypatch, folders, args, message):
     monkeypatch.setattr(cli, "load_model", lambda *a: pytest.fail("the model loaded"))
