@@ -28,8 +28,6 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-PAPER_PRESETS = ("vms_vae_m8", "vms_vae_m8_l1", "vms_vae_m32", "vms_vae_m32_vischema_plus", "wmemgan_score_128",
-                 "wmemgan_map_128", "memgan_256", "memgan_foil_256")
 # Dense TF32 tensor-core peaks in TFLOP/s, from NVIDIA's data sheets (without sparsity); V100 has no TF32, its
 # float32 peak is given.
 GPU_PEAK_TFLOPS = {"H100 SXM": 494.7, "A100 SXM": 156.0, "L4": 60.0, "V100 SXM2 (float32)": 15.7}
@@ -37,6 +35,14 @@ UTILISATION = 0.25  # our assumption: small-batch GAN and VAE steps rarely reach
 # Other readings of a preset, costed beside it: row name -> (preset, training overrides). Their memory is the
 # preset's (same batches, same nets).
 VARIANTS = {"memgan_256 (schedule=authors_code)": ("memgan_256", {"schedule": "authors_code"})}
+
+
+def paper_presets():
+    """Every trainable preset of every family that trains on real data rather than the synthetic scenes."""
+    from vms_zoo import registry
+
+    return [name for family in registry.registered().values() if family.trainer
+            for name, preset in family.presets.items() if preset["training"]["data"] != "synthetic"]
 
 
 def _rss_mib():
@@ -60,13 +66,13 @@ def build(preset, stage=None):
     resolved = resolve(preset)
     config, training = dict(resolved["config"]), resolved["training"]
     rng = np.random.default_rng(0)
-    if resolved["class"] == "VMSPredictor":
-        model = model_class("VMSPredictor")(**{**config, "encoder_weights": None})
+    if model_class(resolved["class"]).task == "predictor":
+        model = model_class(resolved["class"])(**{**config, "encoder_weights": None})
         model.compile(optimizer=keras.optimizers.Adam(training["learning_rate"]))
         size = config["image_size"]
         return model, lambda b: (rng.random((b, size, size, 3), "float32"), rng.random((b, size, size, 2), "float32"))
-    predictor_config = get_preset(training["predictor"])["config"]
-    predictor = model_class("VMSPredictor")(**{**predictor_config, "encoder_weights": None})
+    feedback = get_preset(training["predictor"])
+    predictor = model_class(feedback["class"])(**{**feedback["config"], "encoder_weights": None})
     config.pop("predictor", None)
     gan = model_class(resolved["class"])(predictor, **config)
     adam = dict(learning_rate=training["learning_rate"], beta_1=0.0, beta_2=0.99 if resolved["class"] == "MEMGAN" else 0.9)
@@ -143,7 +149,7 @@ def add_variants(results):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--presets", nargs="+", default=list(PAPER_PRESETS))
+    parser.add_argument("--presets", nargs="+", default=None, help="default: every paper preset")
     parser.add_argument("--output", default="docs/results/paper_runs.json")
     parser.add_argument("--overwrite", action="store_true")
     parser.add_argument("--variants-only", action="store_true",
@@ -169,7 +175,7 @@ def main():
 
     results = {"backend": keras.backend.backend(), "utilisation": UTILISATION, "gpu_peak_tflops": GPU_PEAK_TFLOPS,
                "presets": {}}
-    for preset in args.presets:
+    for preset in args.presets or paper_presets():
         cost = run_cost(preset)
         mem = memory(preset)
         results["presets"][preset] = {**cost, "estimated_hours": estimated_hours(cost["flops_per_run"]), "memory": mem,

@@ -8,9 +8,10 @@ import pytest
 from PIL import Image
 
 import photo_data
-from helpers import trainable_presets
+from helpers import presets_with
 from vms_zoo import cli, presets, training
 from vms_zoo.data.sources import GAN_KINDS
+from vms_zoo.models.memorability_gan import SMOKE_FEEDBACK
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +56,7 @@ def test_presets_left_to_their_twin_take_its_code_path():
         assert differ <= {("config", "alpha"), ("training", "category")} and a["class"] == b["class"], (name, differ)
 
 
-@pytest.mark.parametrize("name", [name for name in trainable_presets() if name not in SAME_CODE_PATH])
+@pytest.mark.parametrize("name", [name for name in presets_with("smoke_rule") if name not in SAME_CODE_PATH])
 def test_every_preset_smoke_trains_from_real_photos_and_its_folder_loads(name, data, tmp_path, capsys):
     out = tmp_path / name
     feedback = presets.get_preset(name)["training"].get("predictor")
@@ -123,7 +124,7 @@ def test_every_preset_smoke_trains_from_real_photos_and_its_folder_loads(name, d
 
 
 def test_smoke_settings_keep_the_presets_code_path():
-    for name in trainable_presets():
+    for name in presets_with("smoke_rule"):
         full, smoke = training.resolve(name), training.resolve(name, smoke=True)
         assert smoke["class"] == full["class"] and smoke["training"]["data"] == full["training"]["data"]
         for key in ("encoder", "condition", "pixel_norm", "minibatch_stddev", "alpha", "reconstruction", "map_size"):
@@ -133,7 +134,7 @@ def test_smoke_settings_keep_the_presets_code_path():
         # A predictor trained at smoke scale cannot rank real images: score-scaled runs take a shipped one.
         fed_back = full["training"].get("predictor")
         if full["training"].get("score_scale") is True and presets.weights_status(fed_back) == "not published":
-            fed_back = training.SMOKE_FEEDBACK
+            fed_back = SMOKE_FEEDBACK
         assert smoke["training"].get("predictor") == fed_back, name
     vgg = training.resolve("vms_vae_vgg16_synthetic_64", smoke=True)["config"]
     assert vgg["encoder"] == "vgg16" and vgg["image_size"] == 32 and vgg["encoder_weights"] == "hed_vgg16"

