@@ -329,3 +329,30 @@ def test_version_prints_the_package_version(capsys):
         cli.main(["--version"])
     assert exit_info.value.code == 0
     assert capsys.readouterr().out.strip() == f"vms-zoo {vms_zoo.__version__}"
+
+
+def test_predict_takes_folders_and_globs_and_says_what_it_was_trained_on(tmp_path, capsys, presets, images):
+    folder, names = images
+    synthetic = tmp_path / "synthetic_predictor"
+    save_preset(load(presets / "predictor"), synthetic, metadata={"dataset": "synthetic"})
+    code = cli.main([str(a) for a in ("predict", folder, str(folder / "*.png"), "--preset", synthetic,
+                                      "--output", tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    report = json.loads((tmp_path / "out" / "scores.json").read_text())
+    pngs = sorted(n for n in names if n.endswith(".png"))
+    assert [os.path.basename(r["image"]) for r in report["images"]] == names + pngs  # folder sorted, then glob
+    assert report["trained_on"] == "synthetic"
+    notes = [line for line in err.splitlines() if line.startswith("vms-zoo:")]
+    assert len(notes) == 1 and "synthetic scenes" in notes[0]
+    entry = report["images"][0]
+    with Image.open(tmp_path / "out" / entry["panel"]) as panel, Image.open(folder / entry["image"]) as photo:
+        assert panel.width > 4 * panel.height // 2 and panel.mode == "RGB"  # four pictures side by side
+    assert cli.main(["predict", str(presets / "predictor"), "--output", str(tmp_path / "x")]) == 1  # no images
+    assert "No image files" in capsys.readouterr().err
+    assert cli.main(["predict", str(folder / "*.tiff"), "--output", str(tmp_path / "x")]) == 1
+    assert "No image file matches" in capsys.readouterr().err
+    assert cli.main(["predict", str(folder / "photo.jpg"), "--preset", str(presets / "predictor"), "--output",
+                     str(tmp_path / "plain")]) == 0
+    assert "synthetic" not in capsys.readouterr().err
+    assert json.loads((tmp_path / "plain" / "scores.json").read_text())["trained_on"] is None

