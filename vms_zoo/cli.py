@@ -132,7 +132,8 @@ def build_parser():
     p.add_argument("--features", default="auto",
                    help="FID/KID features with --data: auto | resmem | inception | inception:PATH | none")
     p.add_argument("--category", default=None, help="category of --data (synthetic or LSUN, e.g. kitchen; default: all)")
-    p.add_argument("--output", default=None, help="JSON file for the statistics (default: printed only)")
+    p.add_argument("--output", default=None, help="JSON file for the statistics (default: not written)")
+    p.add_argument("--json", action="store_true", help="print the full statistics as JSON instead of the summary")
     p.add_argument("--overwrite", action="store_true", help="replace the --output file if it exists")
     p.set_defaults(run=cmd_evaluate)
 
@@ -513,6 +514,7 @@ def cmd_evaluate(args):
     elif args.features != "none":
         notes.append("Image quality (FID / KID) needs real images: pass --data.")
     quantile = SPLIT_QUANTILE if args.threshold_quantile is None else args.threshold_quantile
+    count_progress(model, args.pairs * (3 if extractor is not None else 2), "generated and scored")
     result = evaluate_pairs(model, scorer, num_pairs=args.pairs, seed=args.seed, low=args.low, high=args.high,
                             threshold=args.threshold, threshold_quantile=quantile, real_scores=real,
                             also_score=also, extractor=extractor, real_features=real_features)
@@ -527,7 +529,62 @@ def cmd_evaluate(args):
 
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         write_text(args.output, text)
-    print(text)
+    print(text if args.json else evaluation_summary(result))
+    if args.output and not args.json:
+        print(f"Full statistics: {args.output}")
+
+
+def count_progress(model, total, what):
+    """One self-updating stderr line, "N / total images <what>", counted as `model.generate` returns images."""
+    generate, done = model.generate, [0]
+
+    def counted(z, *rest, **kwargs):
+        images = generate(z, *rest, **kwargs)
+        done[0] += len(images)
+        end = "\n" if done[0] >= total else ""
+        print(f"\r{done[0]} / {total} images {what}", end=end, file=sys.stderr, flush=True)
+        return images
+
+    model.generate = counted
+
+
+def p_value(p):
+    """A p-value as people read it: "< 1e-300" where it underflows to 0, never a bare 0."""
+    if p is None:
+        return "n/a"
+    return "< 1e-300" if p < 1e-300 else f"{p:.3g}"
+
+
+def evaluation_summary(result):
+    """The pair evaluation as a short table: scores of the low and high images, the paired tests, the split, the
+    paper's Fig. 4 reading, the other judges and image quality, where reported."""
+    number = lambda v, spec=".3f": "n/a" if v is None else format(v, spec)  # noqa: E731
+    rows = [("pairs", str(result["num_pairs"])),
+            ("mean score low / high", f"{number(result['mean_low'])} / {number(result['mean_high'])}"),
+            ("mean difference (high - low)", number(result["mean_difference"], "+.3f")),
+            ("share of pairs with high > low", number(result["positive_share"])),
+            ("Cohen's d (paired)", number(result["cohens_d_paired"])),
+            ("p, paired t-test", p_value(result["p_paired_t"])),
+            ("p, Wilcoxon signed-rank", p_value(result["p_wilcoxon"]))]
+    if result.get("threshold") is not None:
+        rows.append((f"split at {result['threshold']:.3f}: share high > low above / below",
+                     f"{number(result['positive_share_above'])} ({result['num_above']}) / "
+                     f"{number(result['positive_share_below'])} ({result['num_below']})"))
+    if result.get("fig4"):
+        f = result["fig4"]
+        rows.append(("Fig. 4 (split 0.65): above / below, paper",
+                     f"{number(f['positive_share_above'])} / {number(f['positive_share_below'])}, paper "
+                     f"{number(f['paper']['positive_share_above'])} / {number(f['paper']['positive_share_below'])}"))
+    for name, judge in result.items():
+        if isinstance(judge, dict) and "mean_low" in judge and name != "fig4":
+            rows.append((f"{judge.get('preset', name)}: mean low / high, p",
+                         f"{number(judge['mean_low'])} / {number(judge['mean_high'])}, "
+                         f"p {p_value(judge.get('p_paired_t'))}"))
+    for group, q in (result.get("quality") or {}).items():
+        rows.append((f"{group} images: FID / KID ({q['extractor']})", f"{q['fid']:.2f} / {q['kid']:.4f}"))
+    width = max(len(label) for label, _ in rows)
+    head = f"{result.get('preset')} graded by {result.get('scorer')} ({result.get('score_kind')} scores)"
+    return "\n".join([head, "-" * len(head)] + [f"{label:<{width}}  {value}" for label, value in rows])
 
 
 def cmd_experiment_serve(args):

@@ -534,7 +534,7 @@ def smoke_check(resolved, output, verbose=1):
         from vms_zoo.evaluation import generate_pairs
 
         low, high = generate_pairs(model, training["pairs"], seed=training["seed"])
-        save_grid([[a, b] for a, b in zip(low, high)], path, scale=4)
+        save_grid([[a, b] for a, b in zip(low, high)], path, scale=4, titles=["target low", "target high"])
         drawn, what = np.stack([low, high]), "low / high-target images"
     else:
         from vms_zoo.data.sources import predictor_data
