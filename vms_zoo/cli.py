@@ -17,9 +17,12 @@ line on stderr and a non-zero exit code.
 """
 
 import argparse
+import contextlib
 import json
 import os
+import re
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -237,8 +240,48 @@ def finite_float(text):
 def main(argv=None):
     """Entry point of the `vms-zoo` console script; returns the exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
-    if "--verbose" not in argv:  # before any backend is imported: TensorFlow reads it once, at import
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "--verbose" in argv:
+        return run_command(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before any backend is imported: read once, at import
+    with native_logs_filtered():
+        return run_command(argv)
+
+
+NATIVE_LOG = re.compile(r"^([IWEF]\d{4} \d\d:\d\d:\d\d|WARNING: All log messages before absl)")
+
+
+@contextlib.contextmanager
+def native_logs_filtered():
+    """Drops the C++ log lines (absl / TensorFlow start-up notes) that TF_CPP_MIN_LOG_LEVEL does not reach, and
+    passes every other stderr line on: fd 2 goes through a pipe that a thread reads line by line."""
+    try:
+        sys.stderr.flush()
+        saved, (read_end, write_end) = os.dup(2), os.pipe()
+    except (OSError, ValueError):  # no real fd 2 (an embedding host): leave stderr alone
+        yield
+        return
+
+    def forward():
+        with os.fdopen(read_end, "rb") as lines:
+            for line in lines:
+                if not NATIVE_LOG.match(line.decode(errors="replace")):
+                    os.write(saved, line)
+
+    thread = threading.Thread(target=forward, daemon=True)
+    thread.start()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # closes the pipe's last writer: the thread reads to the end and stops
+        thread.join(timeout=2)
+        os.close(saved)
+
+
+def run_command(argv):
+    """Parse `argv` and run its command; user errors are one line on stderr and exit code 1."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "threshold_quantile", None) is not None and not args.data:

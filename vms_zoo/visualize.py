@@ -176,3 +176,61 @@ def prediction_panel(image, vms, caption=None, height=PANEL_HEIGHT, pad=6):
         draw.text((x_bar + bar_width + 5, y), f"{value:g}", fill="black", font=small, anchor="lm")
     draw.text((pad, header + h + pad + footer / 2), caption, fill="black", font=small, anchor="lm")
     return np.asarray(panel)
+
+
+def read_csv_log(path):
+    """{column: [float, ...]} of a Keras CSVLogger file (empty cells and non-numbers read as nan)."""
+    import csv
+
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    columns = {}
+    for row in rows:
+        for key, value in row.items():
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                number = float("nan")
+            columns.setdefault(key, []).append(number)
+    return columns
+
+
+def save_curves(history, path, width=360, height=220):
+    """A PNG of training curves: one chart per metric, the training values in blue and the held-out (val_)
+    values in orange, against the epoch. `history` is {name: [value per epoch]} (Keras History or CSV log)."""
+    names = [k for k in history if k != "epoch" and not k.startswith("val_")]
+    names += [k[4:] for k in history if k.startswith("val_") and k[4:] not in names]
+    charts = []
+    for name in names:
+        chart = Image.new("RGB", (width, height), "white")
+        draw = ImageDraw.Draw(chart)
+        series = [(history.get(name), (31, 119, 180), "train"), (history.get(f"val_{name}"), (255, 127, 14), "held out")]
+        values = np.array([v for s, _, _ in series if s for v in s], np.float64)
+        values = values[np.isfinite(values)]
+        draw.text((8, 4), name, fill="black", font=font(13))
+        left, top, right, bottom = 52, 24, width - 10, height - 26
+        draw.rectangle([left, top, right, bottom], outline=(160, 160, 160))
+        if values.size:
+            lo, hi = float(values.min()), float(values.max())
+            span = (hi - lo) or max(abs(hi), 1.0) * 1e-3
+            n = max(len(s) for s, _, _ in series if s)
+            to_xy = lambda i, v: (left + (right - left) * (i / max(n - 1, 1)), bottom - (bottom - top) * (v - lo) / span)  # noqa: E731
+            for value in (lo, hi):
+                draw.text((left - 4, to_xy(0, value)[1]), f"{value:.3g}", fill="black", font=font(10), anchor="rm")
+            draw.text(((left + right) / 2, bottom + 14), f"epoch 1 .. {n}", fill="black", font=font(10), anchor="mm")
+            for k, (s, colour, label) in enumerate(series):
+                if not s:
+                    continue
+                points = [to_xy(i, v) for i, v in enumerate(s) if np.isfinite(v)]
+                if len(points) > 1:
+                    draw.line(points, fill=colour, width=2)
+                for x, y in points:
+                    draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=colour)
+                draw.text((right - 4, top + 4 + 12 * k), label, fill=colour, font=font(10), anchor="ra")
+        charts.append(chart)
+    columns = min(3, max(1, len(charts)))
+    sheet = Image.new("RGB", (columns * width, max(1, -(-len(charts) // columns)) * height), "white")
+    for i, chart in enumerate(charts):
+        sheet.paste(chart, ((i % columns) * width, (i // columns) * height))
+    write_atomically(path, lambda tmp: sheet.save(tmp, format="PNG"))
+    return path

@@ -38,8 +38,9 @@ TRAINED_HERE = ("predictor", "scorer")  # predictors a GAN run may train itself 
 FEATURE_CACHE = tuple(f"features_{split}.{ext}" for split in ("train", "test") for ext in ("npy", "json"))
 SWEEP_FILES = ("alpha_sweep.csv", "alpha_sweep_generators.csv", "alpha_sweep.json", "alpha_sweep.png")
 # Every name a run writes in its folder: in a folder that holds no run, an existing one is refused.
+CSV_LOG, CURVES_FILE = "training_log.csv", "training_curves.png"  # every epoch's metrics, and their chart
 RUN_OUTPUTS = (RUN_FILE, RECORD_FILE, "config.json", "model.weights.h5", "metadata.json", "README.md",
-               "metrics.json", "predictions.png", "pairs.json", "samples", SMOKE_FILE) + FEATURE_CACHE + SWEEP_FILES \
+               "metrics.json", "predictions.png", "pairs.json", "samples", SMOKE_FILE, CSV_LOG, CURVES_FILE) + FEATURE_CACHE + SWEEP_FILES \
               + RESUME_STATE + TRAINED_HERE
 # Settings that may change when a run is resumed: how it runs, not what it computes.
 SESSION_KEYS = ("verbose", "distribute")
