@@ -467,3 +467,23 @@ def test_a_predictor_run_logs_every_epoch_to_csv_and_draws_its_curves(whole_run)
     warnings = below_baseline(model, baseline)
     assert len(warnings) == 1 and "rho2D true 0.100 is below the category-mean baseline 0.200" in warnings[0]
     assert below_baseline(baseline, baseline) == []
+
+
+def test_raising_epochs_continues_a_finished_predictor_run_and_lowering_them_is_refused(tmp_path):
+    one = {**RESUMED, "epochs": 1}
+    training.train("vms_vae_synthetic_scorer_32", output=tmp_path, overrides=one, verbose=0)
+    first = vms_zoo.load(str(tmp_path))
+    assert float(keras.ops.convert_to_numpy(first.kl_step)) == 2.0
+    training.train("vms_vae_synthetic_scorer_32", output=tmp_path, overrides={**one, "epochs": 2}, verbose=0)
+    model = vms_zoo.load(str(tmp_path))
+    assert float(keras.ops.convert_to_numpy(model.kl_step)) == 4.0  # on from the first epoch's weights: 2 + 2 steps
+    from vms_zoo.visualize import read_csv_log
+
+    assert read_csv_log(tmp_path / training.CSV_LOG)["epoch"] == [0.0, 1.0]
+    state = training.run_state(tmp_path)
+    assert state["finished"] and state["continued_from_epoch"] == 1
+    with pytest.raises(ValueError, match=r"training.epochs: 2 -> 1"):
+        training.train("vms_vae_synthetic_scorer_32", output=tmp_path, overrides=one, verbose=0)
+    with pytest.raises(ValueError, match=r"other settings"):  # more epochs and another change: refused
+        training.train("vms_vae_synthetic_scorer_32", output=tmp_path, overrides={**one, "epochs": 3, "batch_size": 4},
+                       verbose=0)

@@ -298,6 +298,10 @@ def start_run(output, settings, overwrite=False):
     saved = read_run(output) if not overwrite else _read_run_or_empty(output)
     if saved is not None and not overwrite:
         changed = sorted(_diff(saved, settings))
+        if changed and continues_finished_run(output, saved, settings):
+            state = {**run_state(output), "finished": None, "continued_from_epoch": saved["training"]["epochs"]}
+            write_text(output / RUN_FILE, json.dumps({**settings, STATE: state}, indent=2))
+            return True
         if changed:
             raise ValueError(f"{output} holds a run with other settings ({'; '.join(changed)}); rerun with the same "
                              "ones to resume, pass --overwrite to start afresh, or choose another --output.")
@@ -323,6 +327,17 @@ def start_run(output, settings, overwrite=False):
                 shutil.rmtree(target)
     write_text(output / RUN_FILE, json.dumps(settings, indent=2))
     return False
+
+
+def continues_finished_run(output, saved, settings):
+    """Whether `settings` raise only training.epochs of the finished predictor run in `output`: such a run goes on
+    from its saved weights for the extra epochs (a decrease, or any other change, is refused)."""
+    old, new = (saved.get("training") or {}).get("epochs"), (settings.get("training") or {}).get("epochs")
+    if not (isinstance(old, int) and isinstance(new, int) and new > old):
+        return False
+    same_otherwise = not _diff({**saved, "training": {**saved["training"], "epochs": new}}, settings)
+    return (same_otherwise and settings.get("class") == "VMSPredictor" and bool(run_state(output).get("finished"))
+            and (Path(output) / "model.weights.h5").is_file())
 
 
 def _read_run_or_empty(output):

@@ -47,7 +47,7 @@ def cached_features(model, images, output, split, source, verbose=1):
 def train_predictor(resolved, output, verbose=1, callbacks=()):
     """Train `resolved` (see `vms_zoo.training.resolve`) and write the preset folder, metrics.json and
     predictions.png (image | true VMS | predicted VMS | overlay) to `output`. Returns the metrics."""
-    from vms_zoo.training import CSV_LOG, CURVES_FILE
+    from vms_zoo.training import CSV_LOG, CURVES_FILE, run_state
 
     config, training = resolved["config"], resolved["training"]
     keras.utils.set_random_seed(training["seed"])
@@ -58,6 +58,12 @@ def train_predictor(resolved, output, verbose=1, callbacks=()):
     data_seconds = time.time() - start
 
     model = VMSPredictor(**config)
+    initial_epoch = run_state(output).get("continued_from_epoch") or 0
+    if initial_epoch:  # a finished run given more epochs: on from its saved weights (a fresh optimizer state)
+        model(keras.ops.zeros((1, config["image_size"], config["image_size"], 3)))
+        model.load_weights(str(output / "model.weights.h5"))
+        if verbose:
+            print(f"Continuing the finished run from epoch {initial_epoch} to {training['epochs']}", flush=True)
     batch_size = training["batch_size"]
     steps = training["steps_per_epoch"] or len(train["images"]) // batch_size
     learning_rate = training["learning_rate"]
@@ -90,7 +96,8 @@ def train_predictor(resolved, output, verbose=1, callbacks=()):
 
     backup = output / ".vms_zoo_backup"  # BackupAndRestore deletes its folder at the end: ours alone
     log = keras.callbacks.CSVLogger(str(output / CSV_LOG), append=True)  # append: a resumed run adds its epochs
-    history = model.fit(fit_data, epochs=training["epochs"], validation_data=(x_test, test["vms"]),
+    history = model.fit(fit_data, epochs=training["epochs"], initial_epoch=initial_epoch,
+                        validation_data=(x_test, test["vms"]),
                         callbacks=[keras.callbacks.BackupAndRestore(str(backup)), log, *callbacks,
                                    *([Throughput(images_per_step=batch_size)] if verbose else [])], verbose=verbose,
                         **fit_kwargs)
