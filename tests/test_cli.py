@@ -208,13 +208,55 @@ def test_info_prints_the_card(capsys):
 
 def test_list_json_is_machine_readable(capsys):
     assert cli.main(["list", "--json"]) == 0
-    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [r["name"] for r in rows] == list_presets()
+    rows = json.loads(capsys.readouterr().out)  # one JSON array
+    assert isinstance(rows, list) and [r["name"] for r in rows] == list_presets()
     by_name = {r["name"]: r for r in rows}
-    assert by_name["vms_vae_synthetic_64"] == {"name": "vms_vae_synthetic_64", "class": "VMSPredictor",
-                                               "resolution": 64, "dataset": "synthetic", "weights": "shipped",
-                                               "default": True}
+    row = by_name["vms_vae_synthetic_64"]
+    assert {k: row[k] for k in ("class", "task", "resolution", "dataset", "weights", "default")} == {
+        "class": "VMSPredictor", "task": "predictor", "resolution": 64, "dataset": "synthetic",
+        "weights": "shipped", "default": True}
+    saved = json.loads((cli_checkpoint("vms_vae_synthetic_64") / "metadata.json").read_text())
+    assert row["parameters"] == saved["parameters"] and row["size_mb"] == round(saved["parameters"] * 4e-6, 1)
+    assert row["headline"] == "rho2D 0.749"  # the mean of held-out true and false rho2D
     assert by_name["memgan_256"]["weights"] == "not published" and not by_name["memgan_256"]["default"]
+
+
+def cli_checkpoint(name):
+    from vms_zoo.presets import checkpoints_dir
+
+    return checkpoints_dir() / name
+
+
+def test_list_filters_by_task_and_shipped_weights(capsys):
+    assert cli.main(["list", "--json", "--task", "generator", "--shipped"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows and {r["task"] for r in rows} == {"generator"} and "not published" not in {r["weights"] for r in rows}
+    assert "memgan_synthetic_32" in {r["name"] for r in rows} and "memgan_256" not in {r["name"] for r in rows}
+
+
+def test_info_accepts_a_folder_and_cards_record_the_exact_command(tmp_path, capsys, monkeypatch):
+    from vms_zoo import presets as registry
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(training, "train", lambda preset, **kwargs: save_preset(
+        build("VMSPredictor", TINY_PREDICTOR), kwargs["output"],
+        {"dataset": "synthetic", "metrics": {"held_out": {"rho2d_true": 0.5, "p_paired_t": 0.0}}}))
+    args = ["train", "vms_vae_synthetic_32", "--data", "synthetic", "--output", "run x", "--set", "epochs=2",
+            "--smoke"]
+    assert cli.main(args) == 0
+    capsys.readouterr()
+    assert cli.main(["info", "./run x"]) == 0
+    card = capsys.readouterr().out
+    assert card.startswith("# run x\n\n> **Smoke run:**")
+    assert ("vms-zoo train vms_vae_synthetic_32 --data synthetic --output 'run x' --set epochs=2 --smoke"
+            in card)
+    for section in ("## Model", "## Intended use", "## Training data", "## Metrics", "## Limitations",
+                    "## Citation", "## Licence"):
+        assert section in card
+    assert "| p_paired_t | < 1e-300 |" in card and "| rho2d_true | 0.5 |" in card
+    assert json.loads((tmp_path / "run x" / "metadata.json").read_text())["smoke"] is True
+    assert cli.main(["info", "./nowhere"]) == 1
+    assert "No preset folder" in capsys.readouterr().err
 
 
 def test_bad_numbers_are_refused_by_the_parser(capsys, tmp_path):

