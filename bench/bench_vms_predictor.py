@@ -25,7 +25,7 @@ import tensorflow as tf  # noqa: E402
 import vms_zoo.layers  # noqa: E402
 from vms_zoo.data.augment import JointAugment  # noqa: E402
 from vms_zoo.data.synthetic import SyntheticScenes  # noqa: E402
-from vms_zoo.flops import predictor_step_flops  # noqa: E402
+from vms_zoo.models.vms_predictor.flops import predictor_step_flops  # noqa: E402
 from vms_zoo.models.vms_predictor import VMSPredictor  # noqa: E402
 
 

@@ -3,6 +3,9 @@ peak memory at the preset's batch sizes. The README's "Reproducing the papers" t
 
     python bench/paper_runs.py --output docs/results/paper_runs.json       # every paper preset (TensorFlow)
     python bench/paper_runs.py --presets memgan_256 --output /tmp/memgan.json
+    python bench/paper_runs.py --variants-only --overwrite     # add VARIANTS' rows to the existing output
+
+- `VARIANTS` cost other readings of a preset (MEMGAN with the authors' code's schedule) from the same counts.
 
 - FLOPs per step and per image come from `vms_zoo.flops` (layer shapes; multiply-add = 2 FLOPs); images per
   run from the preset's own schedule (`run_images`).
@@ -25,12 +28,21 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-PAPER_PRESETS = ("vms_vae_m8", "vms_vae_m8_l1", "vms_vae_m32", "vms_vae_m32_vischema_plus", "wmemgan_score_128",
-                 "wmemgan_map_128", "memgan_256", "memgan_foil_256")
 # Dense TF32 tensor-core peaks in TFLOP/s, from NVIDIA's data sheets (without sparsity); V100 has no TF32, its
 # float32 peak is given.
 GPU_PEAK_TFLOPS = {"H100 SXM": 494.7, "A100 SXM": 156.0, "L4": 60.0, "V100 SXM2 (float32)": 15.7}
 UTILISATION = 0.25  # our assumption: small-batch GAN and VAE steps rarely reach more of a GPU's peak
+# Other readings of a preset, costed beside it: row name -> (preset, training overrides). Their memory is the
+# preset's (same batches, same nets).
+VARIANTS = {"memgan_256 (schedule=authors_code)": ("memgan_256", {"schedule": "authors_code"})}
+
+
+def paper_presets():
+    """Every trainable preset of every family that trains on real data rather than the synthetic scenes."""
+    from vms_zoo import registry
+
+    return [name for family in registry.registered().values() if family.trainer
+            for name, preset in family.presets.items() if preset["training"]["data"] != "synthetic"]
 
 
 def _rss_mib():
@@ -54,13 +66,13 @@ def build(preset, stage=None):
     resolved = resolve(preset)
     config, training = dict(resolved["config"]), resolved["training"]
     rng = np.random.default_rng(0)
-    if resolved["class"] == "VMSPredictor":
-        model = model_class("VMSPredictor")(**{**config, "encoder_weights": None})
+    if model_class(resolved["class"]).task == "predictor":
+        model = model_class(resolved["class"])(**{**config, "encoder_weights": None})
         model.compile(optimizer=keras.optimizers.Adam(training["learning_rate"]))
         size = config["image_size"]
         return model, lambda b: (rng.random((b, size, size, 3), "float32"), rng.random((b, size, size, 2), "float32"))
-    predictor_config = get_preset(training["predictor"])["config"]
-    predictor = model_class("VMSPredictor")(**{**predictor_config, "encoder_weights": None})
+    feedback = get_preset(training["predictor"])
+    predictor = model_class(feedback["class"])(**{**feedback["config"], "encoder_weights": None})
     config.pop("predictor", None)
     gan = model_class(resolved["class"])(predictor, **config)
     adam = dict(learning_rate=training["learning_rate"], beta_1=0.0, beta_2=0.99 if resolved["class"] == "MEMGAN" else 0.9)
@@ -118,11 +130,30 @@ def memory(preset):
     return rows
 
 
+def estimated_hours(flops_per_run):
+    """Hours per GPU class at UTILISATION of its peak."""
+    return {gpu: flops_per_run / (peak * 1e12 * UTILISATION) / 3600 for gpu, peak in GPU_PEAK_TFLOPS.items()}
+
+
+def add_variants(results):
+    """Cost each VARIANTS row whose preset is in `results` (its memory copied from the preset's row)."""
+    from vms_zoo.flops import run_cost
+
+    for name, (preset, overrides) in VARIANTS.items():
+        if preset in results["presets"]:
+            cost = run_cost(preset, overrides=overrides)
+            base = results["presets"][preset]
+            results["presets"][name] = {**cost, "overrides": overrides, "estimated_hours": estimated_hours(
+                cost["flops_per_run"]), **{k: base[k] for k in ("memory", "peak_mib") if k in base}}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--presets", nargs="+", default=list(PAPER_PRESETS))
+    parser.add_argument("--presets", nargs="+", default=None, help="default: every paper preset")
     parser.add_argument("--output", default="docs/results/paper_runs.json")
     parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--variants-only", action="store_true",
+                        help="recompute only the VARIANTS rows of an existing --output (memory from their preset's row)")
     parser.add_argument("--measure", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
@@ -132,19 +163,25 @@ def main():
     out = Path(args.output)
     if out.exists() and not args.overwrite:
         sys.exit(f"{out} exists; pass --overwrite to replace it.")
+    if args.variants_only:
+        results = json.loads(out.read_text())
+        add_variants(results)
+        out.write_text(json.dumps(results, indent=2))
+        print(markdown(results))
+        return
     from vms_zoo.flops import run_cost
 
     import keras
 
     results = {"backend": keras.backend.backend(), "utilisation": UTILISATION, "gpu_peak_tflops": GPU_PEAK_TFLOPS,
                "presets": {}}
-    for preset in args.presets:
+    for preset in args.presets or paper_presets():
         cost = run_cost(preset)
         mem = memory(preset)
-        hours = {gpu: cost["flops_per_run"] / (peak * 1e12 * UTILISATION) / 3600 for gpu, peak in GPU_PEAK_TFLOPS.items()}
-        results["presets"][preset] = {**cost, "estimated_hours": hours, "memory": mem,
+        results["presets"][preset] = {**cost, "estimated_hours": estimated_hours(cost["flops_per_run"]), "memory": mem,
                                       "peak_mib": max(r["peak_mib_at_batch"] for r in mem)}
         print(json.dumps({preset: {k: v for k, v in results["presets"][preset].items() if k != "memory"}}), flush=True)
+    add_variants(results)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print(markdown(results))
@@ -158,7 +195,8 @@ def markdown(results):
              + " | ".join(f"est. hours, {g}" for g in gpus) + " | peak memory, GiB (CPU, scaled) |",
              "|---|---|---|---|" + "---|" * len(gpus) + "---|"]
     for name, r in results["presets"].items():
-        lines.append(f"| `{name}` | {r['flops_per_step'] / 1e9:,.0f} ({r['batch']}) | {r['images_per_run']:,} | "
+        label = f"`{name}`" if name in results["presets"] and "overrides" not in r else f"`{name.split()[0]}` {' '.join(name.split()[1:])}"
+        lines.append(f"| {label} | {r['flops_per_step'] / 1e9:,.0f} ({r['batch']}) | {r['images_per_run']:,} | "
                      f"{r['flops_per_run'] / 1e15:,.1f} | "
                      + " | ".join(hours(r["estimated_hours"][g]) for g in gpus) + f" | {r['peak_mib'] / 1024:.1f} |")
     return "\n".join(lines)

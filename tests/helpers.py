@@ -8,8 +8,9 @@
 - `make_wmemgan`, `make_memgan`: tiny GANs with backend-independent weights.
 - `assert_same_training`: two training runs from the same weights agree, to a fraction of the update size.
 - `random_conv_layer`, `assert_replaces_keras_layer`: our convolution layers against Keras' own.
-- `shrink_preset`, `model_outputs`, `run_preset_test`: build a test-size copy of a preset, save it as a preset
-  folder, load it back both ways and compare outputs exactly.
+- `shrink_preset`, `model_outputs`, `run_preset_test`: build a test-size copy of a preset (by its family's
+  `test_shrink` rule), save it as a preset folder, load it back both ways and compare outputs exactly.
+- `presets_with(rule)`: the presets whose family states a rule (a trainer, a smoke rule, ...).
 """
 
 import numpy as np
@@ -131,28 +132,31 @@ def assert_replaces_keras_layer(ours, theirs, args, kwargs, input_shape, folder)
 
 # --- presets -----------------------------------------------------------------------------------------------
 
-# Per class: what shrinks a paper-size config to a test-size one; every other setting comes from the preset.
-_SHRINK_PREDICTOR = {"image_size": 32, "encoder_weights": None, "encoder_filters": [8, 16], "dense_units": 16,
-                     "latent_dim": 4, "decoder_filters": [16, 8, 8, 8]}
-_SHRINK = {
-    "VMSPredictor": _SHRINK_PREDICTOR,
-    "WMEMGAN": {"image_size": 16, "latent_dim": 8, "filters": 16},
-    "MEMGAN": {"image_size": 16, "latent_dim": 8, "filters": [16, 16, 8]},
-}
+def presets_with(rule):
+    """Names of the registered presets whose family states `rule` ("trainer", "smoke_rule", "step_flops", ...):
+    a family of third-party scorers, for one, has no smoke run to test."""
+    from vms_zoo import presets, registry
+
+    return [name for name in presets.list_presets()
+            if getattr(registry.family(presets.get_preset(name)["class"]), rule) is not None]
 
 
-def _shrink_predictor(config):
-    shrunk = {**config, **_SHRINK_PREDICTOR}
-    if shrunk.get("encoder") == "vgg16":  # a 14.7M-parameter encoder: the small conv one stands in for it
-        shrunk["encoder"] = "conv"
-    return shrunk
+def shrink_config(class_name, config):
+    """A test-size copy of a config by its family's `test_shrink` rule (unchanged for a family without one);
+    nested models (a GAN's feedback predictor) shrink by their own family's rule."""
+    from vms_zoo import registry
+
+    shrink = registry.family(class_name).test_shrink
+    config = shrink(config) if shrink else dict(config)
+    for key, value in config.items():
+        if isinstance(value, dict) and value.get("class_name") in registry.classes():
+            config[key] = {**value, "config": shrink_config(value["class_name"], value["config"])}
+    return config
 
 
 def trainable_presets():
-    """The presets that train in vms_zoo (not the pretrained scorers, whose "training" is None)."""
-    from vms_zoo import presets
-
-    return [name for name in presets.list_presets() if presets.get_preset(name)["training"] is not None]
+    """The presets that train in vms_zoo: their family has a trainer (not the pretrained scorers)."""
+    return presets_with("trainer")
 
 
 def shrink_preset(name):
@@ -160,14 +164,7 @@ def shrink_preset(name):
     from vms_zoo import presets
 
     preset = presets.get_preset(name)
-    class_name = preset["class"]
-    config = presets.without_downloads(preset["config"])
-    if class_name == "VMSPredictor":
-        return class_name, _shrink_predictor(config)
-    config = {**config, **_SHRINK[class_name]}
-    nested = config["predictor"]
-    config["predictor"] = {**nested, "config": _shrink_predictor(nested["config"])}
-    return class_name, config
+    return preset["class"], shrink_config(preset["class"], presets.without_downloads(preset["config"]))
 
 
 def perturb_weights(model, seed=0):

@@ -8,6 +8,7 @@ from keras import layers
 from helpers import make_memgan, make_wmemgan
 from vms_zoo import flops
 from vms_zoo.layers import EqualizedConv2D, EqualizedDense
+from vms_zoo.models.memgan.flops import memgan_forward_flops
 from vms_zoo.models.wmemgan.model import build_critic, build_generator
 
 
@@ -106,7 +107,7 @@ def test_memgan_counts_the_active_blocks(stage, fading):
     fade_in = model.fade_in if fading else None
     z, m = np.zeros((1, model.latent_dim), "float32"), np.zeros((1, 10, 10, 1), "float32")
     size = model.sizes[stage]
-    gen, crit = flops.memgan_forward_flops(model, stage, fading)
+    gen, crit = memgan_forward_flops(model, stage, fading)
     assert gen == recorded_flops(model.generator, [z, m], stage=stage, fade_in=fade_in)
     assert crit == recorded_flops(model.critic, np.zeros((1, size, size, 3), "float32"), stage=stage,
                                   fade_in=fade_in)

@@ -54,15 +54,20 @@ def snapshot(folder):
             for p in sorted(Path(folder).rglob("*")) if p.is_file() and not p.is_symlink()}
 
 
+def linked_output(tmp_path, folder, name):
+    """(a file of the user's holding "mine", an output folder whose `name` is a link to that file)."""
+    precious, out = tmp_path / "precious.txt", tmp_path / folder
+    precious.write_text("mine")
+    out.mkdir()
+    (out / name).symlink_to(precious)
+    return precious, out
+
+
 # --- predict -----------------------------------------------------------------------------------------------
 
 
 def test_predict_replaces_a_link_in_its_output_and_never_writes_through_it(tmp_path, capsys, folders):
-    precious = tmp_path / "precious.txt"
-    precious.write_text("mine")
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "a_vms.png").symlink_to(precious)
+    precious, out = linked_output(tmp_path, "out", "a_vms.png")
     assert "already exists; pass --overwrite" in refused(
         capsys, "predict", folders / "a.png", "--preset", folders / "predictor", "--output", out)
     assert cli.main([str(a) for a in ("predict", folders / "a.png", "--preset", folders / "predictor", "--output",
@@ -147,11 +152,7 @@ def test_generate_streams_pairs_in_chunks_with_the_same_images(tmp_path, monkeyp
 
 
 def test_generate_replaces_links_and_never_writes_inside_its_preset(tmp_path, capsys, folders):
-    precious = tmp_path / "precious.txt"
-    precious.write_text("mine")
-    out = tmp_path / "gen"
-    out.mkdir()
-    (out / "grid.png").symlink_to(precious)
+    precious, out = linked_output(tmp_path, "gen", "grid.png")
     args = ["generate", "--preset", folders / "gan", "--pairs", 1, "--output", out]
     assert "already exists" in refused(capsys, *args)
     assert cli.main([str(a) for a in args + ["--overwrite"]]) == 0
@@ -196,6 +197,7 @@ def test_evaluate_never_writes_inside_a_named_presets_shipped_folder(tmp_path, c
     (["--threshold-quantile", "0.3"], "argument --threshold-quantile: needs --data"),
     (["--seed", "-1"], "argument --seed: expected a whole number from 0"),
     (["--pairs", "-4"], "argument --pairs: expected a whole number >= 1"),
+    (["--pairs", "99999999999"], "argument --pairs: expected at most 10000 pairs"),
 ])
 def test_evaluate_refuses_bad_numbers_at_parse_time(capsys, monkeypatch, folders, args, message):
     monkeypatch.setattr(cli, "load_model", lambda *a: pytest.fail("the model loaded"))

@@ -138,7 +138,8 @@ def test_wmemgan_training_takes_n_critic_fresh_batches_per_generator_step(tmp_pa
     feedback, scorer = (presets.save_preset(tiny_predictor(seed=seed), tmp_path / f"tiny{seed}") for seed in (0, 1))
     overrides = {"epochs": 1, "batch_size": 4, "n_critic": 2, "real_batches": "fresh", "num_scenes": 160,
                  "pairs": 4, "config.filters": 16, "config.latent_dim": 8, "config.image_size": 16,
-                 "training.predictor": str(feedback), "training.scorer": str(scorer)}
+                 "training.predictor": str(feedback), "training.scorer": str(scorer),
+                 "training.score_scale": False}  # untrained predictors score every image alike: no z-scores
     record = training.train("wmemgan_synthetic_score_32", output=tmp_path / "run", overrides=overrides, verbose=0)
     # One epoch over the kitchens, cut to whole steps of 2 x 4 images: one generator step per 8 images.
     assert record["num_images"] >= 8 and record["gan"]["generator_steps"] == record["num_images"] // 8
@@ -272,6 +273,31 @@ def test_memgan_schedule_has_the_papers_numbers():
     assert presets.get_preset("memgan_256")["config"]["filters"] == [512, 512, 512, 512, 256, 256, 128]
 
 
+def test_memgan_authors_code_schedule_grows_where_the_code_grows():
+    from vms_zoo.flops import run_cost
+    from vms_zoo.models.memgan import GrowthSchedule
+    from vms_zoo.models.memgan.presets import growth_settings
+
+    paper = presets.get_preset("memgan_256")["training"]
+    assert paper["schedule"] == "paper" and growth_settings(paper) == paper
+    code = growth_settings({**paper, "schedule": "authors_code"})
+    epoch = code["num_images"]
+    assert epoch == 60_000  # memgan_spatial.py total_datapoints
+    # Batch 1 everywhere: phase boundaries land on exact epochs (the preset's batches round them up).
+    schedule = GrowthSchedule(7, code["fade_images"], code["stabilise_images"], 1)
+    assert schedule.total_images == 201 * epoch  # EPOCHS = 201
+    grows = [start // epoch for stage, fading, start, end, batch in schedule.phases if fading]
+    assert grows == [10, 30, 50, 70, 90, 180]  # grow_checkpoints
+    fades = [(end - start) // epoch for stage, fading, start, end, batch in schedule.phases if fading]
+    assert fades == [9] * 6  # alpha 0.1 ... 0.9, one step an epoch, then 1.0
+    last = schedule.phases[-1]
+    assert last[:2] == (6, False) and (last[3] - last[2]) // epoch == 12  # 256 px at full weight, 12 epochs
+    assert run_cost("memgan_256", overrides={"schedule": "authors_code"})["images_per_run"] == pytest.approx(
+        201 * epoch, rel=1e-4)  # rounded up to whole batches per phase
+    with pytest.raises(ValueError, match="Unknown MEMGAN schedule 'code'"):
+        growth_settings({**paper, "schedule": "code"})
+
+
 # --- docs/fidelity.md covers every value -----------------------------------------------------------------------
 
 
@@ -321,3 +347,74 @@ def test_fidelity_table_covers_every_value_of_every_paper_preset():
         assert not stale, f"docs/fidelity.md lists {name} keys the preset does not have: {', '.join(stale)}"
         for key, value in values.items():
             assert same(covered[name, key], value), f"{name} {key}: preset {value!r}, docs {covered[name, key]!r}"
+
+
+# --- The paper predictors' ImageNet VGG16: Keras' file, from its cache or a (file://) download ---------------------
+
+
+@pytest.fixture
+def imagenet_file(tmp_path, monkeypatch):
+    """A real-shaped VGG16 no-top weights file with random values, in Keras' h5 layout and under Keras' name, as
+    the md5 the loader checks, and an empty KERAS_HOME. Returns (the VGG16 it holds, its path, KERAS_HOME)."""
+    import hashlib
+
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+
+    from vms_zoo.models.vms_predictor import vgg16_weights as vw
+
+    keras.utils.set_random_seed(3)
+    vgg = keras.applications.VGG16(include_top=False, weights=None, input_shape=(32, 32, 3))
+    path = tmp_path / "source" / vw.IMAGENET_FILE
+    path.parent.mkdir()
+    with h5py.File(path, "w") as f:
+        legacy_h5_format.save_weights_to_hdf5_group(f, vgg)
+    monkeypatch.setattr(vw, "IMAGENET_MD5", hashlib.md5(path.read_bytes()).hexdigest())
+    monkeypatch.setattr(vw, "IMAGENET_URL", (tmp_path / "offline" / vw.IMAGENET_FILE).as_uri())  # no such file
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    return vgg, path, tmp_path / "keras_home"
+
+
+def test_imagenet_encoder_loads_keras_file_from_the_cache_or_a_download(imagenet_file, monkeypatch):
+    import shutil
+
+    from vms_zoo.models.vms_predictor import VMSPredictor
+    from vms_zoo.models.vms_predictor import vgg16_weights as vw
+
+    vgg, source, home = imagenet_file
+    expected = {name: [np_(w) for w in vgg.get_layer(name).weights] for name in ("block1_conv1", "block5_conv3")}
+
+    def encoder_weights():
+        model = VMSPredictor(image_size=32, encoder="vgg16", encoder_weights="imagenet", dense_units=8,
+                             latent_dim=4, decoder_filters=[8, 8, 8, 8])
+        base = model.encoder.get_layer("vgg16")
+        return {name: [np_(w) for w in base.get_layer(name).weights] for name in expected}
+
+    (home / "models").mkdir(parents=True)
+    shutil.copy(source, home / "models" / vw.IMAGENET_FILE)  # placed where Keras looks: no download
+    for name, weights in encoder_weights().items():
+        for got, want in zip(weights, expected[name]):
+            np.testing.assert_array_equal(got, want)
+    (home / "models" / vw.IMAGENET_FILE).unlink()
+    monkeypatch.setattr(vw, "IMAGENET_URL", source.as_uri())  # not cached: fetched, its md5 checked, then cached
+    for name, weights in encoder_weights().items():
+        np.testing.assert_array_equal(weights[0], expected[name][0])
+    assert (home / "models" / vw.IMAGENET_FILE).read_bytes() == source.read_bytes()
+
+
+def test_offline_imagenet_weights_are_one_line_naming_the_file_and_where(imagenet_file):
+    import vms_zoo
+    from vms_zoo.models.vms_predictor import vgg16_weights as vw
+
+    _, source, home = imagenet_file
+    with pytest.raises(OSError) as error:
+        vms_zoo.load("memgan_256", weights=False)
+    message = str(error.value)
+    target = home / "models" / vw.IMAGENET_FILE
+    assert "\n" not in message and message.startswith('encoder_weights="imagenet" needs ' + vw.IMAGENET_FILE)
+    assert f"put it at {target}" in message and vw.IMAGENET_URL in message
+    # A cached file whose md5 differs (damaged, or another file) is not used: the same one line.
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(b"not the weights")
+    with pytest.raises(OSError, match="could not be fetched"):
+        vms_zoo.load("vms_vae_m32_vischema_plus", weights=False)

@@ -638,7 +638,11 @@ def test_a_config_asking_for_gigabytes_is_refused_with_its_estimate(class_name, 
 
 
 def test_the_size_limits_hold_the_largest_presets_with_room():
-    """memgan_256 (the largest) is well inside both limits: a real config is never refused."""
+    """memgan_256 (the largest) is well inside both limits: a real config is never refused (the scorers' sizes are
+    fixed by their published architectures, so they have no estimate)."""
     for name, preset in presets.registry().items():
-        parameters, activations = presets.size_estimate(presets.model_class(preset["class"]), preset["config"])
+        cls = presets.model_class(preset["class"])
+        if not hasattr(cls, "size_estimate"):
+            continue
+        parameters, activations = presets.size_estimate(cls, preset["config"])
         assert parameters < presets.MAX_PARAMETERS / 3 and activations < presets.MAX_ACTIVATIONS / 5, name

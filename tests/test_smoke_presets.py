@@ -8,9 +8,10 @@ import pytest
 from PIL import Image
 
 import photo_data
-from helpers import trainable_presets
+from helpers import presets_with
 from vms_zoo import cli, presets, training
 from vms_zoo.data.sources import GAN_KINDS
+from vms_zoo.models.memorability_gan import SMOKE_FEEDBACK
 
 
 @pytest.fixture(scope="module")
@@ -41,22 +42,38 @@ def jsonable(value):
 # one trains it (at smoke scale, checked below); the others take it with --set, which is what that run would
 # train again: the same preset, smoke settings and data. It keeps this file short.
 TRAINED_PREDICTORS = {}
+# Presets whose smoke run takes their twin's code path: the same networks, stages and switches, only alpha 0 (the foils'
+# generator) and another data category. Their twin's run stands for theirs; the test below checks that the resolved
+# smoke settings differ in just those entries. A 256 px MEMGAN smoke run traces 8 growth phases (about 100 s of CPU).
+SAME_CODE_PATH = {"memgan_foil_256": "memgan_256", "memgan_foil_synthetic_32": "memgan_synthetic_32"}
 
 
-@pytest.mark.parametrize("name", trainable_presets())
+def test_presets_left_to_their_twin_take_its_code_path():
+    for name, twin in SAME_CODE_PATH.items():
+        a, b = training.resolve(name, smoke=True), training.resolve(twin, smoke=True)
+        differ = {(section, key) for section in ("config", "training") for key in set(a[section]) | set(b[section])
+                  if a[section].get(key) != b[section].get(key)}
+        assert differ <= {("config", "alpha"), ("training", "category")} and a["class"] == b["class"], (name, differ)
+
+
+@pytest.mark.parametrize("name", [name for name in presets_with("smoke_rule") if name not in SAME_CODE_PATH])
 def test_every_preset_smoke_trains_from_real_photos_and_its_folder_loads(name, data, tmp_path, capsys):
     out = tmp_path / name
     feedback = presets.get_preset(name)["training"].get("predictor")
-    reuse = ["--set", f"training.predictor={TRAINED_PREDICTORS[feedback]}"] if feedback in TRAINED_PREDICTORS else []
+    score_scaled = presets.get_preset(name)["training"].get("score_scale") is True
+    reuse = (["--set", f"training.predictor={TRAINED_PREDICTORS[feedback]}"]
+             if feedback in TRAINED_PREDICTORS and not score_scaled else [])
     assert cli.main(["train", name, "--data", data_spec(name, data), "--output", str(out), "--smoke", *reuse]) == 0
     assert f"Smoke run done: vms_zoo.load('{out}') loads the model" in capsys.readouterr().out
     settings = json.loads((out / "run.json").read_text())
     assert settings["smoke"] is True and settings["preset"] == name
     overrides = {"training.predictor": TRAINED_PREDICTORS[feedback]} if reuse else None
     expected = training.resolve(name, overrides, data=data_spec(name, data), smoke=True)
-    assert jsonable(expected) == {k: v for k, v in settings.items() if k not in training.SESSION_KEYS}
+    assert jsonable(expected) == {k: v for k, v in settings.items() if k not in (*training.SESSION_KEYS, training.STATE)}
     smallest = training.smallest_size(settings["class"])
-    assert settings["config"]["image_size"] == smallest
+    # MEMGAN grows to the preset's own resolution (every stage); the others run at their smallest side.
+    side = presets.get_preset(name)["config"]["image_size"] if settings["class"] == "MEMGAN" else smallest
+    assert settings["config"]["image_size"] == side
 
     # What `smoke_check` drew from the folder after loading it with vms_zoo.load, as a user would.
     record = json.loads((out / "record.json").read_text())
@@ -81,8 +98,8 @@ def test_every_preset_smoke_trains_from_real_photos_and_its_folder_loads(name, d
         assert record["num_train"] == training.SMOKE_IMAGES and len(record["history"]["loss"]) == 1
         return
     pairs = settings["training"]["pairs"]
-    assert drawn["shape"] == [2, pairs, smallest, smallest, 3]  # low and high target, per pair
-    assert size == grid_size(pairs, 2, smallest, 4)
+    assert drawn["shape"] == [2, pairs, side, side, 3]  # low and high target, per pair
+    assert size == grid_size(pairs, 2, side, 4)
     assert record["pairs"]["num_pairs"] == pairs and record["num_images"] == training.SMOKE_IMAGES
     assert loaded["predictor"]["config"]["image_size"] in (32, 64)  # the trained feedback predictor travels along
     if (out / "predictor").exists():  # a feedback predictor without weights: trained here, at smoke scale too
@@ -91,22 +108,34 @@ def test_every_preset_smoke_trains_from_real_photos_and_its_folder_loads(name, d
         assert nested["config"] == training.resolve(feedback, data="synthetic", smoke=True)["config"]
         assert loaded["predictor"]["config"]["encoder"] == nested["config"]["encoder"]
         TRAINED_PREDICTORS[feedback] = str(out / "predictor")
-    if settings["class"] == "MEMGAN":  # grew 4 -> 8 px: 2 steps at 4 px, then 2 fading the 8 px block in
-        assert record["resolution"] == 8 and record["images_seen"] == 2 * training.SMOKE_IMAGES
-        assert sorted(p.name for p in (out / "samples").glob("*.png")) == [
-            "samples_000000004img_8px_fade0.00.png", "samples_000000008img_8px_fade1.00.png"]  # phase ends
+    if settings["class"] == "MEMGAN":  # every stage: a step at 4 px, one fading each block in, one stable at the end
+        sizes = [4 * 2**s for s in range(side.bit_length() - 2)]  # 4, 8, ..., side
+        batch = training.SMOKE_BATCH
+        assert record["resolution"] == side and record["images_seen"] == (len(sizes) + 1) * batch
+        assert settings["config"]["filters"] == [training.SMOKE_WIDTH] * len(sizes)
+        assert loaded["ema_beta"] == presets.get_preset(name)["config"]["ema_beta"]  # its moving average, as set
+        # A sample grid at each phase's end, where the next block has just grown (fade 0.00), then the last
+        # block faded in (fade 1.00) and trained at full weight.
+        ends = [f"samples_{(s + 1) * batch:09d}img_{r}px_fade0.00.png" for s, r in enumerate(sizes[1:])]
+        ends += [f"samples_{k * batch:09d}img_{side}px_fade1.00.png" for k in (len(sizes), len(sizes) + 1)]
+        assert sorted(p.name for p in (out / "samples").glob("*.png")) == sorted(ends)
     else:
         assert record["gan"]["generator_steps"] == training.SMOKE_STEPS
 
 
 def test_smoke_settings_keep_the_presets_code_path():
-    for name in trainable_presets():
+    for name in presets_with("smoke_rule"):
         full, smoke = training.resolve(name), training.resolve(name, smoke=True)
         assert smoke["class"] == full["class"] and smoke["training"]["data"] == full["training"]["data"]
         for key in ("encoder", "condition", "pixel_norm", "minibatch_stddev", "alpha", "reconstruction", "map_size"):
             assert smoke["config"].get(key) == full["config"].get(key), (name, key)
-        for key in ("real_batches", "predictor", "scorer", "category", "augment"):
+        for key in ("real_batches", "scorer", "category", "augment"):
             assert smoke["training"].get(key) == full["training"].get(key), (name, key)
+        # A predictor trained at smoke scale cannot rank real images: score-scaled runs take a shipped one.
+        fed_back = full["training"].get("predictor")
+        if full["training"].get("score_scale") is True and presets.weights_status(fed_back) == "not published":
+            fed_back = SMOKE_FEEDBACK
+        assert smoke["training"].get("predictor") == fed_back, name
     vgg = training.resolve("vms_vae_vgg16_synthetic_64", smoke=True)["config"]
     assert vgg["encoder"] == "vgg16" and vgg["image_size"] == 32 and vgg["encoder_weights"] == "hed_vgg16"
     assert training.resolve("vms_vae_m8", smoke=True)["config"]["encoder_weights"] is None  # never downloads

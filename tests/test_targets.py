@@ -107,8 +107,15 @@ def test_fit_score_scale_gives_mean_std_and_quantile_z_scores():
     assert np.isclose(scale["low"], (q[0] - scores.mean()) / scores.std())
     assert np.isclose(scale["high"], (q[1] - scores.mean()) / scores.std())
     assert scale["low"] < 0.0 < scale["high"] and scale["quantiles"] == [0.1, 0.9]
-    with pytest.raises(ValueError, match="zero spread"):
+    with pytest.raises(ValueError, match="barely vary"):
         targets.fit_score_scale(np.full(10, 0.05))
+    # A predictor trained for a few steps: scores 0.41 +- 2.3e-8 (float noise). One line, naming the spread.
+    noise = 0.41 + 2.3e-8 * np.tile([1.0, -1.0], 32)  # std exactly 2.3e-8
+    with pytest.raises(ValueError, match=r"^The predictor's scores on the 64 real images barely vary \(std 2\.3e-08 "
+                                         r"around mean 0\.41\)") as error:
+        targets.fit_score_scale(noise)
+    assert "\n" not in str(error.value)
+    assert targets.fit_score_scale(0.41 + 1e-3 * np.random.default_rng(1).standard_normal(64))["std"] > 0
     with pytest.raises(ValueError, match="quantiles"):
         targets.fit_score_scale(scores, quantiles=(0.9, 0.1))
     with pytest.raises(ValueError, match="at least 2"):
@@ -126,3 +133,66 @@ def test_standardized_pairs_and_ramps_take_any_z_scores():
         targets.target_ramp("score", [], standardized=True)
     with pytest.raises(ValueError, match="levels"):  # maps stay in [0, 1] whatever the score scale
         targets.target_ramp("map", [-1.0, 0.5], standardized=True)
+
+
+# Closed forms of the two samplers' moments (10 x 10 grid, nested_prob 0.5). Box sides: the authors' code draws
+# a corner c uniform on 0..9 and a side uniform on 1..10 - c (mean 3.25); the inner box's start and end are
+# uniform within the outer side h (mean inner side h / 4), its intensity uniform from the outer's up to 255
+# (mean excess 63.5 / 255 over an outer mean of 128 / 255). Today's: sides uniform on 1..10 (5.5), inner
+# sides uniform on 1..h ((5.5 + 1) / 2), intensity U(0, 1), inner excess 0.5 * 0.5.
+AUTHORS_AREA = 3.25**2  # 10.56 (issue: 10.5 over 50k draws)
+AUTHORS_INTENSITY = (128 / 255 * AUTHORS_AREA + 0.5 * 63.5 / 255 * (3.25 / 4) ** 2) / 100  # 0.0538 (issue: 0.054)
+UNIFORM_AREA = 5.5**2  # 30.25 (issue: 30.2)
+UNIFORM_INTENSITY = (0.5 * UNIFORM_AREA + 0.5 * 0.25 * 3.25**2) / 100  # 0.164 (issue: 0.163)
+
+
+@pytest.mark.parametrize("sampler, area, intensity", [("authors_code", AUTHORS_AREA, AUTHORS_INTENSITY),
+                                                      ("uniform_extent", UNIFORM_AREA, UNIFORM_INTENSITY)])
+def test_sampler_moments_match_their_closed_forms(sampler, area, intensity):
+    m = maps(20000, seed=5, sampler=sampler)[..., 0]
+    areas, means = (m > 0).sum(axis=(1, 2)), m.mean(axis=(1, 2))
+    for sample, expected in ((areas, area), (means, intensity)):
+        standard_error = sample.std() / np.sqrt(sample.size)
+        assert abs(sample.mean() - expected) < 4.5 * standard_error, (sampler, sample.mean(), expected)
+    # The other sampler's moments lie hundreds of standard errors away: the test tells them apart.
+    other = UNIFORM_AREA if sampler == "authors_code" else AUTHORS_AREA
+    assert abs(areas.mean() - other) > 50 * areas.std() / np.sqrt(areas.size)
+
+
+def test_authors_sampler_draws_what_gen_fake_vms_draws():
+    m = maps(4000, seed=2, sampler="authors_code")[..., 0]
+    levels = np.round(m * 255)
+    np.testing.assert_allclose(m * 255, levels, atol=1e-3)  # intensities k / 255
+    assert levels[m > 0].min() >= 1 and levels.max() <= 255
+    nested = 0
+    for single in m:
+        rows, cols = np.where(single > 0)
+        box = single[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+        assert (box > 0).all()  # every map has a box (intensity >= 1 / 255), filled
+        values = np.unique(box)
+        assert len(values) <= 2 and values[-1] >= values[0]
+        nested += len(values) == 2
+    sides = [np.ptp(np.where(single > 0)[0]) + 1 for single in m]
+    assert min(sides) == 1 and max(sides) == 10
+    # The corner sits anywhere on the grid, so a box touches the bottom edge far more often than the top.
+    touches_bottom = (m[:, -1, :] > 0).any(axis=1).mean()
+    assert touches_bottom > 0.25 and (m[:, 0, :] > 0).any(axis=1).mean() < 0.15
+    # A visible inner box needs the coin (1/2), a non-empty box, a brighter level and a smaller extent: its
+    # frequency matches an independent numpy draw of the same recipe within 4.5 standard errors.
+    rng, n = np.random.default_rng(0), 20000
+    ends = [(start, start + rng.integers(1, 11 - start)) for start in rng.integers(0, 10, (2, n))]  # side 1..10-c
+    inner = [(a + rng.integers(0, b - a + 1), b) for a, b in ends]  # start uniform in [c, end]
+    inner = [(a, a + rng.integers(0, b - a + 1)) for a, b in inner]  # end uniform in [start, end]
+    level = rng.integers(1, 256, n)
+    level2 = level + rng.integers(0, 256 - level)
+    smaller = ((inner[0][1] - inner[0][0]) * (inner[1][1] - inner[1][0])
+               < (ends[0][1] - ends[0][0]) * (ends[1][1] - ends[1][0]))
+    empty = (inner[0][1] == inner[0][0]) | (inner[1][1] == inner[1][0])
+    reference = ((rng.random(n) < 0.5) & ~empty & smaller & (level2 > level)).mean()
+    ours = nested / len(m)
+    error = np.sqrt(reference * (1 - reference) * (1 / n + 1 / len(m)))
+    assert abs(ours - reference) < 4.5 * error and 0.05 < ours < 0.2, (ours, reference)
+    with pytest.raises(ValueError, match="Unknown target sampler 'paper'"):
+        targets.sample_target_maps(2, sampler="paper")
+    pairs = targets.low_high_targets("map", 20, seed=0, sampler="authors_code")
+    assert np.allclose(pairs[1], 9.0 * pairs[0], rtol=1e-5, atol=1e-7)

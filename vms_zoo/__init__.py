@@ -4,7 +4,8 @@ VMS maps have two channels everywhere in this package: channel 0 is the *true* m
 (regions that made people remember a scene), channel 1 the *false* schema (regions that made people
 think they had seen a scene they had not). Images and maps are float32 in [0, 1] (`vms_zoo.vms`).
 
-The names below load on first use, so `import vms_zoo.human` (the experiment toolkit) never imports Keras.
+The names below load on first use, so `import vms_zoo.human` (the experiment toolkit) never imports Keras. The
+model classes (`vms_zoo.VMSPredictor`, ...) are those the model families register (`vms_zoo.registry`).
 """
 
 import importlib
@@ -13,21 +14,28 @@ __version__ = "0.2.0"
 
 _LAZY = {
     "CATEGORIES": "vms_zoo.data.synthetic", "SyntheticScenes": "vms_zoo.data.synthetic",
-    "VMSPredictor": "vms_zoo.models.vms_predictor", "WMEMGAN": "vms_zoo.models.wmemgan",
-    "MEMGAN": "vms_zoo.models.memgan", "ResMem": "vms_zoo.models.resmem", "get_preset": "vms_zoo.presets", "list_presets": "vms_zoo.presets",
-    "load": "vms_zoo.presets", "save_preset": "vms_zoo.presets", "train": "vms_zoo.training",
+    "get_preset": "vms_zoo.presets", "list_presets": "vms_zoo.presets", "load": "vms_zoo.presets",
+    "save_preset": "vms_zoo.presets", "train": "vms_zoo.training",
 }
 
-__all__ = sorted(_LAZY) + ["__version__"]
+
+def _model_classes():
+    return importlib.import_module("vms_zoo.registry").classes()
 
 
 def __getattr__(name):
-    if name not in _LAZY:
-        raise AttributeError(f"module 'vms_zoo' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
+    if name == "__all__":  # `from vms_zoo import *`: the names above and every family's model class
+        return sorted([*_LAZY, *_model_classes(), "__version__"])
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    # A class name (capitalised: `from vms_zoo import human` must not import the families, and Keras, first),
+    # looked up each time: families may come and go.
+    if name[:1].isupper() and name in _model_classes():
+        return _model_classes()[name]
+    raise AttributeError(f"module 'vms_zoo' has no attribute {name!r}")
 
 
 def __dir__():
-    return __all__
+    return __getattr__("__all__")

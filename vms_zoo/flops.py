@@ -34,6 +34,7 @@ import math
 
 import keras
 
+from vms_zoo import registry
 from vms_zoo.layers import EqualizedConv2D, EqualizedDense
 
 CONVS = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.Conv3D, EqualizedConv2D)
@@ -86,30 +87,7 @@ def forward_flops(model):
     return total
 
 
-# --- the models ---------------------------------------------------------------------------------------------
-
-
-def memgan_forward_flops(model, stage=None, fading=None):
-    """(generator, critic) FLOPs per sample of a MEMGAN at `stage` (default: its stored state), both RGB paths
-    while `fading`."""
-    stored_stage, fade, _ = model.growth_state()
-    stage = stored_stage if stage is None else int(stage)
-    fading = (stage > 0 and fade < 1.0) if fading is None else bool(fading) and stage > 0
-    f, g, d = model.filters, model.generator, model.critic
-    size = 4 * 2**stage
-    gen = layer_flops(g.dense, (g.dense.kernel.shape[0],)) + layer_flops(g.conv4, (4, 4, f[0]))
-    crit = layer_flops(d.from_rgb[stage], (size, size, 3))
-    for s in range(1, stage + 1):
-        r = 4 * 2**s
-        gen += layer_flops(g.blocks[s - 1][0], (r, r, f[s - 1])) + layer_flops(g.blocks[s - 1][1], (r, r, f[s]))
-        crit += layer_flops(d.blocks[s - 1][0], (r, r, f[s])) + layer_flops(d.blocks[s - 1][1], (r, r, f[s]))
-    gen += layer_flops(g.to_rgb[stage], (size, size, f[stage]))
-    if fading:
-        gen += layer_flops(g.to_rgb[stage - 1], (size // 2, size // 2, f[stage - 1]))
-        crit += layer_flops(d.from_rgb[stage - 1], (size // 2, size // 2, 3))
-    crit += (layer_flops(d.conv4, (4, 4, f[0] + 1)) + layer_flops(d.dense4, (16 * f[0],))
-             + layer_flops(d.score, (f[0],)))
-    return gen, crit
+# --- the models: each family's FLOP rule (vms_zoo/models/<family>/flops.py) --------------------------------
 
 
 def gan_step_flops(generator, critic, predictor, batch_size, n_critic):
@@ -119,41 +97,23 @@ def gan_step_flops(generator, critic, predictor, batch_size, n_critic):
     return batch_size * (n_critic * critic_update + generator_update)
 
 
-def predictor_step_flops(model, batch_size, cached=False):
-    """FLOPs of one VMS predictor train step: on images, or on cached encoder features (`cached`)."""
-    head = forward_flops(model.feature_model)
-    if cached:
-        return batch_size * 3 * head
-    return batch_size * ((1 if model.encoder_frozen else 3) * forward_flops(model.encoder) + 3 * head)
-
-
 def train_step_flops(model, batch_size=None, stage=None, fading=None, cached=False):
-    """FLOPs of one train step of a model or a preset (name or folder; built without weights).
+    """FLOPs of one train step of a model or a preset (name or folder; built without weights), by its family's rule.
 
     batch_size: the batch of one update (W-MEMGAN: one critic update's; MEMGAN: the stage's); default: the
         preset's (MEMGAN: that of `stage`), required for a model.
     stage, fading: MEMGAN's growth state (default: the model's stored one; a preset's: its last stage).
     cached: the VMS predictor on cached encoder features.
     """
-    from vms_zoo.models.memgan import MEMGAN
-
-    preset = None
+    training = None
     if not isinstance(model, keras.Model):
-        preset, model = model, build_for_counting(model)
-        if isinstance(model, MEMGAN) and stage is None:
-            stage = len(model.sizes) - 1
-    if batch_size is None:
-        batch_size = _preset_batch_size(preset, model, stage)
-    if model.task == "predictor":
-        return predictor_step_flops(model, batch_size, cached)
-    if isinstance(model, MEMGAN):
-        gen, crit = memgan_forward_flops(model, stage, fading)
-    else:
-        gen, crit = forward_flops(model.generator), forward_flops(model.critic)
-    return gan_step_flops(gen, crit, forward_flops(model.predictor), batch_size, model.n_critic)
+        training, model = _training(model), build_for_counting(model)
+    elif batch_size is None:
+        raise ValueError("batch_size is required when counting a model rather than a preset.")
+    return _rule(model, "step_flops")(model, batch_size, training, stage=stage, fading=fading, cached=cached)
 
 
-def run_cost(preset, num_images=None):
+def run_cost(preset, num_images=None, overrides=None):
     """What a preset's whole training run costs, as its "training" entry schedules it: a dict of "batch" and
     "flops_per_step" (MEMGAN: at its last stage), "steps_per_run", "images_per_run" (real images trained on)
     and "flops_per_run".
@@ -162,38 +122,22 @@ def run_cost(preset, num_images=None):
     "max_steps" caps it, "max_minutes" is not counted). MEMGAN: every fade and stabilise phase at its stage
     and batch size. Predictor: epochs x steps_per_epoch (or num_train // batch_size), on cached features when
     its encoder is frozen and nothing augments the images (plus the one encoding pass over num_train images).
+    `overrides` replace training settings, e.g. {"schedule": "authors_code"}.
     """
-    from vms_zoo.models.memgan import MEMGAN, GrowthSchedule
+    model = build_for_counting(preset)
+    try:
+        return _rule(model, "run_cost")(model, {**_training(preset), **(overrides or {})}, num_images)
+    except ValueError as e:
+        raise ValueError(f"{preset}: {e}") from None
 
-    model, training = build_for_counting(preset), _training(preset)
-    if isinstance(model, MEMGAN):
-        schedule = GrowthSchedule(len(model.sizes), training["fade_images"], training["stabilise_images"],
-                                  training["batch_sizes"])
-        steps = flops = 0
-        for stage, fading, start, end, batch in schedule.phases:
-            steps += (end - start) // batch
-            flops += (end - start) // batch * train_step_flops(model, batch, stage=stage, fading=fading)
-        batch = training["batch_sizes"][-1]
-        return {"batch": batch, "flops_per_step": train_step_flops(model, batch, stage=len(model.sizes) - 1),
-                "steps_per_run": steps, "images_per_run": schedule.total_images, "flops_per_run": flops}
-    batch = training["batch_size"]
-    if model.task == "predictor":
-        steps = training["epochs"] * (training.get("steps_per_epoch") or training["num_train"] // batch)
-        cached = model.encoder_frozen and not training.get("augment")
-        step = predictor_step_flops(model, batch, cached)
-        encoding = training["num_train"] * forward_flops(model.encoder) if cached else 0
-        return {"batch": batch, "flops_per_step": step, "steps_per_run": steps, "images_per_run": steps * batch,
-                "flops_per_run": steps * step + encoding}
-    num_images = num_images or training.get("num_images")
-    if not num_images:
-        raise ValueError(f"{preset} trains on a number of images its entry does not state: pass num_images.")
-    per_step = batch * (model.n_critic if training.get("real_batches", "fresh") == "fresh" else 1)
-    steps = training["epochs"] * (num_images // per_step)
-    if training.get("max_steps"):
-        steps = min(steps, training["max_steps"])
-    step = train_step_flops(model, batch)
-    return {"batch": batch, "flops_per_step": step, "steps_per_run": steps, "images_per_run": steps * per_step,
-            "flops_per_run": steps * step}
+
+def _rule(model, name):
+    """The FLOP rule `name` of the model's family."""
+    family = registry.family_of(model)
+    rule = getattr(family, name)
+    if rule is None:
+        raise ValueError(f"The {family.name} family states no FLOP rule: its models' training is not counted.")
+    return rule
 
 
 def build_for_counting(preset):
@@ -210,15 +154,4 @@ def build_for_counting(preset):
 
 def _training(preset):
     """A registered preset's "training" entry ({} for a preset folder)."""
-    from vms_zoo.presets import registry
-
-    return registry().get(preset, {}).get("training") or {}
-
-
-def _preset_batch_size(preset, model, stage):
-    if preset is None:
-        raise ValueError("batch_size is required when counting a model rather than a preset.")
-    training = _training(preset)
-    if "batch_sizes" in training:
-        return training["batch_sizes"][len(model.sizes) - 1 if stage is None else stage]
-    return training["batch_size"]
+    return registry.presets().get(preset, {}).get("training") or {}

@@ -1,10 +1,11 @@
-"""Presets: the registry of named models, loading by name or folder, the folder writer, sha256, downloads, cards.
+"""Presets: named models by name or folder, the folder writer and reader, weights, cards, `PresetMixin`.
 
 A preset is a name -> the model class and config, how it trains (`vms_zoo.training`), its card metadata and
 its weights (a file shipped in `checkpoints/<name>/`, which installs inside the package, or a URL; always with
-a sha256). Each family keeps its presets beside its model (`vms_zoo/models/<family>/presets.py`); this module
-joins them. Paper presets reproduce the published configurations (GPU-sized); `*synthetic*` presets are
-CPU-sized and trained here on the embedded synthetic scenes.
+a sha256). Each family keeps its presets beside its model (`vms_zoo/models/<family>/presets.py`) and registers
+them with its class in `vms_zoo.registry`; this module imports no family, so the families can import it.
+Paper presets reproduce the published configurations (GPU-sized); `*synthetic*` presets are CPU-sized and
+trained here on the embedded synthetic scenes.
 
 A preset *folder* has keras-hub's layout, so a model you trained yourself loads like a named one:
 
@@ -20,8 +21,6 @@ A preset *folder* has keras-hub's layout, so a model you trained yourself loads 
 """
 
 import difflib
-import functools
-import hashlib
 import inspect
 import json
 import math
@@ -31,16 +30,13 @@ from pathlib import Path
 
 import keras
 
+from vms_zoo import registry as families
 from vms_zoo.io import write_atomically
+# Also re-exported: presets.nested, presets.file_sha256, presets.WEIGHTS_FILE, ... keep working.
+from vms_zoo.preset_io import (CARD_FILE, CONFIG_FILE, LICENSE, METADATA_FIELDS, METADATA_FILE,  # noqa: F401
+                               WEIGHTS_FILE, check_sha256, download, file_sha256, gan_recipe, nested)
 
-CONFIG_FILE, WEIGHTS_FILE, METADATA_FILE, CARD_FILE = "config.json", "model.weights.h5", "metadata.json", "README.md"
 CONFIG_KEYS = {"class", "config"}  # all a preset folder's config.json may hold
-# Every preset's metadata has these; save_preset adds class, parameters, weights_sha256, keras_version, backend.
-METADATA_FIELDS = ("description", "paper", "dataset", "resolution", "metrics", "recipe", "license")
-LICENSE = "Apache-2.0"
-PREDICTOR_PAPER = "Kyle-Davidson, Bors & Evans, Predicting visual memory schemas with variational autoencoders, BMVC 2019"
-GENERATOR_PAPER = ("Kyle-Davidson, Bors & Evans, Modulating human memory for complex scenes with artificially "
-                   "generated images, Scientific Reports 12, 1583 (2022)")
 KERAS_CONFIG_KEYS = {"name", "trainable", "dtype"}  # what keras.Model.get_config adds to ours
 # Bounds on a config's sizes, checked before anything is allocated (an untrusted config.json cannot ask for
 # terabytes): image sides up to 1024 px, every other width or count up to 65536; then, from each class' closed
@@ -58,47 +54,22 @@ def checkpoints_dir():
     return installed if installed.is_dir() else here.parent / "checkpoints"
 
 
-def gan_recipe(name, training, scorer="vms_vae_m8"):
-    """The command a GAN preset's card prints. Paper presets train on real images with predictors trained
-    beforehand (their cards' own commands): the feedback predictor, and an independent scorer of the pairs."""
-    if training["data"] == "synthetic":
-        return f"vms-zoo train {name} --output runs/{name}"
-    return (f"vms-zoo train {name} --data {training['data']}:DIR --set training.predictor=./runs/"
-            f"{training['predictor']} training.scorer=./runs/{scorer} --output runs/{name}")
-
-
-def nested(class_name, config):
-    """A sub-model (e.g. a GAN's frozen predictor) inside a config, in keras' serialised form."""
-    return {"class_name": class_name, "registered_name": f"vms_zoo>{class_name}", "module": None, "config": config}
-
-
 # --- the registry -------------------------------------------------------------------------------------------
 
 
-@functools.cache
 def registry():
-    """Every preset by name, gathered from the model families."""
-    from vms_zoo.models.memgan.presets import PRESETS as memgan
-    from vms_zoo.models.resmem.presets import PRESETS as resmem
-    from vms_zoo.models.vms_predictor.presets import PRESETS as predictor
-    from vms_zoo.models.wmemgan.presets import PRESETS as wmemgan
-
-    return {**predictor, **wmemgan, **memgan, **resmem}
+    """Every preset by name, from the registered model families (`vms_zoo.registry`)."""
+    return families.presets()
 
 
-@functools.cache
 def model_classes():
     """The model classes a preset or preset folder may name: a closed list, so a config imports nothing."""
-    from vms_zoo.models.memgan import MEMGAN
-    from vms_zoo.models.resmem import ResMem
-    from vms_zoo.models.vms_predictor import VMSPredictor
-    from vms_zoo.models.wmemgan import WMEMGAN
-
-    return {cls.__name__: cls for cls in (VMSPredictor, WMEMGAN, MEMGAN, ResMem)}
+    return families.classes()
 
 
 def list_presets(task=None):
-    """Names of every preset, sorted; `task` "predictor", "generator" or "scorer" keeps that kind only."""
+    """Names of every preset, sorted; `task` ("predictor", "generator", or another a family's class declares)
+    keeps that kind only."""
     return sorted(name for name, p in registry().items()
                   if task is None or model_classes()[p["class"]].task == task)
 
@@ -222,44 +193,6 @@ def without_downloads(config):
 
 
 # --- weights ----------------------------------------------------------------------------------------------
-
-
-def file_sha256(path):
-    """Hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def check_sha256(path, sha256):
-    """Raise a ValueError unless the file at `path` has this sha256 (a corrupt or stale weights file)."""
-    actual = file_sha256(path)
-    if actual != sha256.lower():
-        raise ValueError(f"Weights file {path} has sha256 {actual}, expected {sha256}: the file is corrupt or "
-                         f"belongs to another model; replace it.")
-
-
-def download(url, sha256, fname):
-    """`url` into the Keras cache (~/.keras/vms_zoo, or $KERAS_HOME) via keras.utils.get_file, sha256-checked.
-
-    keras.utils.get_file leaves a file that fails its hash in the cache; it is removed here so a retry starts
-    clean.
-    """
-    cache_dir = os.path.expanduser(os.environ.get("KERAS_HOME", os.path.join("~", ".keras")))
-    os.makedirs(os.path.join(cache_dir, "vms_zoo"), exist_ok=True)
-    target = os.path.join(cache_dir, "vms_zoo", fname)
-    try:
-        return keras.utils.get_file(fname, origin=url, file_hash=sha256, hash_algorithm="sha256",
-                                    cache_dir=cache_dir, cache_subdir="vms_zoo")
-    except ValueError as e:
-        if "hash" not in str(e):
-            raise
-        if os.path.exists(target):
-            os.remove(target)
-        raise ValueError(f"The file downloaded from {url} does not match sha256 {sha256} (corrupt or changed "
-                         f"download); it was removed, nothing was loaded.") from None
 
 
 def weights_status(name):

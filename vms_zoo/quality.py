@@ -151,8 +151,7 @@ class Extractor:
     input_size: Optional[int] = None
 
     def __call__(self, images, batch_size=32):
-        from vms_zoo.backend import in_batches, inference
-        from vms_zoo.evaluation import fitting_batch
+        from vms_zoo.backend import fitting_batch, in_batches, inference
         from vms_zoo.vms import check_images
 
         images = np.asarray(check_images(images), "float32")

@@ -216,6 +216,15 @@ def inference(model, x):
     return model(x, training=False)
 
 
+BATCH_PIXELS = 1 << 18  # our choice: input pixels per inference batch; 5 images for ResMem (about 1.5 GB on TF)
+
+
+def fitting_batch(batch_size, image_size):
+    """`batch_size`, made smaller for large inputs: a functional Keras model keeps every activation of a batch
+    until it ends (ResMem: about 0.3 GB per 227 px image on TF), so 64 such images would need 19 GB."""
+    return max(1, min(int(batch_size), BATCH_PIXELS // (int(image_size) ** 2)))
+
+
 def in_batches(fn, arrays, batch_size):
     """numpy `fn(*chunks)` over equal chunks of `batch_size` rows (fewer rows: one chunk of them), concatenated:
     the last chunk is zero-padded to the others' shape and its padding dropped, as on JAX each new input shape

@@ -23,13 +23,16 @@ from keras import ops
 
 from vms_zoo import backend, losses
 from vms_zoo.layers import KeepsSeedState
-from vms_zoo.presets import PresetMixin, nested
-from vms_zoo.targets import CONDITIONS, sample_target_maps, sample_targets, scale_to_level, target_ramp
+from vms_zoo.preset_io import nested
+from vms_zoo.presets import PresetMixin
+from vms_zoo.targets import (CONDITIONS, TARGET_SAMPLERS, check_sampler, sample_target_maps, sample_targets,
+                             scale_to_level, target_ramp)
 from vms_zoo.vms import (area_matrix, area_resize, check_images, check_unit_range, inputs_checked, is_array,
                          predictor_input_size, to_numpy, true_schema)
 
 METRICS = ("d_loss", "g_loss", "gp", "mem_loss", "wasserstein")
 REAL_BATCHES = ("fresh", "reuse")
+SMOKE_FEEDBACK = "vms_vae_synthetic_64"  # shipped: feeds back a score-scaled smoke run (see smoke_images)
 # compile()'s jit_compile per backend, measured by bench/bench_gan.py on 2 CPU cores (W-MEMGAN, score, 32 px, batch
 # 32, n_critic 5; ms per generator step, the two settings side by side in one run):
 JIT_COMPILE = {
@@ -90,6 +93,8 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
         map_size: side of the target map.
         alpha: weight of the memorability feedback (10 in the papers; 0 trains without it, e.g. foils).
         seed: seed of the training noise (z, M, gradient-penalty interpolation).
+        target_sampler: how target maps are drawn from P_t, "authors_code" or "uniform_extent" (see
+            `vms_zoo.targets`); the default is the one the shipped CPU presets were trained with.
 
     Subclasses build `generator` and `critic` and implement the hooks `generator_images`, `critic_scores`,
     `real_images` (and optionally `after_generator_step`, `sampling_images`, `sample_tag`).
@@ -99,10 +104,13 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
     default_n_critic = 5
     # What each config entry must be, checked before building (see `vms_zoo.presets.check_config`).
     config_types = {"predictor": (dict, keras.Model), "latent_dim": int, "condition": CONDITIONS, "map_size": int,
-                    "alpha": float, "seed": (None, int)}
+                    "alpha": float, "seed": (None, int), "target_sampler": TARGET_SAMPLERS}
 
-    def __init__(self, predictor, latent_dim, condition, map_size=10, alpha=10.0, seed=None, **kwargs):
+    def __init__(self, predictor, latent_dim, condition, map_size=10, alpha=10.0, seed=None,
+                 target_sampler="uniform_extent", **kwargs):
         super().__init__(**kwargs)
+        check_sampler(target_sampler)
+        self.target_sampler = target_sampler
         if condition not in CONDITIONS:
             raise ValueError(f"Unknown condition {condition!r}; expected 'score' or 'map'.")
         alpha = float(alpha)
@@ -141,7 +149,7 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
                      else keras.saving.serialize_keras_object(self.predictor))  # ours: never a module path
         return {**super().get_config(), "predictor": predictor,
                 "latent_dim": self.latent_dim, "condition": self.condition, "map_size": self.map_size,
-                "alpha": self.alpha, "seed": self.seed}
+                "alpha": self.alpha, "seed": self.seed, "target_sampler": self.target_sampler}
 
     def get_compile_config(self):
         return None  # two optimizers and GAN weights: call compile() again after loading
@@ -189,7 +197,7 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
         if x.shape[1] != self.predictor_size or x.shape[2] != self.predictor_size:
             x = ops.image.resize(x, (self.predictor_size, self.predictor_size), interpolation="bilinear")
         with inputs_checked():  # in [0, 1] by construction, up to the resize's rounding
-            true = true_schema(self.predictor(x, training=False))
+            true = ops.cast(true_schema(self.predictor(x, training=False)), "float32")
         if self.condition == "score":
             score = ops.mean(true, axis=(1, 2))
             if self.standardized:
@@ -248,7 +256,8 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
                 return np.repeat(m[None, :, :, None], n, axis=0).astype("float32")
             level, raw = float(target.mean()), True
         if self.condition == "map":
-            layouts = ops.convert_to_numpy(sample_target_maps(n, seed=seed, size=self.map_size))
+            layouts = ops.convert_to_numpy(sample_target_maps(n, seed=seed, size=self.map_size,
+                                                              sampler=self.target_sampler))
             return scale_to_level(layouts, np.full(n, level))
         m = np.full((n, 1), level, "float32")
         return self.to_condition(m) if raw else m
@@ -304,8 +313,8 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
         if not kwargs.get("run_eagerly"):
             kwargs.setdefault("jit_compile", JIT_COMPILE[backend.BACKEND])
         super().compile(**kwargs)
-        self.d_optimizer = d_optimizer or self.default_optimizer()
-        self.g_optimizer = g_optimizer or self.default_optimizer()
+        self.d_optimizer = with_loss_scaling(d_optimizer or self.default_optimizer(), self.dtype_policy)
+        self.g_optimizer = with_loss_scaling(g_optimizer or self.default_optimizer(), self.dtype_policy)
         if self.d_optimizer is self.g_optimizer:
             raise ValueError("d_optimizer and g_optimizer must be two different optimizer instances.")
         self.optimizer = OptimizerPair(self)
@@ -369,17 +378,31 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
         normal = keras.random.normal
         noise = {
             "critic_z": normal((k, n, self.latent_dim), seed=seed),
-            "critic_m": ops.reshape(sample_targets(self.condition, k * n, seed, self.map_size, self.standardized),
-                                    (k, -1) + self.condition_shape),
+            "critic_m": ops.reshape(self.sample_conditions(k * n, seed), (k, -1) + self.condition_shape),
             "mix": keras.random.uniform((k, n, 1, 1, 1), seed=seed),
             "z": normal((n, self.latent_dim), seed=seed),
-            "m": sample_targets(self.condition, n, seed, self.map_size, self.standardized),
+            "m": self.sample_conditions(n, seed),
         }
         if replicas == 1:
             return noise
         start = index * batch_size
         return {key: value[:, start:start + batch_size] if key in ("critic_z", "critic_m", "mix")
                 else value[start:start + batch_size] for key, value in noise.items()}
+
+    def sample_conditions(self, n, seed):
+        """`n` training targets M (in-graph): P_t maps from this model's sampler, or scores."""
+        return sample_targets(self.condition, n, seed, self.map_size, self.standardized, self.target_sampler)
+
+    # Under a mixed dtype policy the networks compute in bfloat16 / float16; losses, the gradient penalty and the
+    # feedback are computed in float32 from their outputs (Keras' mixed-precision rule: float32 at the loss).
+
+    def float32_images(self, z, m):
+        """The trained generator's images (training mode) as float32."""
+        return ops.cast(self.generator_images(z, m, training=True), "float32")
+
+    def float32_scores(self, images):
+        """The critic's scores as float32."""
+        return ops.cast(self.critic_scores(images), "float32")
 
     def train_step(self, *args):
         return backend.train_step(self, self._train_step, *args)
@@ -388,33 +411,33 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
         images, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         if "int" in str(images.dtype):
             raise ValueError(f"Training images must be float32 in [0, 1], got dtype {images.dtype}.")
-        reals = self.critic_batches(self.real_images(ops.cast(images, "float32")))
+        reals = self.critic_batches(ops.cast(self.real_images(ops.cast(images, "float32")), "float32"))
         noise = self.draw_noise(ops.shape(reals[0])[0])
         critic_vars, generator_vars = self.critic.trainable_variables, self.generator.trainable_variables
 
         for i, real in enumerate(reals):
-            fake = ops.stop_gradient(self.generator_images(noise["critic_z"][i], noise["critic_m"][i], training=True))
+            fake = ops.stop_gradient(self.float32_images(noise["critic_z"][i], noise["critic_m"][i]))
 
             def d_objective():
-                real_scores, fake_scores = self.critic_scores(real), self.critic_scores(fake)
-                gp = losses.gradient_penalty(self.critic_scores, real, fake, noise["mix"][i])
+                real_scores, fake_scores = self.float32_scores(real), self.float32_scores(fake)
+                gp = losses.gradient_penalty(self.float32_scores, real, fake, noise["mix"][i])
                 d_loss = (losses.critic_loss(real_scores, fake_scores) + self.gp_weight * gp
                           + losses.drift_loss(real_scores, self.drift_weight))
                 # Replicas' gradients are summed under tf.distribute: each contributes its share of the mean.
-                return backend.scale_for_replicas(d_loss), (d_loss, gp,
+                return self.d_optimizer.scale_loss(backend.scale_for_replicas(d_loss)), (d_loss, gp,
                                                             losses.wasserstein_estimate(real_scores, fake_scores))
 
             _, (d_loss, gp, wasserstein), grads = backend.value_and_grad(d_objective, critic_vars)
-            self.d_optimizer.apply(list(grads), critic_vars)
+            apply_gradients(self.d_optimizer, list(grads), critic_vars)
 
         def g_objective():
-            fake = self.generator_images(noise["z"], noise["m"], training=True)
+            fake = self.float32_images(noise["z"], noise["m"])
             mem = losses.memorability_loss(self.feedback(fake), noise["m"])
-            g_loss = losses.generator_loss(self.critic_scores(fake)) + self.alpha * mem
-            return backend.scale_for_replicas(g_loss), (g_loss, mem)
+            g_loss = losses.generator_loss(self.float32_scores(fake)) + self.alpha * mem
+            return self.g_optimizer.scale_loss(backend.scale_for_replicas(g_loss)), (g_loss, mem)
 
         _, (g_loss, mem), grads = backend.value_and_grad(g_objective, generator_vars)
-        self.g_optimizer.apply(list(grads), generator_vars)
+        apply_gradients(self.g_optimizer, list(grads), generator_vars)
         self.after_generator_step()
 
         values = dict(d_loss=d_loss, g_loss=g_loss, gp=gp, mem_loss=mem, wasserstein=wasserstein)
@@ -435,6 +458,26 @@ def memorability_request(value):
     if target.ndim not in (0, 2):
         raise ValueError(f"A memorability request must be {expected}; got an array of shape {target.shape}.")
     return check_unit_range(target, "Target maps" if target.ndim == 2 else "Memorability scores")
+
+
+def with_loss_scaling(optimizer, policy):
+    """`optimizer` wrapped in Keras' LossScaleOptimizer under a float16 policy (float16 gradients underflow
+    without it; bfloat16 has float32's range and needs none), as Keras' own compile() does for one optimizer."""
+    if policy.compute_dtype == "float16" and not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def apply_gradients(optimizer, grads, variables):
+    """optimizer.apply(grads, variables); on JAX a LossScaleOptimizer goes through its stateless_apply, as Keras'
+    JAX trainer does (its stateful apply assigns variables inside a traced branch, which JAX cannot)."""
+    if backend.BACKEND != "jax" or not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        optimizer.apply(grads, variables)
+        return
+    new_values, new_slots = optimizer.stateless_apply([v.value for v in optimizer.variables], grads,
+                                                      [v.value for v in variables])
+    for variable, value in zip(list(variables) + list(optimizer.variables), list(new_values) + list(new_slots)):
+        variable.assign(value)
 
 
 def without_autotune(adapter):
@@ -497,7 +540,7 @@ class SampleGrid(keras.callbacks.Callback):
         levels = np.linspace(*model.low_high(self.low, self.high), columns)
         z = np.random.default_rng(self.seed).normal(size=(self.rows, model.latent_dim)).astype("float32")
         m = target_ramp(model.condition, levels, seed=self.seed, map_size=model.map_size,
-                        standardized=model.standardized)
+                        standardized=model.standardized, sampler=model.target_sampler)
         images = model.generate(np.repeat(z, columns, axis=0), np.tile(m, (self.rows,) + (1,) * (m.ndim - 1)))
         s = images.shape[1]
         images = images.reshape(self.rows, columns, s, s, 3).transpose(0, 2, 1, 3, 4)
@@ -516,3 +559,20 @@ class SampleGrid(keras.callbacks.Callback):
 
         os.makedirs(self.directory, exist_ok=True)
         Image.fromarray(self.grid()).save(os.path.join(self.directory, name))
+
+
+def smoke_images(training, images):
+    """Part of both GANs' smoke rules: `images` real images and pairs, and on the synthetic scenes enough scenes to
+    hold that many of the preset's category. A score-scaled run is fed back by SMOKE_FEEDBACK, a shipped trained
+    predictor, when it would train its own: one trained for a smoke run's few steps scores every real image the
+    same (std ~1e-7), and `fit_score_scale` refuses such z-scores."""
+    from vms_zoo.data.synthetic import CATEGORIES
+    from vms_zoo.presets import is_path, weights_status
+
+    training.update(num_images=images, pairs=images)
+    if training["data"] == "synthetic":
+        training["num_scenes"] = len(CATEGORIES) * images
+    predictor = training.get("predictor")
+    if (training.get("score_scale") is True and not is_path(predictor)
+            and weights_status(predictor) not in ("shipped", "download")):
+        training["predictor"] = SMOKE_FEEDBACK

@@ -27,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from vms_zoo import registry as families
 from vms_zoo.io import write_text
 from vms_zoo.presets import get_preset, registry
 
@@ -49,6 +50,10 @@ SESSION_KEYS = ("verbose", "distribute")
 SMOKE_WIDTH, SMOKE_STEPS, SMOKE_BATCH = 8, 2, 2
 SMOKE_IMAGES = SMOKE_STEPS * SMOKE_BATCH
 SMOKE_SCORER = "vms_vae_synthetic_scorer_32"  # shipped: grades the smoke run of a preset that names no scorer
+# Training settings every preset takes without listing them: name -> default. dtype_policy: Keras' "float32",
+# "mixed_bfloat16" or "mixed_float16" (the GANs then scale their losses), set while the run builds and trains.
+OPTIONAL_TRAINING = {"dtype_policy": "float32"}
+DTYPE_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
 
 
 def resolve(preset, overrides=None, data=None, smoke=False):
@@ -62,6 +67,8 @@ def resolve(preset, overrides=None, data=None, smoke=False):
                 "paper": spec["metadata"]["paper"]}
     for key, value in (overrides or {}).items():
         section, _, name = key.rpartition(".")
+        if not section and name in OPTIONAL_TRAINING and name not in resolved["config"]:
+            section = "training"
         if not section:
             places = [s for s in ("training", "config") if name in resolved[s]]
             if len(places) != 1:
@@ -70,7 +77,7 @@ def resolve(preset, overrides=None, data=None, smoke=False):
             section = places[0]
         if section not in ("config", "training"):
             raise ValueError(f"Override {key!r}: the section must be 'config' or 'training'.")
-        if name not in resolved[section] and section == "training":
+        if name not in resolved[section] and section == "training" and name not in OPTIONAL_TRAINING:
             raise ValueError(f"Unknown training setting {name!r} for {preset}; known: {', '.join(sorted(resolved['training']))}.")
         resolved[section][name] = value
     if data is not None:
@@ -96,6 +103,8 @@ SETTING_KINDS = {
     "non-empty text": ("data",),
     "non-empty text or null": ("predictor", "scorer", "category"),
     "'fresh' or 'reuse'": ("real_batches",),
+    "'paper' or 'authors_code'": ("schedule",),
+    "'float32', 'mixed_bfloat16' or 'mixed_float16'": ("dtype_policy",),
     "a whole number >= 1, or a list of them (one per growth stage)": ("batch_sizes",),
     "a whole number >= 0, or a list of them (one per growth stage)": ("fade_images", "stabilise_images"),
 }
@@ -125,6 +134,8 @@ _VALID = {
     "non-empty text": lambda v: isinstance(v, str) and v != "",
     "non-empty text or null": lambda v: v is None or (isinstance(v, str) and v != ""),
     "'fresh' or 'reuse'": lambda v: v in ("fresh", "reuse"),
+    "'paper' or 'authors_code'": lambda v: v in ("paper", "authors_code"),
+    "'float32', 'mixed_bfloat16' or 'mixed_float16'": lambda v: v in DTYPE_POLICIES,
     "a whole number >= 1, or a list of them (one per growth stage)":
         lambda v: _whole(v, 1) or (isinstance(v, list) and len(v) > 0 and all(_whole(x, 1) for x in v)),
     "a whole number >= 0, or a list of them (one per growth stage)":
@@ -157,74 +168,57 @@ def _plain(value):
     return list(value) if isinstance(value, tuple) else value
 
 
-def smallest_size(class_name):
-    """The smallest image side each architecture takes."""
-    from vms_zoo.models.vms_predictor.model import DECODER_LAYERS
-    from vms_zoo.models.wmemgan.model import SUPPORTED_SIZES
+@contextlib.contextmanager
+def dtype_policy(name):
+    """Keras' global dtype policy set to `name` while the block builds and trains models, then restored."""
+    import keras
 
-    # VMSPredictor: one pixel before five stride-2 decoder layers (and VGG16's five pools); MEMGAN: 4 px grown to 8
-    return {"VMSPredictor": 2**DECODER_LAYERS, "WMEMGAN": min(SUPPORTED_SIZES), "MEMGAN": 8}[class_name]
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(before)
+
+
+def smallest_size(class_name):
+    """The smallest image side each architecture takes (its family's)."""
+    family = families.family(class_name)
+    if family.smallest_size is None:
+        raise ValueError(f"The {family.name} family states no smallest image size.")
+    return family.smallest_size
 
 
 def smoke_settings(resolved):
     """`resolved` (see `resolve`) shrunk for a smoke run, for any preset: the same class, data, switches and
     code path (encoder kind, pixel norm, minibatch stddev, condition, real-batch mode, the growth phases),
     at the smallest image side the architecture takes, with SMOKE_WIDTH-wide layers and latents, SMOKE_STEPS
-    steps of SMOKE_BATCH images (n_critic at most SMOKE_BATCH; MEMGAN trains each stage once: 4 px, then 8 px
-    fading in), SMOKE_IMAGES real images and pairs. Pretrained encoder weights stay only when they are on disk (the
-    bundled hed_vgg16): a smoke run downloads nothing. "smoke": True is part of the settings, so a smoke run
-    and a full run never share a run folder."""
-    from vms_zoo.data.synthetic import CATEGORIES
-    from vms_zoo.models.memgan.model import resolutions
-    from vms_zoo.models.vms_predictor import VMSPredictor
-    from vms_zoo.models.vms_predictor.model import DECODER_LAYERS
-
+    steps of SMOKE_BATCH images, SMOKE_IMAGES real images and pairs: the family's `smoke_rule` (in
+    vms_zoo/models/<family>/presets.py) says how, image_size included (the family's smallest, or for MEMGAN every
+    stage up to the preset's own). A smoke run downloads nothing. "smoke": True is part of the settings, so a smoke
+    run and a full run never share a run folder."""
     smoke = {**copy.deepcopy(resolved), "smoke": True}
-    cls, config, training = smoke["class"], smoke["config"], smoke["training"]
-    width, steps, batch = SMOKE_WIDTH, SMOKE_STEPS, SMOKE_BATCH
-    config.update(image_size=smallest_size(cls), latent_dim=width)
-    if cls == "VMSPredictor":
-        defaults = inspect.signature(VMSPredictor.__init__).parameters
-        encoder_filters = config.get("encoder_filters", defaults["encoder_filters"].default)
-        config.update(encoder_filters=[width] * len(encoder_filters), dense_units=width,
-                      decoder_filters=[width] * (DECODER_LAYERS - 1),
-                      encoder_weights=_on_disk(config.get("encoder_weights", defaults["encoder_weights"].default)))
-        training.update(epochs=1, steps_per_epoch=steps, batch_size=batch, num_train=SMOKE_IMAGES, num_test=batch)
-        return smoke
-    training.update(num_images=SMOKE_IMAGES, pairs=SMOKE_IMAGES)
-    if training["data"] == "synthetic":  # enough scenes to hold num_images of the preset's category
-        training["num_scenes"] = len(CATEGORIES) * SMOKE_IMAGES
-    if cls == "WMEMGAN":  # epochs: 2 steps also when a step takes all the images (fresh batches)
-        config["filters"] = width
-        training.update(epochs=steps, max_steps=steps, max_minutes=None, batch_size=batch,
-                        n_critic=min(training["n_critic"], batch))
-    else:  # MEMGAN: each stage once, 4 px stable, then 8 px through its fade-in
-        config["filters"] = [width] * len(resolutions(config["image_size"]))
-        training.update(batch_sizes=[batch, batch], fade_images=[0, steps * batch], stabilise_images=[steps * batch, 0])
+    family = families.family(smoke["class"])
+    if family.smoke_rule is None:
+        raise ValueError(f"Preset {smoke['preset']!r} ({smoke['class']}) has no smoke run: the {family.name} "
+                         "family states no smoke rule.")
+    family.smoke_rule(smoke["config"], smoke["training"], SMOKE_WIDTH, SMOKE_STEPS, SMOKE_BATCH)
     return smoke
 
 
-def _on_disk(weights):
-    """Encoder weights a smoke run uses without downloading: the bundled HED VGG16 when installed, an existing
-    file; anything else (ImageNet) becomes None, random weights."""
-    from vms_zoo.models.vms_predictor.vgg16_weights import HED_VGG16, hed_weights_path
-
-    if weights == HED_VGG16:
-        try:
-            hed_weights_path()
-            return weights
-        except ImportError:
-            return None
-    return weights if isinstance(weights, str) and os.path.isfile(weights) else None
-
-
 def trainers():
-    """The training function of each model class."""
-    from vms_zoo.training.memgan import train_memgan
-    from vms_zoo.training.predictor import train_predictor
-    from vms_zoo.training.wmemgan import train_wmemgan
+    """The training function of each model class that can be trained."""
+    return {f.model_class.__name__: f.train_function() for f in families.registered().values() if f.trainer}
 
-    return {"VMSPredictor": train_predictor, "WMEMGAN": train_wmemgan, "MEMGAN": train_memgan}
+
+def check_trainable(preset):
+    """A one-line error, before anything is written, for a preset whose family has no trainer (e.g. third-party
+    scorers, whose weights come from their owners' packages)."""
+    family = families.family(get_preset(preset)["class"])
+    if family.trainer is None:
+        raise ValueError(f"Preset {preset!r} cannot be trained: {family.model_class.__name__} (the {family.name} "
+                         "family) has no training recipe here; use it as it is, e.g. vms_zoo.load"
+                         f"({preset!r}).")
 
 
 def read_run(output):
@@ -480,6 +474,7 @@ def train(preset, data=None, output=None, overrides=None, dry_run=False, overwri
 
     if preset not in registry():
         get_preset(preset)  # the one-line unknown-preset error with suggestions
+    check_trainable(preset)
     resolved = resolve(preset, overrides, data, smoke)
     if dry_run:
         return resolved
@@ -498,7 +493,7 @@ def train(preset, data=None, output=None, overrides=None, dry_run=False, overwri
                 return finished
             # Everything that holds weights, the frozen predictors included, is built in the scope (JAX cannot
             # mix variables placed on one device with ones spread over the mesh).
-            with for_recipe(distribute).scope():
+            with for_recipe(distribute).scope(), dtype_policy(resolved["training"].get("dtype_policy", "float32")):
                 record = trainers()[resolved["class"]](resolved, output, verbose=verbose, callbacks=list(callbacks))
             record = {"preset": preset, "class": resolved["class"], "output": str(output), **record}
             if smoke:

@@ -43,7 +43,7 @@ from vms_zoo import distribute as dist_lib
 from vms_zoo import quality
 from vms_zoo.evaluation import across_generators, generate_pairs, pair_statistics, score_images
 from vms_zoo.io import write_atomically, write_text
-from vms_zoo.models.wmemgan import WMEMGAN
+from vms_zoo.presets import model_class
 from vms_zoo.training import resolve, run_folder
 from vms_zoo.training.gan import prepare, standardize_scores
 
@@ -328,7 +328,8 @@ def sweep(output, preset="wmemgan_synthetic_score_32", alphas=DEFAULT_ALPHAS, tu
             scale = standardize_scores(config, training, predictor, images)
             low, high = (scale["low"], scale["high"]) if scale else (None, None)
             adam = dict(learning_rate=training["learning_rate"], beta_1=0.0, beta_2=0.9)
-            make = gan_factory(WMEMGAN, predictor, optimizer=lambda: keras.optimizers.Adam(**adam),
+            make = gan_factory(model_class(resolved["class"]), predictor,
+                               optimizer=lambda: keras.optimizers.Adam(**adam),
                                compile_kwargs={"n_critic": training["n_critic"], "gp_weight": training["gp_weight"],
                                                "real_batches": training.get("real_batches", "fresh")},
                                **{k: v for k, v in config.items() if k != "seed"})

@@ -8,6 +8,7 @@ preset's batch sizes are global batches, split over the replicas when training i
 import keras
 
 from vms_zoo.models.memgan import MEMGAN, Checkpoint, GrowthSchedule, train
+from vms_zoo.models.memgan.presets import growth_settings
 from vms_zoo.models.memorability_gan import SampleGrid
 from vms_zoo.training.gan import finish, prepare
 from vms_zoo.training.progress import Throughput
@@ -16,7 +17,12 @@ CHECKPOINT = "memgan.checkpoint.weights.h5"
 
 
 def train_memgan(resolved, output, verbose=1, callbacks=()):
-    """Train `resolved` (see `vms_zoo.training.resolve`); writes the preset folder, samples/ and pairs.json."""
+    """Train `resolved` (see `vms_zoo.training.resolve`); writes the preset folder, samples/ and pairs.json.
+
+    `training.schedule` "authors_code" trains the authors' code's schedule instead of the settings' own (a smoke
+    run's tiny phases are its schedule)."""
+    if not resolved.get("smoke"):
+        resolved = {**resolved, "training": growth_settings(resolved["training"])}
     config, training, predictor, scorer, images, record = prepare(resolved, output, verbose, stream=True)
 
     gan = MEMGAN(predictor, **config)

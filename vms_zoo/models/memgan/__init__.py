@@ -1,7 +1,15 @@
 """MEMGAN (Kyle-Davidson, Bors & Evans, Scientific Reports 2022): a progressive GAN with memorability feedback
 at every resolution, its growth schedule and its presets."""
 
+from vms_zoo import registry
+from vms_zoo.models.memgan import flops, presets
 from vms_zoo.models.memgan.growth import Checkpoint, GrowthCallback, GrowthSchedule, ImageStream, train
 from vms_zoo.models.memgan.model import MEMGAN
 
 __all__ = ["MEMGAN", "Checkpoint", "GrowthCallback", "GrowthSchedule", "ImageStream", "train"]
+
+registry.register(registry.Family(
+    "memgan", MEMGAN, presets.PRESETS, trainer="vms_zoo.training.memgan:train_memgan",
+    smallest_size=8,  # 4 px grown to 8: a smoke run passes through a fade-in
+    smoke_rule=presets.smoke_rule, step_flops=flops.step_flops, run_cost=flops.run_cost,
+    test_shrink=presets.shrink_for_tests))

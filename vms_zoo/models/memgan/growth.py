@@ -7,7 +7,7 @@ import keras
 import numpy as np
 
 from vms_zoo.data.sources import box_downsample
-from vms_zoo.presets import write_atomically
+from vms_zoo.io import write_atomically
 from vms_zoo.vms import check_images
 
 

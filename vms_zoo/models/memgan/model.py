@@ -154,8 +154,8 @@ class MEMGAN(MemorabilityGAN):
                     "ema_beta": (None, float), "group_size": int}
 
     def __init__(self, predictor, image_size=256, latent_dim=512, condition="map", map_size=10, filters=None,
-                 alpha=10.0, ema_beta=0.999, group_size=4, seed=None, **kwargs):
-        super().__init__(predictor, latent_dim, condition, map_size, alpha, seed, **kwargs)
+                 alpha=10.0, ema_beta=0.999, group_size=4, seed=None, target_sampler="uniform_extent", **kwargs):
+        super().__init__(predictor, latent_dim, condition, map_size, alpha, seed, target_sampler, **kwargs)
         self.sizes = resolutions(image_size)
         if len(self.sizes) < 2:
             raise ValueError(f"image_size must be at least 8 to grow, got {image_size}.")
@@ -305,6 +305,7 @@ class MEMGAN(MemorabilityGAN):
         (beta_2 = 0.99). The old blocks' moments were also measured on a different output resolution.
         """
         for opt in (self.d_optimizer, self.g_optimizer):
+            opt = getattr(opt, "inner_optimizer", opt)  # a LossScaleOptimizer keeps its loss scale
             for v in opt.variables:
                 if not v.name.endswith("learning_rate"):
                     v.assign(ops.zeros(v.shape, v.dtype))

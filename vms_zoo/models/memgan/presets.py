@@ -9,25 +9,64 @@ Paper presets take each value from the Sci. Rep. 2022 paper where it states it, 
 docs/fidelity.md lists every one with its source.
 """
 
-from vms_zoo.models.memgan.model import PAPER_FILTERS
+from vms_zoo.models.memgan.model import PAPER_FILTERS, resolutions
+from vms_zoo.models.memorability_gan import smoke_images
 from vms_zoo.models.vms_predictor.presets import FEEDBACK_CONFIG, FEEDBACK_PRESET, NOT_TRAINED
-from vms_zoo.presets import GENERATOR_PAPER, LICENSE, WEIGHTS_FILE, gan_recipe, nested
+from vms_zoo.preset_io import LICENSE, WEIGHTS_FILE, gan_recipe, nested
+
+PAPER = ("Kyle-Davidson, Bors & Evans, Modulating human memory for complex scenes with artificially generated "
+         "images, Scientific Reports 12, 1583 (2022)")
 
 # The paper's epoch: its 240,000 LSUN images per category (4,800,000 images = the 10 + 10 epochs of a block).
 EPOCH = 240_000
 _PAPER = {"predictor": nested("VMSPredictor", FEEDBACK_CONFIG),
           "image_size": 256, "latent_dim": 512, "condition": "map", "map_size": 10, "filters": list(PAPER_FILTERS),
-          "alpha": 10.0, "ema_beta": None, "group_size": 4}  # alpha: the paper (the code's aux_loss uses 5)
+          "alpha": 10.0, "ema_beta": None, "group_size": 4,  # alpha: the paper (the code's aux_loss uses 5)
+          "target_sampler": "authors_code"}  # P_t as gen_fake_vms.py draws it (docs/fidelity.md)
 # 200 epochs in all. 4 px: 20 epochs (no fade); 8-64 px: 10 epochs of fade-in, 10 to stabilise (4.8M images each,
 # "the first five blocks"); 128 px: 10 + 80, the rest of the 200 (the code, too, trains it for 90 epochs);
 # 256 px: its 2.4M images (10 epochs) are the fade-in. Batch sizes per resolution: the code's (the paper has none).
-_PAPER_TRAINING = {"data": "lsun", "category": "kitchen", "num_images": EPOCH,
+_PAPER_TRAINING = {"data": "lsun", "category": "kitchen", "num_images": EPOCH, "schedule": "paper",
                    "predictor": FEEDBACK_PRESET, "scorer": None,
                    "fade_images": [0] + [10 * EPOCH] * 6,
                    "stabilise_images": [20 * EPOCH] + [10 * EPOCH] * 4 + [80 * EPOCH, 0],
                    "batch_sizes": [256, 128, 128, 8, 4, 4, 4],
                    "learning_rate": 1.5e-3, "gp_weight": 10.0, "drift_weight": 0.001, "n_critic": 1,
                    "pairs": 1000, "threshold": None, "threshold_quantile": 0.5, "low": 0.1, "high": 0.9, "checkpoint_every": 500, "seed": 0}
+
+# The authors' code (memgan_spatial.py): EPOCHS = 201 epochs of total_datapoints = 60,000 images, growing at the start
+# of epochs 10, 30, 50, 70, 90 and 180 (grow_checkpoints). A new block's alpha steps 0.1, 0.2, ... 0.9, one step an
+# epoch, then 1.0: 9 epochs of fade (ours linear per image, the same mean), then full weight. 4 px: 10 epochs;
+# 8-64 px: 9 + 11; 128 px: 9 + 81; 256 px: 9 + 12 (full weight for its last 12 of 21 epochs). 12.06M images.
+CODE_EPOCH = 60_000
+SCHEDULES = {
+    "paper": None,  # the training settings' own num_images / fade_images / stabilise_images (the paper's here)
+    "authors_code": {"num_images": CODE_EPOCH, "fade_images": [0] + [9 * CODE_EPOCH] * 6,
+                     "stabilise_images": [10 * CODE_EPOCH] + [11 * CODE_EPOCH] * 4 + [81 * CODE_EPOCH, 12 * CODE_EPOCH]},
+}
+
+
+def growth_settings(training):
+    """`training` with its named `schedule` applied: "authors_code" replaces num_images, fade_images and
+    stabilise_images with the code's; "paper" (or no schedule) keeps them as they are."""
+    name = training.get("schedule", "paper")
+    if name not in SCHEDULES:
+        raise ValueError(f"Unknown MEMGAN schedule {name!r}; expected one of {', '.join(SCHEDULES)}.")
+    return {**training, **(SCHEDULES[name] or {})}
+
+
+def smoke_rule(config, training, width, steps, batch):
+    """A MEMGAN smoke run (in place): every growth stage up to the preset's own image_size with a `width` latent
+    and blocks, and the preset's moving average as it is; one train step of `batch` images at 4 px, one fading
+    each later block in, and one at full weight at the last stage; `steps` x `batch` real images and pairs. Every
+    block trains and both traced graphs (fading and stable) run, in n + 1 phases for n stages: each phase is one
+    more traced train step (seconds)."""
+    smoke_images(training, steps * batch)
+    stages = len(resolutions(config["image_size"]))
+    config.update(latent_dim=width, filters=[width] * stages)
+    training.update(batch_sizes=[batch] * stages, fade_images=[0] + [batch] * (stages - 1),
+                    stabilise_images=[batch] + [0] * (stages - 2) + [batch])
+
 
 # CPU: grows 4 -> 32 px on synthetic kitchens, fed back by a 32 px predictor trained first (vms_vae_synthetic_32).
 # A shorter moving average (0.99) suits a run of ~1000 steps.
@@ -45,7 +84,7 @@ _SYNTHETIC_TRAINING = {"data": "synthetic", "category": "kitchen", "num_scenes":
 
 def _preset(config, training, weights, dataset, description):
     return {"class": "MEMGAN", "config": config, "training": training, "weights": weights,
-            "metadata": {"description": description, "paper": GENERATOR_PAPER, "dataset": dataset,
+            "metadata": {"description": description, "paper": PAPER, "dataset": dataset,
                          "resolution": config["image_size"], "metrics": {}, "license": LICENSE}}
 
 
@@ -68,3 +107,8 @@ PRESETS = {
 }
 for _name, _preset_dict in PRESETS.items():
     _preset_dict["metadata"]["recipe"] = gan_recipe(_name, _preset_dict["training"])
+
+
+def shrink_for_tests(config):
+    """A test-size copy of a MEMGAN config: grows to 16 px (the nested predictor shrinks by its own rule)."""
+    return {**config, "image_size": 16, "latent_dim": 8, "filters": [16, 16, 8]}

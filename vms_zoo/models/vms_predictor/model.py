@@ -17,7 +17,7 @@ from keras import layers, ops
 from vms_zoo.backend import scale_for_replicas
 from vms_zoo.layers import Conv2DTranspose, Sampling, VGGPreprocess
 from vms_zoo.losses import kl_divergence, reconstruction_loss
-from vms_zoo.models.vms_predictor.vgg16_weights import HED_VGG16, load_hed_vgg16
+from vms_zoo.models.vms_predictor.vgg16_weights import HED_VGG16, IMAGENET, load_hed_vgg16, load_imagenet_vgg16
 from vms_zoo.presets import PresetMixin
 from vms_zoo.vms import check_call_images, check_images, check_maps, inputs_checked, is_array, to_numpy
 
@@ -40,11 +40,10 @@ def build_encoder(kind, image_size, weights=None, filters=(32, 64, 128, 128)):
     """
     inputs = keras.Input((image_size, image_size, 3), name="image")
     if kind == "vgg16":
-        base = keras.applications.VGG16(
-            include_top=False, weights="imagenet" if weights == "imagenet" else None,
-            input_shape=(image_size, image_size, 3),
-        )
-        if weights == HED_VGG16:
+        base = keras.applications.VGG16(include_top=False, weights=None, input_shape=(image_size, image_size, 3))
+        if weights == IMAGENET:  # Keras' own file and checksum, with a one-line error when offline
+            load_imagenet_vgg16(base)
+        elif weights == HED_VGG16:
             load_hed_vgg16(base)
         elif weights not in (None, "imagenet"):
             base.load_weights(weights)
@@ -253,6 +252,7 @@ class VMSPredictor(PresetMixin, keras.Model):
         return super().compute_output_spec(inputs)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        y_pred = {key: ops.cast(y_pred[key], "float32") for key in ("vms", "z_mean", "z_log_var")}  # mixed precision
         recon = reconstruction_loss(y, y_pred["vms"], self.reconstruction)
         kl = kl_divergence(y_pred["z_mean"], y_pred["z_log_var"])
         self.reconstruction_tracker.update_state(recon, sample_weight=sample_weight)

@@ -7,7 +7,16 @@ until published; else a file shipped in checkpoints/<name>/ and/or a URL, always
 "metadata". docs/fidelity.md gives the source of every value in the paper presets.
 """
 
-from vms_zoo.presets import LICENSE, PREDICTOR_PAPER, WEIGHTS_FILE
+import inspect
+import os
+
+from vms_zoo.models.vms_predictor.model import DECODER_LAYERS, VMSPredictor
+from vms_zoo.models.vms_predictor.vgg16_weights import HED_VGG16, hed_weights_path
+from vms_zoo.preset_io import LICENSE, WEIGHTS_FILE
+
+SMALLEST_SIZE = 2**DECODER_LAYERS  # one pixel before five stride-2 decoder layers (and VGG16's five pools)
+
+PAPER = "Kyle-Davidson, Bors & Evans, Predicting visual memory schemas with variational autoencoders, BMVC 2019"
 
 # On the card of every paper preset (all GPU-sized) until weights we trained are published.
 NOT_TRAINED = "Not trained by us: no weights are published yet; the command under 'Trained with' trains them."
@@ -48,7 +57,7 @@ def _paper(number, dense_units, latent_dim, reconstruction):
         "weights": None,
         "metadata": {"description": (f"Paper config {number}: n={dense_units}, m={latent_dim}, "
                                      f"{reconstruction.upper()}. {NOT_TRAINED}"),
-                     "paper": PREDICTOR_PAPER, "dataset": "vischema1", "resolution": 224, "metrics": {},
+                     "paper": PAPER, "dataset": "vischema1", "resolution": 224, "metrics": {},
                      "recipe": f"vms-zoo train {name} --data vischema1:PATH --output runs/{name}", "license": LICENSE},
     }
 
@@ -67,7 +76,7 @@ PRESETS[FEEDBACK_PRESET] = {
     "weights": None,
     "metadata": {"description": "The GANs' feedback predictor: paper config 3 (n=128, m=32, MSE) trained on "
                                 "VISCHEMA PLUS. " + NOT_TRAINED,
-                 "paper": PREDICTOR_PAPER, "dataset": "vischema_plus", "resolution": 224, "metrics": {},
+                 "paper": PAPER, "dataset": "vischema_plus", "resolution": 224, "metrics": {},
                  "recipe": f"vms-zoo train {FEEDBACK_PRESET} --data vischema_plus:PATH --output runs/{FEEDBACK_PRESET}",
                  "license": LICENSE},
 }
@@ -78,7 +87,7 @@ PRESETS["vms_vae_synthetic_64"] = {
     "training": _SYNTHETIC_TRAINING,
     "weights": {"file": WEIGHTS_FILE, "sha256": "ac6201a1ed6c855612183eef2fa2bbf4156273b817017b200a352b437082ce8f"},
     "metadata": {"description": "CPU preset: small trainable conv encoder, 64 px synthetic scenes.",
-                 "paper": PREDICTOR_PAPER, "dataset": "synthetic", "resolution": 64,
+                 "paper": PAPER, "dataset": "synthetic", "resolution": 64,
                  # held-out synthetic test scenes (1000); the category-mean baseline scores rho2D 0.199 / 0.196
                  "metrics": {"rho2d_true": 0.799, "rho2d_false": 0.699, "mse255_true": 516.7, "mse255_false": 472.5},
                  "recipe": _recipe("vms_vae_synthetic_64"), "license": LICENSE},
@@ -93,7 +102,7 @@ PRESETS["vms_vae_synthetic_scorer_32"] = {
     "training": {**_SYNTHETIC_TRAINING, "epochs": 20, "seed": 1},
     "weights": {"file": WEIGHTS_FILE, "sha256": "a291d02cdfb1a60cc3f6cbd344efb4f8dc3f4cc0fd02d95c1e70a8d7a80db0ca"},
     "metadata": {"description": "Independent VMS predictor that scores generated pairs (32 px, synthetic data seed 1).",
-                 "paper": PREDICTOR_PAPER, "dataset": "synthetic", "resolution": 32,
+                 "paper": PAPER, "dataset": "synthetic", "resolution": 32,
                  "metrics": {"rho2d_true": 0.612, "rho2d_false": 0.476},
                  "recipe": _recipe("vms_vae_synthetic_scorer_32"), "license": LICENSE},
 }
@@ -106,7 +115,7 @@ PRESETS["vms_vae_synthetic_32"] = {
     "training": {**_SYNTHETIC_TRAINING, "epochs": 15, "cosine_decay": False, "num_train": 2000, "num_test": 200},
     "weights": None,
     "metadata": {"description": "CPU preset: MEMGAN's 32 px feedback predictor on synthetic scenes.",
-                 "paper": PREDICTOR_PAPER, "dataset": "synthetic", "resolution": 32, "metrics": {},
+                 "paper": PAPER, "dataset": "synthetic", "resolution": 32, "metrics": {},
                  "recipe": _recipe("vms_vae_synthetic_32"), "license": LICENSE},
 }
 
@@ -125,8 +134,46 @@ PRESETS["vms_vae_vgg16_synthetic_64"] = {
     "training": {**_SYNTHETIC_TRAINING, "epochs": 15},
     "weights": None,  # not shipped: 63 MB (the frozen VGG16 travels in the file) for a model below target
     "metadata": {"description": "CPU preset: the frozen pretrained VGG16 (hed_vgg16 weights), 64 px synthetic scenes.",
-                 "paper": PREDICTOR_PAPER, "dataset": "synthetic", "resolution": 64,
+                 "paper": PAPER, "dataset": "synthetic", "resolution": 64,
                  # held-out synthetic test scenes (1000); the category-mean baseline scores rho2D 0.199 / 0.196
                  "metrics": {"rho2d_true": 0.600, "rho2d_false": 0.568, "mse255_true": 1171.1, "mse255_false": 675.9},
                  "recipe": _recipe("vms_vae_vgg16_synthetic_64"), "license": LICENSE},
 }
+
+
+def smoke_rule(config, training, width, steps, batch):
+    """A smoke run of a predictor preset: the same encoder kind, `width`-wide layers and latent, one epoch of
+    `steps` steps of `batch` images. Pretrained encoder weights stay only when they are on disk (the bundled
+    hed_vgg16): a smoke run downloads nothing."""
+    defaults = inspect.signature(VMSPredictor.__init__).parameters
+    encoder_filters = config.get("encoder_filters", defaults["encoder_filters"].default)
+    config.update(image_size=SMALLEST_SIZE, latent_dim=width, encoder_filters=[width] * len(encoder_filters),
+                  dense_units=width,
+                  decoder_filters=[width] * (DECODER_LAYERS - 1),
+                  encoder_weights=_on_disk(config.get("encoder_weights", defaults["encoder_weights"].default)))
+    training.update(epochs=1, steps_per_epoch=steps, batch_size=batch, num_train=steps * batch, num_test=batch)
+
+
+def _on_disk(weights):
+    """Encoder weights a smoke run uses without downloading: the bundled HED VGG16 when installed, an existing
+    file; anything else (ImageNet) becomes None, random weights."""
+    if weights == HED_VGG16:
+        try:
+            hed_weights_path()
+            return weights
+        except ImportError:
+            return None
+    return weights if isinstance(weights, str) and os.path.isfile(weights) else None
+
+
+# A test-size predictor: 32 px, two narrow encoder blocks, no downloads.
+TEST_SIZE = {"image_size": 32, "encoder_weights": None, "encoder_filters": [8, 16], "dense_units": 16, "latent_dim": 4,
+             "decoder_filters": [16, 8, 8, 8]}
+
+
+def shrink_for_tests(config):
+    """A test-size copy of a predictor config; VGG16 (14.7M parameters) gives way to the small conv encoder."""
+    shrunk = {**config, **TEST_SIZE}
+    if shrunk.get("encoder") == "vgg16":
+        shrunk["encoder"] = "conv"
+    return shrunk

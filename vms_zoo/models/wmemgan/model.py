@@ -91,8 +91,8 @@ class WMEMGAN(MemorabilityGAN):
 
     def __init__(self, predictor, image_size=64, latent_dim=128, condition="score", map_size=10, filters=256,
                  alpha=10.0, seed=None, score_scale=None, pixel_norm=False, minibatch_stddev=False, group_size=4,
-                 **kwargs):
-        super().__init__(predictor, latent_dim, condition, map_size, alpha, seed, **kwargs)
+                 target_sampler="uniform_extent", **kwargs):
+        super().__init__(predictor, latent_dim, condition, map_size, alpha, seed, target_sampler, **kwargs)
         if image_size not in SUPPORTED_SIZES:
             raise ValueError(f"image_size must be one of {SUPPORTED_SIZES} (up to 128x128), got {image_size}.")
         self.image_size = int(image_size)

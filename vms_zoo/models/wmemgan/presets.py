@@ -9,8 +9,13 @@ Paper presets take each value from the Sci. Rep. 2022 paper where it states it, 
 authors' public code holds MEMGAN only); docs/fidelity.md lists every one with its source.
 """
 
+from vms_zoo.models.memorability_gan import smoke_images
+from vms_zoo.models.wmemgan.model import SUPPORTED_SIZES
 from vms_zoo.models.vms_predictor.presets import FEEDBACK_CONFIG, FEEDBACK_PRESET, NOT_TRAINED, SYNTHETIC_64
-from vms_zoo.presets import GENERATOR_PAPER, LICENSE, WEIGHTS_FILE, gan_recipe, nested
+from vms_zoo.preset_io import LICENSE, WEIGHTS_FILE, gan_recipe, nested
+
+PAPER = ("Kyle-Davidson, Bors & Evans, Modulating human memory for complex scenes with artificially generated "
+         "images, Scientific Reports 12, 1583 (2022)")
 
 _PAPER_PREDICTOR = nested("VMSPredictor", FEEDBACK_CONFIG)
 # Fig. 9: PixelNorm and minibatch stddev are in the networks, "omitted for clarity" from the drawing.
@@ -36,7 +41,7 @@ def _preset(condition, size, config, training, weights, dataset, description):
     return {"class": "WMEMGAN",
             "config": {"image_size": size, "condition": condition, "alpha": 10.0, "seed": 0, **config},
             "training": training, "weights": weights,
-            "metadata": {"description": description, "paper": GENERATOR_PAPER, "dataset": dataset,
+            "metadata": {"description": description, "paper": PAPER, "dataset": dataset,
                          "resolution": size, "metrics": {}, "license": LICENSE}}
 
 
@@ -47,7 +52,7 @@ PRESETS = {
         "W-MEMGAN, single-score condition: G(z, score) -> 128 px kitchen. " + NOT_TRAINED),
     "wmemgan_map_128": _preset(
         "map", 128, {"predictor": _PAPER_PREDICTOR, "latent_dim": 128, "map_size": 10, "filters": 256,
-                     **_PAPER_LAYERS},
+                     "target_sampler": "authors_code", **_PAPER_LAYERS},
         {**_PAPER_TRAINING, "score_scale": False}, None,
         "lsun_kitchen", "W-MEMGAN, 10x10 target-map condition: G(z, M) -> 128 px kitchen. " + NOT_TRAINED),
     # score_scale: mean and std of the feedback predictor's scores on the real training kitchens (M is a z-score).
@@ -64,3 +69,17 @@ PRESETS = {
 }
 for _name, _preset_dict in PRESETS.items():
     _preset_dict["metadata"]["recipe"] = gan_recipe(_name, _preset_dict["training"])
+
+
+def smoke_rule(config, training, width, steps, batch):
+    """A smoke run of a W-MEMGAN preset: the smallest size, `width` filters and latent, `steps` generator steps of `batch` images
+    (epochs: 2 steps also when a step takes all the images, with fresh batches), n_critic at most `batch`."""
+    smoke_images(training, steps * batch)
+    config.update(image_size=min(SUPPORTED_SIZES), latent_dim=width, filters=width)
+    training.update(epochs=steps, max_steps=steps, max_minutes=None, batch_size=batch,
+                    n_critic=min(training["n_critic"], batch))
+
+
+def shrink_for_tests(config):
+    """A test-size copy of a W-MEMGAN config: 16 px, 16 filters (the nested predictor shrinks by its own rule)."""
+    return {**config, "image_size": 16, "latent_dim": 8, "filters": 16}
