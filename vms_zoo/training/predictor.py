@@ -95,11 +95,13 @@ def train_predictor(resolved, output, verbose=1, callbacks=()):
         fit_kwargs = {"shuffle": False}  # the order is EpochBatches' own
 
     backup = output / ".vms_zoo_backup"  # BackupAndRestore deletes its folder at the end: ours alone
+    # The bar (verbose 1) shows images/s and eta_min already: no second line of the same at each epoch's end.
+    throughput = Throughput(images_per_step=batch_size, verbose=verbose != 1)
     log = keras.callbacks.CSVLogger(str(output / CSV_LOG), append=True)  # append: a resumed run adds its epochs
     history = model.fit(fit_data, epochs=training["epochs"], initial_epoch=initial_epoch,
                         validation_data=(x_test, test["vms"]),
                         callbacks=[keras.callbacks.BackupAndRestore(str(backup)), log, *callbacks,
-                                   *([Throughput(images_per_step=batch_size)] if verbose else [])], verbose=verbose,
+                                   *([throughput] if verbose else [])], verbose=verbose,
                         **fit_kwargs)
     train_seconds = time.time() - start - data_seconds
 
