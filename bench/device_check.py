@@ -28,7 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from paper_runs import GPU_PEAK_TFLOPS, PAPER_PRESETS, UTILISATION  # noqa: E402
+from paper_runs import GPU_PEAK_TFLOPS, UTILISATION, paper_presets  # noqa: E402
 
 POLICIES = ("float32", "mixed_bfloat16")
 # Presets with the same networks, batch and step as another (the loss or alpha differs): measured once.
@@ -87,7 +87,7 @@ def build(preset, dry_run):
         model.compile(optimizer=keras.optimizers.Adam(training["learning_rate"]), run_eagerly=dry_run)
         batch, side = (2 if dry_run else training["batch_size"]), config["image_size"]
         inputs = (rng.random((batch, side, side, 3), "float32"), rng.random((batch, side, side, 2), "float32"))
-        return model, inputs, batch, batch, flops.predictor_step_flops(model, batch)
+        return model, inputs, batch, batch, flops.train_step_flops(model, batch)
     predictor_config = without_downloads(dict(get_preset(training["predictor"])["config"]))
     if dry_run:
         predictor_config.update(DRY_RUN["VMSPredictor"], encoder="conv", encoder_filters=[8, 8, 8, 8])
@@ -172,7 +172,7 @@ def run_preset(preset, args, in_process):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cpu-dry-run", action="store_true", help="tiny sizes, 2 steps, this process: seconds")
-    parser.add_argument("--presets", nargs="+", default=list(PAPER_PRESETS))
+    parser.add_argument("--presets", nargs="+", default=None, help="default: every paper preset")
     parser.add_argument("--steps", type=int, default=200, help="timed steps per run (after the warm-up)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (compiling)")
     parser.add_argument("--budget-seconds", type=float, default=420.0, help="for all runs together")
@@ -190,9 +190,11 @@ def main():
     out = Path(args.output or f"bench/results/device_check{'_dry_run' if args.cpu_dry_run else ''}.json")
     if out.exists() and not args.overwrite:
         sys.exit(f"{out} exists; pass --overwrite to replace it.")
-    unknown = sorted(set(args.presets) - set(PAPER_PRESETS))
+    known = paper_presets()
+    args.presets = args.presets or known
+    unknown = sorted(set(args.presets) - set(known))
     if unknown:
-        sys.exit(f"Not paper presets: {', '.join(unknown)}; choose from {', '.join(PAPER_PRESETS)}.")
+        sys.exit(f"Not paper presets: {', '.join(unknown)}; choose from {', '.join(known)}.")
     start = time.perf_counter()
     results = {"mode": "cpu-dry-run" if args.cpu_dry_run else "device", "gpu_for_estimate": args.gpu,
                "utilisation_assumed": UTILISATION, "steps": args.steps, "budget_seconds": args.budget_seconds,
@@ -214,6 +216,10 @@ def main():
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print(f"wrote {out} ({results['wall_seconds']:.0f} s)")
+    failed = [f"{preset} ({policy}): {run['error']}" for preset, runs in results["presets"].items()
+              for policy, run in runs.items() if isinstance(run, dict) and "error" in run]
+    if failed:  # written all the same, so the runs that worked are kept; the exit status says some did not
+        sys.exit("Failed: " + "; ".join(failed))
 
 
 if __name__ == "__main__":
