@@ -421,3 +421,15 @@ def test_predict_takes_folders_and_globs_and_says_what_it_was_trained_on(tmp_pat
                      str(tmp_path / "plain")]) == 0
     assert "synthetic" not in capsys.readouterr().err
     assert json.loads((tmp_path / "plain" / "scores.json").read_text())["trained_on"] is None
+
+
+def test_predict_file_takes_a_path_and_handles_the_resize(presets, images):
+    from vms_zoo.visualize import predict_file, resize_map
+
+    folder, _ = images
+    model = load(presets / "predictor")
+    photo, vms = predict_file(model, folder / "photo.jpg", longest=35)
+    assert photo.shape == (25, 35, 3) and vms.shape == (25, 35, 2)  # 50 x 70 photo, longest side 35
+    expected = model.predict(read_image(folder / "photo.jpg", model.image_size)[None], verbose=0)[0]
+    np.testing.assert_allclose(vms, resize_map(expected, (25, 35)), atol=1e-6)
+    assert 0.0 <= vms.min() and vms.max() <= 1.0

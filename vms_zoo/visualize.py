@@ -234,3 +234,14 @@ def save_curves(history, path, width=360, height=220):
         sheet.paste(chart, ((i % columns) * width, (i // columns) * height))
     write_atomically(path, lambda tmp: sheet.save(tmp, format="PNG"))
     return path
+
+
+def predict_file(model, path, longest=512):
+    """(photo, map) for the image file at `path`: the photo as float32 in [0, 1] with its longest side at most
+    `longest`, and the predictor's (H, W, 2) VMS map enlarged smoothly to the photo's size. The model sees the
+    image resized to its own `image_size`, as `vms-zoo predict` does; `prediction_panel(photo, map)` draws both."""
+    from vms_zoo.io import read_display, read_image
+
+    photo = read_display(path, longest)
+    vms = model.predict(read_image(path, model.image_size)[None], verbose=0)[0]
+    return photo, resize_map(vms, photo.shape[:2])
