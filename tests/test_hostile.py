@@ -83,8 +83,8 @@ def test_predict_checks_every_image_before_writing_any_output(tmp_path, capsys, 
     assert "Cannot read image" in refused(capsys, *args)
     assert not out.exists()  # not even the folder: nothing half-written blocks the corrected command
     assert cli.main([str(a) for a in args[:3] + args[4:]]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["a_overlay.png", "a_vms.png", "b_overlay.png", "b_vms.png",
-                                                     "scores.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["a_overlay.png", "a_panel.png", "a_vms.png", "b_overlay.png",
+                                                     "b_panel.png", "b_vms.png", "scores.json"]
 
 
 def test_predict_never_writes_inside_its_preset_folder(tmp_path, capsys, folders):
@@ -148,7 +148,8 @@ def test_generate_streams_pairs_in_chunks_with_the_same_images(tmp_path, monkeyp
             written = np.asarray(Image.open(tmp_path / "gen" / f"z{i:03d}_{label}.png"))
             assert np.abs(written.astype(int) - expected[i]).max() <= 1, (label, i)
     with Image.open(tmp_path / "gen" / "grid.png") as grid:
-        assert grid.size == (2 * (2 * (16 + 2) + 2), 2 * (3 * (16 + 2) + 2))  # 3 rows of 2 columns, scale 2
+        width, height = grid.size  # 3 rows of 2 columns, scale 2, under a header naming the targets
+        assert width == 2 * (2 * (16 + 2) + 2) and height == 2 * (3 * (16 + 2) + 2) + 18
 
 
 def test_generate_replaces_links_and_never_writes_inside_its_preset(tmp_path, capsys, folders):
@@ -291,7 +292,7 @@ def test_train_overwrite_never_deletes_a_predictor_the_user_trained_and_named(tm
 
 @pytest.mark.parametrize("args, message, code", [
     (["info", "vms_vae_synthetic_46"], "Did you mean 'vms_vae_synthetic_64'", 1),
-    (["info", "./no/such/folder"], "Unknown preset './no/such/folder'", 1),
+    (["info", "./no/such/folder"], "No preset folder './no/such/folder'", 1),
     (["list", "--jsn"], "unrecognized arguments: --jsn", 2),
     (["predict"], "the following arguments are required: images", 2),
 ])

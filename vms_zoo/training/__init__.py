@@ -39,8 +39,9 @@ TRAINED_HERE = ("predictor", "scorer")  # predictors a GAN run may train itself 
 FEATURE_CACHE = tuple(f"features_{split}.{ext}" for split in ("train", "test") for ext in ("npy", "json"))
 SWEEP_FILES = ("alpha_sweep.csv", "alpha_sweep_generators.csv", "alpha_sweep.json", "alpha_sweep.png")
 # Every name a run writes in its folder: in a folder that holds no run, an existing one is refused.
+CSV_LOG, CURVES_FILE = "training_log.csv", "training_curves.png"  # every epoch's metrics, and their chart
 RUN_OUTPUTS = (RUN_FILE, RECORD_FILE, "config.json", "model.weights.h5", "metadata.json", "README.md",
-               "metrics.json", "predictions.png", "pairs.json", "samples", SMOKE_FILE) + FEATURE_CACHE + SWEEP_FILES \
+               "metrics.json", "predictions.png", "pairs.json", "samples", SMOKE_FILE, CSV_LOG, CURVES_FILE) + FEATURE_CACHE + SWEEP_FILES \
               + RESUME_STATE + TRAINED_HERE
 # Settings that may change when a run is resumed: how it runs, not what it computes.
 SESSION_KEYS = ("verbose", "distribute")
@@ -291,6 +292,10 @@ def start_run(output, settings, overwrite=False):
     saved = read_run(output) if not overwrite else _read_run_or_empty(output)
     if saved is not None and not overwrite:
         changed = sorted(_diff(saved, settings))
+        if changed and continues_finished_run(output, saved, settings):
+            state = {**run_state(output), "finished": None, "continued_from_epoch": saved["training"]["epochs"]}
+            write_text(output / RUN_FILE, json.dumps({**settings, STATE: state}, indent=2))
+            return True
         if changed:
             raise ValueError(f"{output} holds a run with other settings ({'; '.join(changed)}); rerun with the same "
                              "ones to resume, pass --overwrite to start afresh, or choose another --output.")
@@ -316,6 +321,17 @@ def start_run(output, settings, overwrite=False):
                 shutil.rmtree(target)
     write_text(output / RUN_FILE, json.dumps(settings, indent=2))
     return False
+
+
+def continues_finished_run(output, saved, settings):
+    """Whether `settings` raise only training.epochs of the finished predictor run in `output`: such a run goes on
+    from its saved weights for the extra epochs (a decrease, or any other change, is refused)."""
+    old, new = (saved.get("training") or {}).get("epochs"), (settings.get("training") or {}).get("epochs")
+    if not (isinstance(old, int) and isinstance(new, int) and new > old):
+        return False
+    same_otherwise = not _diff({**saved, "training": {**saved["training"], "epochs": new}}, settings)
+    return (same_otherwise and settings.get("class") == "VMSPredictor" and bool(run_state(output).get("finished"))
+            and (Path(output) / "model.weights.h5").is_file())
 
 
 def _read_run_or_empty(output):
@@ -529,7 +545,7 @@ def smoke_check(resolved, output, verbose=1):
         from vms_zoo.evaluation import generate_pairs
 
         low, high = generate_pairs(model, training["pairs"], seed=training["seed"])
-        save_grid([[a, b] for a, b in zip(low, high)], path, scale=4)
+        save_grid([[a, b] for a, b in zip(low, high)], path, scale=4, titles=["target low", "target high"])
         drawn, what = np.stack([low, high]), "low / high-target images"
     else:
         from vms_zoo.data.sources import predictor_data

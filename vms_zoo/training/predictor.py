@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import sys
 import time
 
 import keras
@@ -14,7 +15,7 @@ from vms_zoo.metrics import MSE255, Pearson2D, category_mean_baseline, map_repor
 from vms_zoo.models.vms_predictor import VMSPredictor
 from vms_zoo.presets import save_preset
 from vms_zoo.training.progress import Throughput
-from vms_zoo.visualize import save_prediction_grid
+from vms_zoo.visualize import read_csv_log, save_curves, save_prediction_grid
 
 
 def _sha256(arrays):
@@ -46,6 +47,8 @@ def cached_features(model, images, output, split, source, verbose=1):
 def train_predictor(resolved, output, verbose=1, callbacks=()):
     """Train `resolved` (see `vms_zoo.training.resolve`) and write the preset folder, metrics.json and
     predictions.png (image | true VMS | predicted VMS | overlay) to `output`. Returns the metrics."""
+    from vms_zoo.training import CSV_LOG, CURVES_FILE, run_state
+
     config, training = resolved["config"], resolved["training"]
     keras.utils.set_random_seed(training["seed"])
     start = time.time()
@@ -55,6 +58,12 @@ def train_predictor(resolved, output, verbose=1, callbacks=()):
     data_seconds = time.time() - start
 
     model = VMSPredictor(**config)
+    initial_epoch = run_state(output).get("continued_from_epoch") or 0
+    if initial_epoch:  # a finished run given more epochs: on from its saved weights (a fresh optimizer state)
+        model(keras.ops.zeros((1, config["image_size"], config["image_size"], 3)))
+        model.load_weights(str(output / "model.weights.h5"))
+        if verbose:
+            print(f"Continuing the finished run from epoch {initial_epoch} to {training['epochs']}", flush=True)
     batch_size = training["batch_size"]
     steps = training["steps_per_epoch"] or len(train["images"]) // batch_size
     learning_rate = training["learning_rate"]
@@ -86,9 +95,13 @@ def train_predictor(resolved, output, verbose=1, callbacks=()):
         fit_kwargs = {"shuffle": False}  # the order is EpochBatches' own
 
     backup = output / ".vms_zoo_backup"  # BackupAndRestore deletes its folder at the end: ours alone
-    history = model.fit(fit_data, epochs=training["epochs"], validation_data=(x_test, test["vms"]),
-                        callbacks=[keras.callbacks.BackupAndRestore(str(backup)), *callbacks,
-                                   *([Throughput(images_per_step=batch_size)] if verbose else [])], verbose=verbose,
+    # The bar (verbose 1) shows images/s and eta_min already: no second line of the same at each epoch's end.
+    throughput = Throughput(images_per_step=batch_size, verbose=verbose != 1)
+    log = keras.callbacks.CSVLogger(str(output / CSV_LOG), append=True)  # append: a resumed run adds its epochs
+    history = model.fit(fit_data, epochs=training["epochs"], initial_epoch=initial_epoch,
+                        validation_data=(x_test, test["vms"]),
+                        callbacks=[keras.callbacks.BackupAndRestore(str(backup)), log, *callbacks,
+                                   *([throughput] if verbose else [])], verbose=verbose,
                         **fit_kwargs)
     train_seconds = time.time() - start - data_seconds
 
@@ -115,10 +128,22 @@ def train_predictor(resolved, output, verbose=1, callbacks=()):
     })
     write_text(output / "metrics.json", json.dumps(metrics, indent=2))
     save_prediction_grid(test["images"][:8], test["vms"][:8], predicted[:8], output / "predictions.png")
+    save_curves(read_csv_log(output / CSV_LOG), output / CURVES_FILE)
     m, b = metrics["model"]["overall"], metrics["category_mean_baseline"]["overall"]
+    for warning in below_baseline(m, b):
+        print(f"vms-zoo: warning: {warning}", file=sys.stderr, flush=True)
     if verbose:
         print(f"held-out rho2D true {m['rho2d_true']:.3f} false {m['rho2d_false']:.3f} all {m['rho2d_all']:.3f} | "
               f"baseline true {b['rho2d_true']:.3f} false {b['rho2d_false']:.3f} | "
               f"MSE(0-255) true {m['mse255_true']:.1f} false {m['mse255_false']:.1f} | "
               f"train {train_seconds / 60:.1f} min -> {output}", flush=True)
     return metrics
+
+
+def below_baseline(model, baseline):
+    """Warnings for each held-out rho2D (true, false) that ends below the category-mean baseline's: such a model
+    has learnt less than the average map of each category (too few epochs, too little data, or a bad setting)."""
+    return [f"held-out rho2D {kind} {model[f'rho2d_{kind}']:.3f} is below the category-mean baseline "
+            f"{baseline[f'rho2d_{kind}']:.3f}: the model predicts worse than each category's average map (train "
+            "longer, or check the data and settings)"
+            for kind in ("true", "false") if model[f"rho2d_{kind}"] < baseline[f"rho2d_{kind}"]]
