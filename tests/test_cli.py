@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import keras
 import numpy as np
 import pytest
 from PIL import Image
@@ -433,3 +434,18 @@ def test_predict_file_takes_a_path_and_handles_the_resize(presets, images):
     expected = model.predict(read_image(folder / "photo.jpg", model.image_size)[None], verbose=0)[0]
     np.testing.assert_allclose(vms, resize_map(expected, (25, 35)), atol=1e-6)
     assert 0.0 <= vms.min() and vms.max() <= 1.0
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's own C++ start-up log lines")
+def test_the_backends_start_up_lines_show_only_with_verbose():
+    def stderr(*args):
+        env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+        env.pop("TF_CPP_MIN_LOG_LEVEL", None)
+        done = subprocess.run([sys.executable, "-m", "vms_zoo", *args, "list", "--json"], env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        return done.stderr
+
+    quiet = stderr()
+    assert "I0000" not in quiet and "absl" not in quiet
+    assert "absl::InitializeLog" in stderr("--verbose")

@@ -20,9 +20,7 @@ import argparse
 import contextlib
 import json
 import os
-import re
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -246,45 +244,23 @@ def finite_float(text):
 
 def main(argv=None):
     """Entry point of the `vms-zoo` console script; returns the exit code."""
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if "--verbose" in argv:
-        return run_command(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before any backend is imported: read once, at import
-    with native_logs_filtered():
-        return run_command(argv)
-
-
-NATIVE_LOG = re.compile(r"^([IWEF]\d{4} \d\d:\d\d:\d\d|WARNING: All log messages before absl)")
+    return run_command(sys.argv[1:] if argv is None else list(argv))
 
 
 @contextlib.contextmanager
-def native_logs_filtered():
-    """Drops the C++ log lines (absl / TensorFlow start-up notes) that TF_CPP_MIN_LOG_LEVEL does not reach, and
-    passes every other stderr line on: fd 2 goes through a pipe that a thread reads line by line."""
-    try:
-        sys.stderr.flush()
-        saved, (read_end, write_end) = os.dup(2), os.pipe()
-    except (OSError, ValueError):  # no real fd 2 (an embedding host): leave stderr alone
-        yield
-        return
-
-    def forward():
-        with os.fdopen(read_end, "rb") as lines:
-            for line in lines:
-                if not NATIVE_LOG.match(line.decode(errors="replace")):
-                    os.write(saved, line)
-
-    thread = threading.Thread(target=forward, daemon=True)
-    thread.start()
-    os.dup2(write_end, 2)
-    os.close(write_end)
+def native_logs_silenced():
+    """fd 2 to /dev/null for the block: TensorFlow's C++ start-up notes (absl, oneDNN, CUDA stubs), which
+    TF_CPP_MIN_LOG_LEVEL does not reach, are written while the backend is imported. Python errors raised in the
+    block are printed after it, as usual."""
+    sys.stderr.flush()
+    saved, quiet = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(quiet, 2)
     try:
         yield
     finally:
-        sys.stderr.flush()
-        os.dup2(saved, 2)  # closes the pipe's last writer: the thread reads to the end and stops
-        thread.join(timeout=2)
+        os.dup2(saved, 2)
         os.close(saved)
+        os.close(quiet)
 
 
 def run_command(argv):
@@ -293,6 +269,10 @@ def run_command(argv):
     args = parser.parse_args(argv)
     if getattr(args, "threshold_quantile", None) is not None and not args.data:
         parser.error("argument --threshold-quantile: needs --data (the real images whose scores it splits)")
+    if args.command != "experiment" and not args.verbose:  # the experiment server never imports a backend
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        with native_logs_silenced():
+            import keras  # noqa: F401  (imports the backend, which logs its start-up here)
     try:
         return args.run(args) or 0
     except KeyboardInterrupt:
