@@ -280,7 +280,7 @@ def test_train_overwrite_never_deletes_a_predictor_the_user_trained_and_named(tm
     monkeypatch.chdir(tmp_path)
     assert cli.main(["train", "vms_vae_synthetic_32", "--smoke", "--output", "gan/predictor"]) == 0
     mine = snapshot(tmp_path / "gan" / "predictor")
-    gan = ["train", "memgan_synthetic_32", "--smoke", "--set", "training.predictor=./gan/predictor", "--output",
+    gan = ["train", "wmemgan_synthetic_map_32", "--smoke", "--set", "training.predictor=./gan/predictor", "--output",
            "gan"]
     assert cli.main(gan) == 0  # the predictor is read from gan/predictor, so it is not claimed
     assert cli.main(gan[:4] + [gan[4], "config.alpha=7"] + gan[5:] + ["--overwrite"]) == 0
