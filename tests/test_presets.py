@@ -233,7 +233,7 @@ def test_save_preset_writes_a_complete_folder_and_card(tmp_path):
     assert meta["weights_sha256"] == presets.file_sha256(folder / "model.weights.h5")
     assert meta["description"] == "a test model"
     card = (folder / "README.md").read_text()
-    assert meta["weights_sha256"] in card and "model.rho2d_true | 0.25" in card and f"{meta['parameters']:,}" in card
+    assert meta["weights_sha256"] in card and "| rho2d_true | 0.25 |" in card and f"{meta['parameters']:,}" in card
 
     expected = model_outputs(model)
     np.testing.assert_array_equal(model_outputs(presets.load(folder)), expected)  # a Path works too

@@ -202,9 +202,10 @@ def test_a_family_registered_here_is_loaded_listed_smoke_shrunk_and_counted(toy_
     with pytest.raises(ValueError, match="is a ToyScorer, not a VMSPredictor"):
         vms_zoo.VMSPredictor.from_preset("toy_16", weights=False)
     assert cli.main(["list", "--json"]) == 0
-    rows = {row["name"]: row for row in map(json.loads, capsys.readouterr().out.splitlines())}
-    assert rows["toy_16"] == {"name": "toy_16", "class": "ToyScorer", "resolution": 16, "dataset": "synthetic",
-                              "weights": "not published", "default": False}
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert {k: rows["toy_16"][k] for k in ("name", "class", "resolution", "dataset", "weights", "default")} == {
+        "name": "toy_16", "class": "ToyScorer", "resolution": 16, "dataset": "synthetic", "weights": "not published",
+        "default": False}
 
     smoke = training.resolve("toy_16", smoke=True)
     assert smoke["config"] == {"image_size": 4, "units": training.SMOKE_WIDTH}

@@ -30,8 +30,10 @@ def data_spec(name, data):
 
 
 def grid_size(rows, cols, side, scale):
-    """The pixel size (width, height) of `vms_zoo.visualize.save_grid`'s picture."""
-    return ((cols * (side + 2) + 2) * scale, (rows * (side + 2) + 2) * scale)
+    """The pixel size (width, height) of `vms_zoo.visualize.save_grid`'s picture with titled columns (a header
+    of the title's font size, 10-18 px by the column's width, plus 8)."""
+    header = max(10, min(18, side * scale // 6)) + 8
+    return ((cols * (side + 2) + 2) * scale, (rows * (side + 2) + 2) * scale + header)
 
 
 def jsonable(value):
