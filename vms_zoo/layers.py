@@ -168,7 +168,7 @@ class Conv2DTranspose(keras.layers.Conv2DTranspose):
             return super().call(inputs)
         kernel = ops.convert_to_tensor(self.kernel)
         # Forward + backward of the 64 px bench decoder's five layers, ms, one run on 2 busy cores: JAX 849 -> 59,
-        # TensorFlow 53 -> 102, torch 216 -> 352 (issue 16): the sub-pixel form on JAX only. Torch's own op on the
+        # TensorFlow 53 -> 102, torch 216 -> 352; the sub-pixel form on JAX only. Torch's own op on the
         # permuted view: predictor cached training 388 -> 597 images/s.
         if keras.backend.backend() == "jax":
             return _bias_and_activation(self, _compiled_on_jax(conv_transpose)(inputs, kernel, strides, self.padding))

@@ -143,7 +143,7 @@ class VMSPredictor(PresetMixin, keras.Model):
             layers.Dense(dense_units, activation="relu", name="dense"),
             layers.Dense(latent_dim, name="z_mean"),
             # Zero-initialised: the latent starts at unit variance. Raw VGG16 features (std ~16) through a default
-            # init give log-variances near 88 at the first step, whose exp overflows to inf (measured, issue #14).
+            # init give log-variances near 88 at the first step, whose exp overflows to inf (measured).
             layers.Dense(latent_dim, kernel_initializer="zeros", name="z_log_var"),
             Sampling(seed=seed, name="sampling"),
             build_decoder(latent_dim, image_size, tuple(decoder_filters), l2),

@@ -26,7 +26,7 @@ NOT_TRAINED = "Not trained by us: no weights are published yet; the command unde
 _PAPER_TRAINING = {"data": "vischema1", "learning_rate": 1e-4, "batch_size": 32, "epochs": 250, "steps_per_epoch": 20,
                    "augment": True, "cosine_decay": False, "seed": 0}
 # Section 5.1: 224 px in and out, frozen pretrained VGG16, l2 0.02 on the decoder kernels, the loss of Eq. (2)
-# (reconstruction + KL, unweighted). The decoder widths are from its Fig. 3 (per issue #13; the figure is not in
+# (reconstruction + KL, unweighted). The decoder widths are from its Fig. 3 (the figure is not in
 # our text copy); ImageNet weights are our reading of "pretrained".
 PAPER_CONFIG = {"image_size": 224, "encoder": "vgg16", "encoder_weights": "imagenet",
                 "decoder_filters": [256, 128, 64, 32], "l2": 0.02, "kl_weight": 1.0}
@@ -119,7 +119,7 @@ PRESETS["vms_vae_synthetic_32"] = {
                  "recipe": _recipe("vms_vae_synthetic_32"), "license": LICENSE},
 }
 
-# The frozen pretrained VGG16 of the paper on CPU (issue #14), trained on cached VGG16 features; every value is our
+# The frozen pretrained VGG16 of the paper on CPU, trained on cached VGG16 features; every value is our
 # choice, measured on 2 cores: 64 px because VGG16 encodes 49 images/s there against 25 at 96 px (64 random images, one
 # process; the full 9000 scenes ran at 84/s), which keeps the first command near 5 minutes; the head by 10-epoch trials on 4000 cached training scenes (held-out rho2D true): n=128, m=32, KL 0.1
 # collapsed the posterior (0.21); KL 1e-3 gave 0.43, and n=512, m=64 with KL 1e-3 0.53. The full run (below) reaches
