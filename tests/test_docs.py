@@ -80,6 +80,7 @@ def test_python_blocks_run(page, tmp_path, monkeypatch):
             exec(compile(code, f"{page.relative_to(ROOT)}:{line}", "exec"), namespace)
         except Exception as error:
             raise AssertionError(f"{page.relative_to(ROOT)}:{line}: the python block failed: {error!r}") from error
+    assert set(namespace) - {"__name__", "__builtins__"}, f"{page.relative_to(ROOT)}: its blocks defined nothing"
 
 
 def link_targets(path):

@@ -19,9 +19,11 @@ def gans():
 
 
 def refused(call, message):
+    """The one-line ValueError message of `call`, which must match `message`."""
     with pytest.raises(ValueError, match=message) as error:
         call()
     assert "\n" not in str(error.value)
+    return str(error.value)
 
 
 @pytest.mark.parametrize("name", ["score", "map", "memgan"])
@@ -51,12 +53,13 @@ def test_generate_refuses_non_finite_latent_codes(name, value, gans):
     ("medium", "Unknown memorability 'medium'; expected 'low', 'high', a score or a map"),
 ])
 def test_make_condition_refuses_requests_outside_the_unit_range_or_of_the_wrong_shape(name, value, message, gans):
-    refused(lambda: gans[name].make_condition(value, N), message)
+    assert re.search(message, refused(lambda: gans[name].make_condition(value, N), message))
 
 
 @pytest.mark.parametrize("n", [0, -1, 1.5, True])
 def test_make_condition_refuses_a_sample_count_below_one(n, gans):
-    refused(lambda: gans["score"].make_condition(0.5, n), f"n must be a positive integer, got {n!r}")
+    text = refused(lambda: gans["score"].make_condition(0.5, n), f"n must be a positive integer, got {n!r}")
+    assert text.endswith(f"got {n!r}.")  # names the value it refused
 
 
 def test_make_condition_gives_the_requested_level_on_each_scale(gans):
