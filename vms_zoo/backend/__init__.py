@@ -1,4 +1,7 @@
-"""Gradients on every Keras backend: the only module in vms_zoo that imports tensorflow, jax or torch.
+"""Framework code: the only package of vms_zoo that imports tensorflow, jax or torch, or Keras' private
+`keras.src`, and the only one that branches on the Keras backend (vms_zoo/data/ builds tf.data pipelines, the one
+exception; tests/test_backend.py checks both). Besides this module: `conv` (convolutions with faster gradients),
+`fit_data` (what the GANs' `fit` is given) and `distribution` (data-parallel setups).
 
 Model code stays backend-agnostic by asking for these things only:
 
@@ -14,6 +17,10 @@ Model code stays backend-agnostic by asking for these things only:
 - `conv_nhwc(x, kernel, strides, padding)`: keras.ops.conv, on torch without Keras' layout copies.
 - `scale_for_replicas(loss)`: a hand-written loss averaged over a replica's batch, scaled so that the
   summed gradients of tf.distribute replicas equal those of the global batch (identity elsewhere).
+- `apply_gradients(optimizer, grads, variables)`: optimizer.apply, loss-scaled optimizers included on JAX.
+- The per-backend choices, each named for its reason: `synchronized_batch_norm()`, `traces_optimizer_build()`,
+  `tuner_imports_tensorboard()`, `jit_compile_with_double_backprop()`.
+- `read_torch_state_dict(path)`: a third-party torch checkpoint as numpy arrays, on any backend.
 
 On JAX `fn` must not update state (no seed draws, no batch-norm statistics): those updates happen inside
 `jax.grad` and cannot leave it. Draw random numbers before calling `value_and_grad`.
