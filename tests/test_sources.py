@@ -176,5 +176,7 @@ def test_a_registered_source_serves_gans_and_is_checked_and_listed(tmp_path, mon
     (tmp_path / "empty").mkdir()
     _one_line_error("empty: no images.npy", sources.check_data, f"npy:{tmp_path / 'empty'}", "generator")
     _one_line_error("has no VMS maps: predictors need", sources.predictor_data, f"npy:{tmp_path}", 8)
+    np.save(tmp_path / "images.npy", np.full((2, 8, 8, 3), 255, np.float32))  # the contract is checked on entry
+    _one_line_error(r"\[0, 1\]", sources.gan_source, f"npy:{tmp_path}", 8)
     _one_line_error("already registered", sources.register_source, sources.DataSource("npy", "again"))
     _one_line_error("without ':'", sources.register_source, sources.DataSource("a:b", "colon"))

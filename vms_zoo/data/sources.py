@@ -243,8 +243,7 @@ def _synthetic_images(path, image_size, category, num_scenes, seed, limit):
     array = data["images"]
     if category not in (None, "all"):
         array = array[data["categories"] == CATEGORIES.index(category)]
-    array = box_downsample(array[:limit], image_size) if factor > 1 else array[:limit]
-    return check_images(array, image_size, what=f"Synthetic {category or 'all'} scenes")
+    return box_downsample(array[:limit], image_size) if factor > 1 else array[:limit]
 
 
 def _synthetic_maps(path, image_size, seed, num_train, num_test):
@@ -301,7 +300,10 @@ def gan_source(spec, image_size, category=None, num_scenes=None, seed=0, limit=N
     of `num_scenes` rendered) and the LSUN category (required); folders take every image and ignore it.
     """
     kind, path = parse(spec, "generator")
-    return SOURCES[kind].images(path, image_size, category, num_scenes, seed, limit)
+    images = SOURCES[kind].images(path, image_size, category, num_scenes, seed, limit)
+    if isinstance(images, LazyImages):  # checks each image as it decodes it
+        return images
+    return check_images(images, image_size, what=f"Images of {spec}")
 
 
 def gan_images(spec, image_size, category=None, num_scenes=None, seed=0, limit=None):
