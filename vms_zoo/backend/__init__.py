@@ -262,9 +262,10 @@ def apply_gradients(optimizer, grads, variables):
 
 
 def jit_compile_with_double_backprop():
-    """compile()'s jit_compile for a train step that differentiates twice (a gradient penalty), from
-    bench/bench_gan.py (docs/performance.md): "auto" on TensorFlow (XLA is slower on CPUs; "auto" uses it on GPUs
-    only), True on JAX (jitted is faster), False on torch (torch.compile cannot differentiate the penalty twice)."""
+    """compile()'s jit_compile for a train step that differentiates twice (a gradient penalty), chosen with
+    bench/bench_gan.py --jit-compile (docs/performance.md): "auto" on TensorFlow (XLA trains these nets slower on
+    CPUs; "auto" uses it on GPUs only), True on JAX (faster than op by op), False on torch (torch.compile cannot
+    differentiate the penalty twice)."""
     return {"tensorflow": "auto", "jax": True, "torch": False}[BACKEND]
 
 
