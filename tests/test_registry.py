@@ -1,5 +1,6 @@
-"""The family registry: the package's imports form no circle, and a family defined here (a class, one preset and
-its record) is seen by load, list_presets, the CLI, training, smoke runs and FLOP counts without any other edit."""
+"""The family registry: the package's imports form no circle and no upward arrow between its floors, and a family
+defined here (a class, one preset and its record) is seen by load, list_presets, the CLI, training, smoke runs and
+FLOP counts without any other edit."""
 
 import ast
 import json
