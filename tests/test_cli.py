@@ -163,6 +163,11 @@ def test_evaluate_scores_pairs_with_the_independent_predictor(tmp_path, capsys, 
     assert "{" not in summary and "p, paired t-test" in summary
     assert f"{result['mean_low']:.3f} / {result['mean_high']:.3f}" in summary
     assert f"Full statistics: {out}" in summary
+    # each pair's scores are kept, and agree with the means; their plot is drawn beside the JSON
+    low, high = np.array(result["scores"]["low"]), np.array(result["scores"]["high"])
+    assert low.shape == high.shape == (4,)
+    np.testing.assert_allclose([low.mean(), high.mean()], [result["mean_low"], result["mean_high"]], rtol=1e-5)
+    assert Image.open(tmp_path / "pairs.png").size[1] >= 200
     assert cli.main([str(a) for a in args + ["--json", "--overwrite"]]) == 0
     printed = capsys.readouterr().out
     assert json.loads(printed) == result

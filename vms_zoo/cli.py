@@ -140,7 +140,7 @@ def build_parser():
     p.add_argument("--features", default="auto",
                    help="FID/KID features with --data: auto | resmem | inception | inception:PATH | none")
     p.add_argument("--category", default=None, help="category of --data (synthetic or LSUN, e.g. kitchen; default: all)")
-    p.add_argument("--output", default=None, help="JSON file for the statistics (default: not written)")
+    p.add_argument("--output", default=None, help="JSON file for the statistics, with each pair's scores; a PNG of them is drawn beside it (report.json -> report.png) (default: not written)")
     p.add_argument("--json", action="store_true", help="print the full statistics as JSON instead of the summary")
     p.add_argument("--overwrite", action="store_true", help="replace the --output file if it exists")
     p.set_defaults(run=cmd_evaluate)
@@ -576,7 +576,7 @@ def cmd_evaluate(args):
     if args.output:
         data_folder = args.data.partition(":")[2] if args.data and ":" in args.data else None
         false_folder = preset_folder(args.false_scorer) if args.false_scorer not in (None, "none") else None
-        claim_outputs([Path(args.output)], [preset_folder(args.preset), preset_folder(args.scorer), false_folder,
+        claim_outputs([Path(args.output), summary_png(args.output)], [preset_folder(args.preset), preset_folder(args.scorer), false_folder,
                                             data_folder], args.overwrite)
     model, scorer = load_model(args.preset, "generator"), load_model(args.scorer, ("predictor", "scorer"))
     notes, also = [], {}
@@ -604,7 +604,8 @@ def cmd_evaluate(args):
     count_progress(model, args.pairs * (3 if extractor is not None else 2), "generated and scored")
     result = evaluate_pairs(model, scorer, num_pairs=args.pairs, seed=args.seed, low=args.low, high=args.high,
                             threshold=args.threshold, threshold_quantile=quantile, real_scores=real,
-                            also_score=also, extractor=extractor, real_features=real_features)
+                            also_score=also, extractor=extractor, real_features=real_features,
+                            keep_scores=bool(args.output))
     if "false_scorer" in result:
         result["false_scorer"]["preset"] = false_name
     result.update(preset=args.preset, scorer=args.scorer, notes=notes)
@@ -614,11 +615,21 @@ def cmd_evaluate(args):
     if args.output:
         from vms_zoo.io import write_text
 
+        from vms_zoo.visualize import save_pair_summary
+
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         write_text(args.output, text)
+        title, _, *lines = evaluation_summary(result).splitlines()
+        save_pair_summary(result["scores"]["low"], result["scores"]["high"], summary_png(args.output), title, lines,
+                          threshold=result.get("threshold"))
     print(text if args.json else evaluation_summary(result))
     if args.output and not args.json:
-        print(f"Full statistics: {args.output}")
+        print(f"Full statistics: {args.output}, each pair's scores plotted in {summary_png(args.output)}")
+
+
+def summary_png(output):
+    """The PNG `evaluate --output report.json` draws beside its JSON: report.png."""
+    return Path(output).with_suffix(".png") if Path(output).suffix.lower() != ".png" else Path(f"{output}.summary.png")
 
 
 def count_progress(model, total, what):
