@@ -17,6 +17,7 @@ from PIL import Image
 import helpers
 from vms_zoo import cli, presets, training
 from vms_zoo.presets import build, checkpoints_dir, load, nested, save_preset
+from vms_zoo.training import runs
 from vms_zoo.visualize import to_uint8
 
 TINY = helpers.tiny_predictor_config(encoder_filters=[8, 8], dense_units=8)
@@ -254,7 +255,7 @@ def test_train_names_a_corrupt_run_file(tmp_path, capsys, content):
 
 def test_train_names_the_lock_of_a_live_run_and_how_to_remove_it(tmp_path, capsys):
     lock = tmp_path / training.LOCK_FILE
-    lock.write_text(json.dumps({"pid": os.getppid(), "start": training._process_start(os.getppid())}))
+    lock.write_text(json.dumps({"pid": os.getppid(), "start": runs._process_start(os.getppid())}))
     message = refused(capsys, "train", "vms_vae_synthetic_scorer_32", "--smoke", "--output", tmp_path)
     assert f"process {os.getppid()}, lock file {lock}" in message and f"delete {lock}" in message
     assert sorted(p.name for p in tmp_path.iterdir()) == [training.LOCK_FILE]

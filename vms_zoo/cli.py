@@ -30,7 +30,6 @@ LOW_HIGH = ("low", "high")
 MAX_PAIRS = 10_000  # generate / evaluate --pairs: generate writes one PNG per z and value, evaluate holds them all
 GENERATE_CHUNK = 64  # z generated and written at a time: memory stays flat however many pairs
 GRID_ROWS = 32  # grid.png shows the first z only
-MAX_SEED = 2**31 - 1
 
 
 DEFAULT_PREDICTOR, DEFAULT_GENERATOR = "vms_vae_synthetic_64", "wmemgan_synthetic_score_32"
@@ -213,7 +212,9 @@ def pair_count(text):
 
 
 def seed_number(text):
-    """argparse type: a whole number in 0..MAX_SEED."""
+    """argparse type: a whole number in 0..MAX_SEED (the training settings' bound)."""
+    from vms_zoo.training.settings import MAX_SEED
+
     try:
         value = int(text)
     except ValueError:

@@ -44,7 +44,8 @@ from vms_zoo import quality
 from vms_zoo.evaluation import across_generators, generate_pairs, pair_statistics, score_images
 from vms_zoo.io import write_atomically, write_text
 from vms_zoo.presets import model_class
-from vms_zoo.training import resolve, run_folder
+from vms_zoo.training.runs import run_folder
+from vms_zoo.training.settings import resolve
 from vms_zoo.training.gan import prepare, standardize_scores
 
 DEFAULT_ALPHAS = (0.0, 10.0, 25.0, 50.0)  # the paper's grid
