@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 import helpers
-from vms_zoo import cli, presets, training
+from vms_zoo import cli, preset_io, presets, training
 from vms_zoo.presets import build, checkpoints_dir, load, nested, save_preset
 from vms_zoo.training import runs
 from vms_zoo.visualize import to_uint8
@@ -185,7 +185,8 @@ def test_evaluate_never_writes_over_or_inside_an_input(tmp_path, capsys, folders
 def test_evaluate_never_writes_inside_a_named_presets_shipped_folder(tmp_path, capsys, monkeypatch, folders):
     shipped = tmp_path / "checkpoints"  # a copy: a failure here must not break the repository's own checkpoints
     shutil.copytree(checkpoints_dir() / "vms_vae_synthetic_scorer_32", shipped / "vms_vae_synthetic_scorer_32")
-    monkeypatch.setattr(presets, "checkpoints_dir", lambda: shipped)
+    for module in (presets, preset_io):  # preset_io finds the weights, presets re-exports it to the CLI
+        monkeypatch.setattr(module, "checkpoints_dir", lambda: shipped)
     before = snapshot(shipped)
     assert "inside the input folder" in refused(
         capsys, "evaluate", "--preset", folders / "gan", "--scorer", "vms_vae_synthetic_scorer_32", "--pairs",
