@@ -1,5 +1,5 @@
-"""On TensorFlow the GANs' fit feeds Keras' own batches through tf.data without autotuning (issue 16: deleting an
-autotuned iterator at an epoch's end waits for the autotuner's next wake-up, up to doubling an epoch's time)."""
+"""On TensorFlow the GANs' fit feeds Keras' own batches through tf.data without autotuning (deleting an autotuned
+iterator at an epoch's end waits for the autotuner's next wake-up, up to doubling an epoch's time)."""
 
 import keras
 import numpy as np

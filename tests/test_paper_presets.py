@@ -1,4 +1,4 @@
-"""Paper presets: fresh real batches per critic update (and the old reuse option), PixelNorm and minibatch stddev in
+"""Paper presets: fresh real batches per critic update (and the reuse option), PixelNorm and minibatch stddev in
 the W-MEMGAN paper nets, no generator moving average in the MEMGAN paper presets, one feedback predictor on
 VISCHEMA PLUS, "not trained by us" cards, the MEMGAN schedule against the paper's numbers, and docs/fidelity.md
 covering every value of every paper preset."""
@@ -69,7 +69,7 @@ def test_reuse_gives_every_critic_update_the_same_batch():
     # One step of BATCH images: the critic sees batches of the fresh test's shape, so under JAX the eager ops
     # compiled there are reused (each op compiles per shape).
     images = np.random.default_rng(0).uniform(size=(BATCH, EAGER_SIZE, EAGER_SIZE, 3)).astype("float32")
-    seen = recorded_real_batches("reuse", images, batch_size=BATCH)  # the old behaviour: one batch per step
+    seen = recorded_real_batches("reuse", images, batch_size=BATCH)  # one batch for all of a step's updates
     assert len(seen) == 3
     for batch in seen:
         np.testing.assert_allclose(batch, images * 2.0 - 1.0, atol=1e-6)

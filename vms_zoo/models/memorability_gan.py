@@ -9,8 +9,8 @@ term, the generator update, metrics) is written once here and runs on TensorFlow
 
 Real batches: as in WGAN-GP (Gulrajani et al., Algorithm 1) each critic update takes its own real batch by
 default (`compile(real_batches="fresh")`): a train step receives n_critic real batches at once, and `fit`'s
-`batch_size` is the batch of one critic update. `real_batches="reuse"` is the older behaviour, every critic
-update of a step on the same real batch.
+`batch_size` is the batch of one critic update. `real_batches="reuse"` trains every critic update of a step
+on the same real batch, as the shipped CPU W-MEMGANs were trained.
 
 Images cross every public boundary in [0, 1] (`fit` data, `generate` output); the networks work in [-1, 1].
 """
@@ -33,11 +33,11 @@ from vms_zoo.vms import (area_matrix, area_resize, check_images, check_unit_rang
 METRICS = ("d_loss", "g_loss", "gp", "mem_loss", "wasserstein")
 REAL_BATCHES = ("fresh", "reuse")
 SMOKE_FEEDBACK = "vms_vae_synthetic_64"  # shipped: feeds back a score-scaled smoke run (see smoke_images)
-# compile()'s jit_compile per backend, measured by bench/bench_gan.py on 2 CPU cores (W-MEMGAN, score, 32 px, batch
-# 32, n_critic 5; ms per generator step, the two settings side by side in one run):
+# compile()'s jit_compile per backend, chosen with bench/bench_gan.py --jit-compile (docs/performance.md, Settings
+# chosen by measurement):
 JIT_COMPILE = {
-    "tensorflow": "auto",  # XLA 2.1x slower (fit 1232 vs 592, hand-written 1121 vs 516); "auto": off on CPU, on on GPUs
-    "jax": True,  # 2344 jitted vs 3345 op by op
+    "tensorflow": "auto",  # XLA trains these nets about 2x slower on CPU; "auto": off on CPU, on on GPUs
+    "jax": True,  # faster than op by op
     "torch": False,  # True fails: torch.compile cannot differentiate the gradient penalty twice
 }
 
