@@ -441,6 +441,35 @@ def test_predict_file_takes_a_path_and_handles_the_resize(presets, images):
     assert 0.0 <= vms.min() and vms.max() <= 1.0
 
 
+def test_predict_decodes_each_image_once_and_reads_it_as_predict_files_does(tmp_path, monkeypatch, presets, images):
+    from vms_zoo import io
+    from vms_zoo.visualize import predict_files
+
+    folder, names = images
+    paths = [str(folder / n) for n in names]
+    model = load(presets / "predictor")
+    expected = [vms.mean(axis=(0, 1)) for _, vms in predict_files(model, paths, batch_size=2)]
+    opened, open_image = [], io.open_image
+    monkeypatch.setattr(io, "open_image", lambda path, *a, **k: opened.append(str(path)) or open_image(path, *a, **k))
+    assert cli.main(["predict", *paths, "--batch-size", "2", "--preset", str(presets / "predictor"), "--output",
+                     str(tmp_path / "out")]) == 0
+    assert sorted(opened) == sorted(paths)  # once each: the model's input and the display copy from one decode
+    report = json.loads((tmp_path / "out" / "scores.json").read_text())
+    np.testing.assert_allclose([[r["true"], r["false"]] for r in report["images"]], expected, atol=1e-6)
+
+
+def test_read_views_gives_the_model_input_and_the_display_copy_from_one_decode(tmp_path):
+    from vms_zoo.io import read_display, read_views
+
+    y, x = np.mgrid[0:1500, 0:2000] / 2000.0  # a smooth 2000 x 1500 photo: the reductions agree closely
+    Image.fromarray((np.dstack([x, y, 0.5 + 0 * x]) * 255).astype(np.uint8)).save(tmp_path / "big.jpg", quality=95)
+    model_input, photo = read_views(tmp_path / "big.jpg", 32, 512)
+    assert model_input.shape == (32, 32, 3) and model_input.dtype == np.float32 and photo.shape == (384, 512, 3)
+    np.testing.assert_array_equal(photo, read_display(tmp_path / "big.jpg", 512))
+    assert np.abs(model_input - read_image(tmp_path / "big.jpg", 32)).max() < 0.02
+    assert 0.0 <= model_input.min() and model_input.max() <= 1.0
+
+
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's own C++ start-up log lines")
 def test_the_backends_start_up_lines_show_only_with_verbose():
     def stderr(*args):

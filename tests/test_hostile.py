@@ -88,6 +88,16 @@ def test_predict_checks_every_image_before_writing_any_output(tmp_path, capsys, 
                                                      "b_panel.png", "b_vms.png", "scores.json"]
 
 
+def test_predict_failing_halfway_leaves_an_existing_output_folder_as_it_was(tmp_path, capsys, folders):
+    out = tmp_path / "deep" / "out"
+    out.mkdir(parents=True)
+    (out / "notes.txt").write_text("mine")
+    assert "Cannot read image" in refused(capsys, "predict", folders / "a.png", folders / "bad.png", "--batch-size",
+                                          1, "--preset", folders / "predictor", "--output", out, "--overwrite")
+    assert snapshot(tmp_path) == {"deep/out/notes.txt": hashlib.sha256(b"mine").hexdigest()}
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]  # no staging folder left either
+
+
 def test_predict_never_writes_inside_its_preset_folder(tmp_path, capsys, folders):
     preset = tmp_path / "predictor"
     shutil.copytree(folders / "predictor", preset)

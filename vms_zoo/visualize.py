@@ -242,11 +242,20 @@ def predict_file(model, path, longest=512):
     """(photo, map) for the image file at `path`: the photo as float32 in [0, 1] with its longest side at most
     `longest`, and the predictor's (H, W, 2) VMS map enlarged smoothly to the photo's size. The model sees the
     image resized to its own `image_size`, as `vms-zoo predict` does; `prediction_panel(photo, map)` draws both."""
-    from vms_zoo.io import read_display, read_image
-
-    photo = read_display(path, longest)
-    vms = model.predict(read_image(path, model.image_size)[None], verbose=0)[0]
+    photo, vms = next(predict_files(model, [path], longest))
     return photo, resize_map(vms, photo.shape[:2])
+
+
+def predict_files(model, paths, longest=512, batch_size=32):
+    """(photo, map) per image file, in order: the display copy (`vms_zoo.io.read_views`, longest side at most
+    `longest`) and the predictor's own (S, S, 2) map. Each file is decoded once and the model runs on
+    `batch_size` images at a time; `vms-zoo predict` and `predict_file` both read images here."""
+    from vms_zoo.io import read_views
+
+    for start in range(0, len(paths), batch_size):
+        views = [read_views(path, model.image_size, longest) for path in paths[start:start + batch_size]]
+        maps = model.predict(np.stack([inputs for inputs, _ in views]), verbose=0)
+        yield from zip((photo for _, photo in views), maps)
 
 
 def save_pair_summary(low, high, path, title, lines=(), threshold=None, size=(300, 260)):

@@ -9,8 +9,8 @@ term, the generator update, metrics) is written once here and runs on TensorFlow
 
 Real batches: as in WGAN-GP (Gulrajani et al., Algorithm 1) each critic update takes its own real batch by
 default (`compile(real_batches="fresh")`): a train step receives n_critic real batches at once, and `fit`'s
-`batch_size` is the batch of one critic update. `real_batches="reuse"` is the older behaviour, every critic
-update of a step on the same real batch.
+`batch_size` is the batch of one critic update. `real_batches="reuse"` trains every critic update of a step
+on the same real batch, as the shipped CPU W-MEMGANs were trained.
 
 Images cross every public boundary in [0, 1] (`fit` data, `generate` output); the networks work in [-1, 1].
 """

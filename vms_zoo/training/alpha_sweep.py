@@ -289,7 +289,7 @@ def plot(rows, path, size=(360, 260)):
     write_atomically(path, image.save)
 
 
-# --- the sweep as a run: `vms-zoo sweep` / recipes/tune_alpha.py ------------------------------------------
+# --- the sweep as a run: `python recipes/tune_alpha.py` ---------------------------------------------------
 
 def sweep(output, preset="wmemgan_synthetic_score_32", alphas=DEFAULT_ALPHAS, tuner="grid", trials=None, seeds=1,
           pairs=500, data=None, overrides=None, features="auto", max_fid_ratio=MAX_FID_RATIO, overwrite=False,
