@@ -26,7 +26,7 @@ def data_spec(name, data):
     kind = presets.get_preset(name)["training"]["data"].split(":")[0]
     if presets.get_preset(name)["class"] != "VMSPredictor":
         return f"folder:{data['images']}"
-    return f"{kind if kind not in kinds_for("generator") else 'vischema1'}:{data['vischema']}"
+    return f"{kind if kind not in kinds_for('generator') else 'vischema1'}:{data['vischema']}"
 
 
 def grid_size(rows, cols, side, scale):
