@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from helpers import make_memgan, make_wmemgan, stand_in_predictor, tiny_predictor
-from vms_zoo.models.memgan import GrowthSchedule, train
+from vms_zoo.models.memgan import GrowthSchedule
+from vms_zoo.training.memgan import grow
 
 N = 4
 
@@ -188,5 +189,5 @@ def test_memgan_growth_training_refuses_tanh_range_images():
     model.compile()
     schedule = GrowthSchedule(2, fade_images=[0, 4], stabilise_images=[4, 4], batch_sizes=4)
     with pytest.raises(ValueError, match=expected_message("[-1, 1]")):
-        train(model, bad("[-1, 1]", uniform(8, 8, 8, 3)), schedule, verbose=0)
+        grow(model, bad("[-1, 1]", uniform(8, 8, 8, 3)), schedule, verbose=0)
     assert model.growth_state() == (0, 1.0, 0)

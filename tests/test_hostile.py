@@ -17,6 +17,7 @@ from PIL import Image
 import helpers
 from vms_zoo import cli, preset_io, presets, training
 from vms_zoo.presets import build, checkpoints_dir, load, nested, save_preset
+from vms_zoo.training import runs
 from vms_zoo.visualize import to_uint8
 
 TINY = helpers.tiny_predictor_config(encoder_filters=[8, 8], dense_units=8)
@@ -85,6 +86,16 @@ def test_predict_checks_every_image_before_writing_any_output(tmp_path, capsys, 
     assert cli.main([str(a) for a in args[:3] + args[4:]]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["a_overlay.png", "a_panel.png", "a_vms.png", "b_overlay.png",
                                                      "b_panel.png", "b_vms.png", "scores.json"]
+
+
+def test_predict_failing_halfway_leaves_an_existing_output_folder_as_it_was(tmp_path, capsys, folders):
+    out = tmp_path / "deep" / "out"
+    out.mkdir(parents=True)
+    (out / "notes.txt").write_text("mine")
+    assert "Cannot read image" in refused(capsys, "predict", folders / "a.png", folders / "bad.png", "--batch-size",
+                                          1, "--preset", folders / "predictor", "--output", out, "--overwrite")
+    assert snapshot(tmp_path) == {"deep/out/notes.txt": hashlib.sha256(b"mine").hexdigest()}
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]  # no staging folder left either
 
 
 def test_predict_never_writes_inside_its_preset_folder(tmp_path, capsys, folders):
@@ -255,7 +266,7 @@ def test_train_names_a_corrupt_run_file(tmp_path, capsys, content):
 
 def test_train_names_the_lock_of_a_live_run_and_how_to_remove_it(tmp_path, capsys):
     lock = tmp_path / training.LOCK_FILE
-    lock.write_text(json.dumps({"pid": os.getppid(), "start": training._process_start(os.getppid())}))
+    lock.write_text(json.dumps({"pid": os.getppid(), "start": runs._process_start(os.getppid())}))
     message = refused(capsys, "train", "vms_vae_synthetic_scorer_32", "--smoke", "--output", tmp_path)
     assert f"process {os.getppid()}, lock file {lock}" in message and f"delete {lock}" in message
     assert sorted(p.name for p in tmp_path.iterdir()) == [training.LOCK_FILE]

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from vms_zoo.training import progress
-from vms_zoo.training.progress import Throughput
+from vms_zoo.training import callbacks
+from vms_zoo.training.callbacks import Throughput
 
 
 class Clock:
@@ -20,7 +20,7 @@ class Clock:
 @pytest.fixture
 def clock(monkeypatch):
     clock = Clock()
-    monkeypatch.setattr(progress.time, "monotonic", clock)
+    monkeypatch.setattr(callbacks.time, "monotonic", clock)
     return clock
 
 

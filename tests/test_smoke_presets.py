@@ -10,7 +10,7 @@ from PIL import Image
 import photo_data
 from helpers import presets_with
 from vms_zoo import cli, presets, training
-from vms_zoo.data.sources import GAN_KINDS
+from vms_zoo.data.sources import kinds_for
 from vms_zoo.models.memorability_gan import SMOKE_FEEDBACK
 
 
@@ -26,7 +26,7 @@ def data_spec(name, data):
     kind = presets.get_preset(name)["training"]["data"].split(":")[0]
     if presets.get_preset(name)["class"] != "VMSPredictor":
         return f"folder:{data['images']}"
-    return f"{kind if kind not in GAN_KINDS else 'vischema1'}:{data['vischema']}"
+    return f"{kind if kind not in kinds_for('generator') else 'vischema1'}:{data['vischema']}"
 
 
 def grid_size(rows, cols, side, scale):

@@ -16,6 +16,7 @@ from PIL import Image
 import vms_zoo
 from helpers import trainable_presets
 from vms_zoo import presets, training
+from vms_zoo.training import runner, runs, settings
 from vms_zoo.models.vms_predictor import VMSPredictor
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,7 +65,7 @@ RESUMED = {**TINY_PREDICTOR, "epochs": 3, "num_train": 16, "num_test": 8, "batch
 def whole_run(tmp_path_factory):
     """(folder, metrics, weights) of a finished 3-epoch run, over a folder that held the user's own backup/."""
     folder = tmp_path_factory.mktemp("whole")
-    (folder / "backup").mkdir()  # the user's own folder: BackupAndRestore used to delete <output>/backup
+    (folder / "backup").mkdir()  # the user's own folder: Keras' BackupAndRestore deletes its backup_dir when a run ends
     (folder / "backup" / "mine.txt").write_text("keep")
     keras.utils.set_random_seed(1234)
     metrics = training.train("vms_vae_synthetic_scorer_32", output=folder, overrides=RESUMED, verbose=0)
@@ -206,7 +207,7 @@ def test_a_feedback_preset_without_weights_is_trained_once_into_the_run_folder(t
         model = presets.build("VMSPredictor", presets.get_preset("vms_vae_synthetic_scorer_32")["config"])
         presets.save_preset(model, output)
 
-    monkeypatch.setattr(training, "train", fake_train)
+    monkeypatch.setattr(runner, "train", fake_train)
     first = training.load_or_train("vms_vae_synthetic_32", tmp_path, "predictor", verbose=0)
     second = training.load_or_train("vms_vae_synthetic_32", tmp_path, "predictor", verbose=0)
     assert calls == ["vms_vae_synthetic_32"] and isinstance(second, VMSPredictor) and first is not second
@@ -277,7 +278,7 @@ def test_a_non_chief_worker_writes_nothing_to_the_output(tmp_path, monkeypatch):
         (output / "model.weights.h5").write_text("x")
         return {}
 
-    monkeypatch.setattr(training, "trainers", lambda: {"VMSPredictor": fake_trainer})
+    monkeypatch.setattr(runner, "trainers", lambda: {"VMSPredictor": fake_trainer})
     training.train("vms_vae_synthetic_scorer_32", output=tmp_path / "out", verbose=0)
     assert not (tmp_path / "out").exists() and not seen["output"].exists()
 
@@ -368,7 +369,7 @@ def test_a_refused_setting_leaves_no_folder_and_no_run_file(tmp_path, override, 
 def test_every_training_setting_of_every_preset_has_a_checked_kind():
     for name in trainable_presets():
         for key in presets.get_preset(name)["training"]:
-            assert key in training.SETTING_KIND, (name, key)
+            assert key in settings.SETTING_KIND, (name, key)
 
 
 def fake_trainer(fail_after_writing=None):
@@ -389,20 +390,20 @@ def fake_trainer(fail_after_writing=None):
 @pytest.mark.parametrize("wrote", [False, True])
 def test_a_run_that_fails_before_writing_anything_takes_its_run_file_back(tmp_path, monkeypatch, wrote):
     trainer, calls = fake_trainer(fail_after_writing=wrote)
-    monkeypatch.setattr(training, "trainers", lambda: {"VMSPredictor": trainer})
+    monkeypatch.setattr(runner, "trainers", lambda: {"VMSPredictor": trainer})
     (tmp_path / "existing").mkdir()
     for output in (tmp_path / "existing", tmp_path / "new" / "deeper"):
         with pytest.raises(ValueError, match="bad data"):
             training.train("vms_vae_synthetic_scorer_32", output=output, verbose=0)
     if wrote:  # something to resume from: the run stays a run
         assert sorted(p.name for p in (tmp_path / "existing").iterdir()) == ["metrics.json", "run.json"]
-    else:  # as before the command
+    else:  # as it was before the command ran
         assert list((tmp_path / "existing").iterdir()) == [] and not (tmp_path / "new").exists()
 
 
 def test_a_finished_run_says_so_and_where_its_results_are_instead_of_training_again(tmp_path, monkeypatch, capsys):
     trainer, calls = fake_trainer()
-    monkeypatch.setattr(training, "trainers", lambda: {"VMSPredictor": trainer})
+    monkeypatch.setattr(runner, "trainers", lambda: {"VMSPredictor": trainer})
     first = training.train("vms_vae_synthetic_scorer_32", output=tmp_path, verbose=0)
     again = training.train("vms_vae_synthetic_scorer_32", output=tmp_path, verbose=1)
     assert calls == [str(tmp_path)] and again == first
@@ -426,7 +427,7 @@ def test_a_corrupt_run_file_is_one_line_naming_it(tmp_path, content):
 def test_a_lock_whose_process_id_was_reused_is_stale(tmp_path):
     lock = tmp_path / training.LOCK_FILE
     parent = os.getppid()
-    start = training._process_start(parent)
+    start = runs._process_start(parent)
     if start is None:
         pytest.skip("no /proc: process start times are unknown here")
     lock.write_text(json.dumps({"pid": parent, "start": start + 1}))  # the ID now belongs to another process

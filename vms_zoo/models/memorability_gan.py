@@ -9,13 +9,11 @@ term, the generator update, metrics) is written once here and runs on TensorFlow
 
 Real batches: as in WGAN-GP (Gulrajani et al., Algorithm 1) each critic update takes its own real batch by
 default (`compile(real_batches="fresh")`): a train step receives n_critic real batches at once, and `fit`'s
-`batch_size` is the batch of one critic update. `real_batches="reuse"` is the older behaviour, every critic
-update of a step on the same real batch.
+`batch_size` is the batch of one critic update. `real_batches="reuse"` trains every critic update of a step
+on the same real batch, as the shipped CPU W-MEMGANs were trained.
 
 Images cross every public boundary in [0, 1] (`fit` data, `generate` output); the networks work in [-1, 1].
 """
-
-import os
 
 import keras
 import numpy as np
@@ -27,7 +25,7 @@ from vms_zoo.layers import KeepsSeedState
 from vms_zoo.preset_io import nested
 from vms_zoo.preset_io import PresetMixin
 from vms_zoo.targets import (CONDITIONS, TARGET_SAMPLERS, check_sampler, sample_target_maps, sample_targets,
-                             scale_to_level, target_ramp)
+                             scale_to_level)
 from vms_zoo.vms import (area_matrix, area_resize, check_images, check_unit_range, inputs_checked, is_array,
                          predictor_input_size, to_numpy, true_schema)
 
@@ -475,46 +473,6 @@ def check_training_data(x, what="Training images"):
     if isinstance(batch, (tuple, list)):
         batch = batch[0]
     check_images(batch, what=what)
-
-
-class SampleGrid(keras.callbacks.Callback):
-    """Writes PNG grids: one row per fixed z, columns with M rising from `low` to `high` (Fig. 2).
-
-    A grid every `every` epochs (0: none) as samples_epoch<NNN>.png and one when training ends as
-    samples_<model.sample_tag()>.png. `low` / `high` are on the model's condition scale (None: its pair
-    targets).
-    """
-
-    def __init__(self, directory, rows=4, columns=6, low=None, high=None, seed=0, every=0):
-        super().__init__()
-        self.directory, self.rows, self.columns, self.every = directory, rows, columns, int(every)
-        self.low, self.high, self.seed = low, high, seed
-
-    def grid(self):
-        """The sample grid as a uint8 (rows * S, columns * S, 3) array."""
-        model, columns = self.model, self.columns
-        levels = np.linspace(*model.low_high(self.low, self.high), columns)
-        z = np.random.default_rng(self.seed).normal(size=(self.rows, model.latent_dim)).astype("float32")
-        m = target_ramp(model.condition, levels, seed=self.seed, map_size=model.map_size,
-                        standardized=model.standardized, sampler=model.target_sampler)
-        images = model.generate(np.repeat(z, columns, axis=0), np.tile(m, (self.rows,) + (1,) * (m.ndim - 1)))
-        s = images.shape[1]
-        images = images.reshape(self.rows, columns, s, s, 3).transpose(0, 2, 1, 3, 4)
-        return (images * 255).round().astype("uint8").reshape(self.rows * s, columns * s, 3)
-
-    def on_epoch_end(self, epoch, logs=None):
-        if self.every and (epoch + 1) % self.every == 0:
-            self.save(f"samples_epoch{epoch + 1:03d}.png")
-
-    def on_train_end(self, logs=None):
-        self.save(f"samples_{self.model.sample_tag()}.png")
-
-    def save(self, name):
-        """Write the current grid to `directory/name`."""
-        from PIL import Image
-
-        os.makedirs(self.directory, exist_ok=True)
-        Image.fromarray(self.grid()).save(os.path.join(self.directory, name))
 
 
 def smoke_images(training, images):

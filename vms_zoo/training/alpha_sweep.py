@@ -45,7 +45,8 @@ from vms_zoo import quality
 from vms_zoo.evaluation import across_generators, generate_pairs, pair_statistics, score_images
 from vms_zoo.io import write_atomically, write_text
 from vms_zoo.presets import model_class
-from vms_zoo.training import resolve, run_folder
+from vms_zoo.training.runs import run_folder
+from vms_zoo.training.settings import resolve
 from vms_zoo.training.gan import prepare, standardize_scores
 
 DEFAULT_ALPHAS = (0.0, 10.0, 25.0, 50.0)  # the paper's grid
@@ -288,7 +289,7 @@ def plot(rows, path, size=(360, 260)):
     write_atomically(path, image.save)
 
 
-# --- the sweep as a run: `vms-zoo sweep` / recipes/tune_alpha.py ------------------------------------------
+# --- the sweep as a run: `python recipes/tune_alpha.py` ---------------------------------------------------
 
 def sweep(output, preset="wmemgan_synthetic_score_32", alphas=DEFAULT_ALPHAS, tuner="grid", trials=None, seeds=1,
           pairs=500, data=None, overrides=None, features="auto", max_fid_ratio=MAX_FID_RATIO, overwrite=False,

@@ -10,6 +10,7 @@ from vms_zoo.data.sources import gan_source
 from vms_zoo.evaluation import evaluate_pairs, score_images, score_scale, split_settings
 from vms_zoo.io import write_text
 from vms_zoo.presets import save_preset
+from vms_zoo.training.runner import load_or_train
 
 REAL_SAMPLE = 2000  # real images scored (score scale, pair split, summary): the first ones
 
@@ -23,8 +24,6 @@ def training_images(training, image_size):
 
 def predictors(training, output, verbose, smoke=False):
     """(feedback predictor, independent scorer) named by the training settings (see `load_or_train`)."""
-    from vms_zoo.training import load_or_train
-
     return (load_or_train(training["predictor"], output, "predictor", verbose, smoke),
             load_or_train(training["scorer"], output, "scorer", verbose, smoke))
 
@@ -68,24 +67,6 @@ def real_scores(predictor, scorer, images):
     p, s = score_images(predictor, sample), score_images(scorer, sample)
     return {"predictor_mean": float(p.mean()), "predictor_std": float(p.std()), "scorer_mean": float(s.mean()),
             "scorer_std": float(s.std()), "predictor_scorer_corr": float(np.corrcoef(p, s)[0, 1])}, s
-
-
-class StepLimit(keras.callbacks.Callback):
-    """Counts generator steps; stops training after `max_minutes` or `max_steps` (None: no limit)."""
-
-    def __init__(self, max_minutes=None, max_steps=None):
-        super().__init__()
-        self.max_seconds = None if max_minutes is None else 60.0 * max_minutes
-        self.max_steps, self.steps, self.start = max_steps, 0, None
-
-    def on_train_begin(self, logs=None):
-        self.start = self.start or time.time()
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.steps += 1
-        if ((self.max_seconds is not None and time.time() - self.start > self.max_seconds)
-                or (self.max_steps and self.steps >= self.max_steps)):
-            self.model.stop_training = True
 
 
 def finish(gan, resolved, output, record, predictor, scorer, low=None, high=None, verbose=1):

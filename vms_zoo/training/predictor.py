@@ -14,7 +14,8 @@ from vms_zoo.io import write_atomically, write_text
 from vms_zoo.metrics import MSE255, Pearson2D, category_mean_baseline, map_report
 from vms_zoo.models.vms_predictor import VMSPredictor
 from vms_zoo.presets import save_preset
-from vms_zoo.training.progress import Throughput
+from vms_zoo.training.callbacks import Throughput
+from vms_zoo.training.runs import CSV_LOG, CURVES_FILE, run_state
 from vms_zoo.visualize import read_csv_log, save_curves, save_prediction_grid
 
 
@@ -47,8 +48,6 @@ def cached_features(model, images, output, split, source, verbose=1):
 def train_predictor(resolved, output, verbose=1, callbacks=()):
     """Train `resolved` (see `vms_zoo.training.resolve`) and write the preset folder, metrics.json and
     predictions.png (image | true VMS | predicted VMS | overlay) to `output`. Returns the metrics."""
-    from vms_zoo.training import CSV_LOG, CURVES_FILE, run_state
-
     config, training = resolved["config"], resolved["training"]
     keras.utils.set_random_seed(training["seed"])
     start = time.time()

@@ -16,10 +16,9 @@ import time
 import keras
 
 from vms_zoo.data.sources import EpochBatches
-from vms_zoo.models.memorability_gan import SampleGrid
 from vms_zoo.models.wmemgan import WMEMGAN
-from vms_zoo.training.gan import StepLimit, finish, prepare, standardize_scores
-from vms_zoo.training.progress import Throughput
+from vms_zoo.training.callbacks import SampleGrid, StepLimit, Throughput
+from vms_zoo.training.gan import finish, prepare, standardize_scores
 
 
 def train_wmemgan(resolved, output, verbose=1, callbacks=()):

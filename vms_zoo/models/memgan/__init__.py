@@ -3,10 +3,10 @@ at every resolution, its growth schedule and its presets."""
 
 from vms_zoo import registry
 from vms_zoo.models.memgan import flops, presets
-from vms_zoo.models.memgan.growth import Checkpoint, GrowthCallback, GrowthSchedule, ImageStream, train
+from vms_zoo.models.memgan.growth import GrowthSchedule
 from vms_zoo.models.memgan.model import MEMGAN
 
-__all__ = ["MEMGAN", "Checkpoint", "GrowthCallback", "GrowthSchedule", "ImageStream", "train"]
+__all__ = ["MEMGAN", "GrowthSchedule"]
 
 registry.register(registry.Family(
     "memgan", MEMGAN, presets.PRESETS, trainer="vms_zoo.training.memgan:train_memgan",

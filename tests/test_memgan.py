@@ -6,9 +6,10 @@ import pytest
 from keras import ops
 
 from helpers import MEMGAN_LATENT as LATENT, make_memgan as make_gan
-from vms_zoo.models.memgan import MEMGAN, Checkpoint, GrowthCallback, GrowthSchedule, ImageStream, train
+from vms_zoo.models.memgan import MEMGAN, GrowthSchedule
 from vms_zoo.models.memgan.model import downsample, upsample
-from vms_zoo.models.memorability_gan import SampleGrid
+from vms_zoo.training.callbacks import Checkpoint, GrowthCallback, SampleGrid
+from vms_zoo.training.memgan import ImageStream, grow
 
 
 def inputs(n=4, seed=0):
@@ -132,7 +133,7 @@ def test_resume_after_interruption_mid_fade(tmp_path):
     first = make_gan(8)
     first.compile()
     with pytest.raises(KeyboardInterrupt):
-        train(first, images, schedule, callbacks=[Checkpoint(path, every=1), InterruptAt(12)], verbose=0)
+        grow(first, images, schedule, callbacks=[Checkpoint(path, every=1), InterruptAt(12)], verbose=0)
     assert first.growth_state() == (1, 0.5, 12)  # interrupted half-way through the 8x8 fade
 
     # "Run the same command again": a fresh process builds the model, restores the checkpoint, trains.
@@ -144,7 +145,7 @@ def test_resume_after_interruption_mid_fade(tmp_path):
     for a, b in zip(first.weights + first.optimizer.variables, second.weights + second.optimizer.variables):
         np.testing.assert_array_equal(np_(a), np_(b), err_msg=a.path)
     assert int(np_(second.g_optimizer.iterations)) == 2  # two fade steps since the growth reset
-    train(second, images, schedule, verbose=0)
+    grow(second, images, schedule, verbose=0)
     assert second.growth_state() == (1, 1.0, 24)
     assert int(np_(second.g_optimizer.iterations)) == 5  # 2 before + 3 after: optimizer state resumed
     assert int(np_(second.d_optimizer.iterations)) == 5
