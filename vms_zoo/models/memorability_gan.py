@@ -22,8 +22,7 @@ from keras import ops
 from vms_zoo import backend, losses
 from vms_zoo.backend.fit_data import fit_data
 from vms_zoo.layers import KeepsSeedState
-from vms_zoo.preset_io import nested
-from vms_zoo.preset_io import PresetMixin
+from vms_zoo.preset_io import PresetMixin, nested
 from vms_zoo.targets import (CONDITIONS, TARGET_SAMPLERS, check_sampler, sample_target_maps, sample_targets,
                              scale_to_level)
 from vms_zoo.vms import (area_matrix, area_resize, check_images, check_unit_range, inputs_checked, is_array,
