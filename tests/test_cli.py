@@ -64,6 +64,7 @@ def assert_one_line_error(stderr, match):
     assert ours[0].startswith("vms-zoo: error: ") and match in ours[0], ours[0]
 
 
+@pytest.mark.slow
 def test_predict_end_to_end(tmp_path, presets, images):
     folder, names = images
     result = run_cli("predict", *[folder / n for n in names], "--preset", presets / "predictor", "--output", tmp_path)
@@ -98,6 +99,7 @@ def test_predict_reads_every_mode_as_rgb_in_unit_range(images):
     assert np.abs(deep[..., 0] - raw).max() < 1 / 255
 
 
+@pytest.mark.slow
 def test_a_missing_image_fails_with_one_line(tmp_path, presets):
     result = run_cli("predict", tmp_path / "nope.jpg", "--preset", presets / "predictor", "--output", tmp_path)
     assert result.returncode != 0
@@ -471,6 +473,7 @@ def test_read_views_gives_the_model_input_and_the_display_copy_from_one_decode(t
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's own C++ start-up log lines")
+@pytest.mark.slow
 def test_the_backends_start_up_lines_show_only_with_verbose():
     def stderr(*args):
         env = {**os.environ, "KERAS_BACKEND": "tensorflow"}

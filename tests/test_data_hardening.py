@@ -87,6 +87,7 @@ def test_quarantine_inside_the_folder_is_never_read_as_data(tmp_path):
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs kill -9")
+@pytest.mark.slow
 def test_a_kill_after_a_move_leaves_a_report_of_every_moved_file(tmp_path):
     src = tmp_path / "imgs"
     _good(src / "ok.png")

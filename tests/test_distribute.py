@@ -149,6 +149,7 @@ def parallel():
 
 
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="tf.distribute is TensorFlow's")
+@pytest.mark.slow
 def test_mirrored_strategy_matches_one_device(parallel):
     out = parallel["predictor"]
     assert out["kind"] == "mirrored" and out["replicas"] == REPLICAS
@@ -158,6 +159,7 @@ def test_mirrored_strategy_matches_one_device(parallel):
 
 
 @pytest.mark.skipif(BACKEND != "jax", reason="keras.distribution.DataParallel is JAX's")
+@pytest.mark.slow
 def test_jax_data_parallel_matches_one_device(parallel):
     out = parallel["predictor"]
     assert out["kind"] == "data_parallel" and out["replicas"] == REPLICAS
@@ -167,6 +169,7 @@ def test_jax_data_parallel_matches_one_device(parallel):
 
 @pytest.mark.skipif(BACKEND not in ("tensorflow", "jax"), reason="data parallelism is tensorflow's and jax's")
 @pytest.mark.parametrize("kind", ["wmemgan", "memgan"])
+@pytest.mark.slow
 def test_gan_data_parallel_matches_one_device(kind, parallel):
     out = parallel[kind]
     assert out["replicas"] == REPLICAS
@@ -197,6 +200,7 @@ def free_ports(n):
 
 
 @pytest.mark.skipif(BACKEND != "tensorflow", reason="MultiWorkerMirroredStrategy is TensorFlow's")
+@pytest.mark.slow
 def test_multi_worker_mirrored_strategy_two_processes():
     workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
     env = {**os.environ, "KERAS_BACKEND": BACKEND, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -221,6 +225,7 @@ def test_multi_worker_mirrored_strategy_two_processes():
 
 
 @pytest.mark.skipif(BACKEND not in ("tensorflow", "jax"), reason="data parallelism is tensorflow's and jax's")
+@pytest.mark.slow
 def test_recipes_distribute_flag(parallel):
     out = parallel["recipe"]
     assert len(out["loss"]) == 1 and np.isfinite(out["loss"]).all() and -1.0 <= out["rho2d"] <= 1.0
@@ -228,6 +233,7 @@ def test_recipes_distribute_flag(parallel):
 
 @pytest.mark.skipif(BACKEND not in ("tensorflow", "jax"),
                     reason="keras-tuner's distribution_strategy is TensorFlow's; JAX runs the search in DataParallel")
+@pytest.mark.slow
 def test_tune_alpha_distribute_flag(parallel):
     out = parallel["tune"]
     assert "num_replicas=2" in out["tune"] and out["alphas"] == [10.0]

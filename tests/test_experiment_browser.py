@@ -142,6 +142,7 @@ def acknowledgements(page):
     return acks
 
 
+@pytest.mark.slow  # several browsers for 20 s
 def test_scripted_participants_side_by_side(study_files, tmp_path):
     """Three participants at once, each in their own browser context; the third goes offline from trial 3 to
     trial 7 and comes back. The export equals their script and the analysis gives the hit rates and d' it
@@ -220,6 +221,7 @@ def first_press(answers):
     return min((p for p, (r, _) in answers.items() if r), default=None)
 
 
+@pytest.mark.slow  # several browsers for 20 s
 def test_kill_9_mid_sequence_then_restart_and_reload(study_files, tmp_path):
     """The server is killed -9 after trial 4; the participant answers three more trials with no server, the
     server restarts, the page reloads and resumes: every trial stored exactly once, as scripted."""

@@ -23,6 +23,7 @@ pytest.importorskip("uvicorn")
 CLIENTS = 100
 
 
+@pytest.mark.slow
 def test_100_concurrent_participants(tmp_path):
     seconds = float(os.environ.get("VMS_ZOO_LOAD_SECONDS", "10"))
     streams_path, images, streams = make_study(str(tmp_path), n_pairs=60, n_foils=60, n_sequences=10, length=150,

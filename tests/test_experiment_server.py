@@ -168,6 +168,7 @@ def _chunked(port, body):
     return status
 
 
+@pytest.mark.slow
 def test_refuses_other_settings_and_images_outside_the_folder(study_files, tmp_path):
     db = tmp_path / "s.sqlite"
     with serve(study_files, db):
@@ -186,6 +187,7 @@ def test_refuses_other_settings_and_images_outside_the_folder(study_files, tmp_p
     assert not (tmp_path / "o.sqlite").exists()
 
 
+@pytest.mark.slow
 def test_kill_9_loses_no_acknowledged_trial(study_files, tmp_path):
     """Four clients post trials while the server is killed -9 three times and restarted: every trial the
     server acknowledged is stored, once, and each client continues after the restart."""
@@ -252,6 +254,7 @@ def exported_tables(tmp_path, db):
     return exported(str(out))
 
 
+@pytest.mark.slow
 def test_cli_export_report_status_and_analysis_match_the_script(study_files, tmp_path):
     """Six scripted participants; the exported tables give exactly the hit and false-alarm counts the script
     implies, and `vms-zoo experiment report` gives the same d' per kind."""

@@ -102,6 +102,7 @@ def recorded_flops(net, *args, **kwargs):
 
 
 @pytest.mark.parametrize("stage, fading", [(0, False), (1, True), (2, False), (2, True)])
+@pytest.mark.slow
 def test_memgan_counts_the_active_blocks(stage, fading):
     model = make_memgan(image_size=16)
     fade_in = model.fade_in if fading else None
@@ -121,6 +122,7 @@ def test_predictor_step_cached_is_the_head_alone(tiny_predictor):
     assert flops.train_step_flops(model, batch_size=2, cached=True) == 2 * 3 * head
 
 
+@pytest.mark.slow
 def test_a_preset_by_name_uses_its_training_entry(monkeypatch, tiny_predictor_config, tiny_predictor):
     from vms_zoo import presets
 

@@ -33,6 +33,7 @@ def test_same_batches_as_keras_without_autotune(shuffle):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_fit_on_arrays_and_a_py_dataset():
     model = make_wmemgan()
     model.compile(n_critic=2)

@@ -67,6 +67,7 @@ def linked_output(tmp_path, folder, name):
 # --- predict -----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_predict_replaces_a_link_in_its_output_and_never_writes_through_it(tmp_path, capsys, folders):
     precious, out = linked_output(tmp_path, "out", "a_vms.png")
     assert "already exists; pass --overwrite" in refused(
@@ -77,6 +78,7 @@ def test_predict_replaces_a_link_in_its_output_and_never_writes_through_it(tmp_p
     assert not (out / "a_vms.png").is_symlink() and Image.open(out / "a_vms.png").format == "PNG"
 
 
+@pytest.mark.slow
 def test_predict_checks_every_image_before_writing_any_output(tmp_path, capsys, folders):
     out = tmp_path / "out"
     args = ["predict", folders / "a.png", folders / "b.png", folders / "bad.png", "--batch-size", 1,
@@ -107,6 +109,7 @@ def test_predict_never_writes_inside_its_preset_folder(tmp_path, capsys, folders
     assert snapshot(preset) == before and not (preset / "maps").exists()
 
 
+@pytest.mark.slow
 def test_predict_draws_a_huge_image_from_a_bounded_copy(tmp_path, folders):
     big = tmp_path / "big.png"
     Image.new("RGB", (4000, 3000), (200, 120, 40)).save(big)  # 12 megapixels: 144 MB as float32 RGB
@@ -142,6 +145,7 @@ def test_generate_refuses_bad_numbers_before_the_model_loads_and_creates_nothing
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_generate_streams_pairs_in_chunks_with_the_same_images(tmp_path, monkeypatch, folders):
     monkeypatch.setattr(cli, "GENERATE_CHUNK", 2)
     monkeypatch.setattr(cli, "GRID_ROWS", 3)
@@ -163,6 +167,7 @@ def test_generate_streams_pairs_in_chunks_with_the_same_images(tmp_path, monkeyp
         assert width == 2 * (2 * (16 + 2) + 2) and height == 2 * (3 * (16 + 2) + 2) + 18
 
 
+@pytest.mark.slow
 def test_generate_replaces_links_and_never_writes_inside_its_preset(tmp_path, capsys, folders):
     precious, out = linked_output(tmp_path, "gen", "grid.png")
     args = ["generate", "--preset", folders / "gan", "--pairs", 1, "--output", out]
@@ -219,6 +224,7 @@ def test_evaluate_refuses_bad_numbers_at_parse_time(capsys, monkeypatch, folders
 
 
 @pytest.mark.parametrize("content", ["", "{not json", "[1, 2]"])
+@pytest.mark.slow
 def test_a_corrupt_preset_folder_is_one_line_naming_its_file(tmp_path, capsys, folders, content):
     shutil.copytree(folders / "scorer", tmp_path / "scorer")
     (tmp_path / "scorer" / "config.json").write_text(content)

@@ -17,6 +17,7 @@ def frameworks_loaded_by(modules):
 
 @pytest.mark.parametrize("module", ["vms_zoo.human", "vms_zoo.human.annotations", "vms_zoo.human.experiment",
                                     "vms_zoo.human.streams", "vms_zoo.human.simulate", "vms_zoo.stats"])
+@pytest.mark.slow
 def test_module_imports_no_framework(module):
     assert frameworks_loaded_by([module]) == "[]"
 
@@ -26,6 +27,7 @@ def test_whole_toolkit_imports_no_framework():
                                  "vms_zoo.human.streams", "vms_zoo.human.simulate", "vms_zoo.stats"]) == "[]"
 
 
+@pytest.mark.slow
 def test_check_sees_a_framework():
     """The check can fail: the Keras-based metrics module is reported."""
     assert "keras" in frameworks_loaded_by(["vms_zoo.metrics"])

@@ -86,6 +86,7 @@ def test_image_stream_depends_on_position_only():
                                .mean(axis=(1, 2)), rtol=1e-5)  # box downsampling keeps the mean
 
 
+@pytest.mark.slow
 def test_growth_keeps_earlier_blocks_weights_and_resets_optimizers():
     model = make_gan(8)
     model.compile()
@@ -125,6 +126,7 @@ class InterruptAt(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
+@pytest.mark.slow
 def test_resume_after_interruption_mid_fade(tmp_path):
     schedule = GrowthSchedule(2, fade_images=[0, 16], stabilise_images=[4, 4], batch_sizes=4)
     images = np.random.default_rng(0).uniform(size=(12, 8, 8, 3)).astype("float32")

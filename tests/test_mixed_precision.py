@@ -47,6 +47,7 @@ def train_two_steps(family, policy):
 
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 @pytest.mark.parametrize("family", ["predictor", "wmemgan", "memgan"])
+@pytest.mark.slow
 def test_mixed_precision_steps_are_finite_and_close_to_float32(family, policy):
     reference, _ = train_two_steps(family, "float32")
     mixed, model = train_two_steps(family, policy)
@@ -63,6 +64,7 @@ def test_mixed_precision_steps_are_finite_and_close_to_float32(family, policy):
             assert abs(got - want) <= tolerance * max(abs(want), 1.0), (family, policy, step, name, got, want)
 
 
+@pytest.mark.slow
 def test_float32_policy_is_unchanged_and_memgan_growth_keeps_the_loss_scale():
     _, model = train_two_steps("memgan", "mixed_float16")
     scale = float(keras.ops.convert_to_numpy(model.g_optimizer.dynamic_scale))

@@ -96,6 +96,7 @@ def nine_pairs():
     return table(hits, {}, people), [(f"h{j}", f"l{j}") for j in range(9)]
 
 
+@pytest.mark.slow
 def test_two_sd_exclusion_drops_the_outlying_pair():
     trials, pairs = nine_pairs()
     # high hit rates: mean 50/90, SD sqrt(26.22 / 8) / 10 = 0.181; 1.0 lies 2.45 SD out, the rest within 0.86 SD

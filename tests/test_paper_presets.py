@@ -54,6 +54,7 @@ def recorded_real_batches(real_batches, images, batch_size, n_critic=3):
     return [x for x in seen if all(np.abs(rows - r).max(axis=(1, 2, 3)).min() < 1e-6 for r in x)]
 
 
+@pytest.mark.slow
 def test_fresh_real_batches_give_each_critic_update_its_own_images():
     images = np.random.default_rng(0).uniform(size=(12, EAGER_SIZE, EAGER_SIZE, 3)).astype("float32")
     rows = images * 2.0 - 1.0
@@ -65,6 +66,7 @@ def test_fresh_real_batches_give_each_critic_update_its_own_images():
     assert sorted(i for batch in used for i in batch) == list(range(12))  # distinct, and every image once
 
 
+@pytest.mark.slow
 def test_reuse_gives_every_critic_update_the_same_batch():
     # One step of BATCH images: the critic sees batches of the fresh test's shape, so under JAX the eager ops
     # compiled there are reused (each op compiles per shape).
@@ -97,6 +99,7 @@ def assert_logs(logs, expected):
         np.testing.assert_allclose(logs[key], value, rtol=2e-4, atol=2e-5, err_msg=key)
 
 
+@pytest.mark.slow
 def test_reuse_reproduces_the_step_recorded_before_fresh_batches_existed():
     images = np.random.default_rng(4).uniform(size=(test_wmemgan.BATCH, SIZE, SIZE, 3)).astype("float32")
     assert_logs(one_step("reuse", images), test_wmemgan.REFERENCE["score"])
@@ -109,6 +112,7 @@ FRESH_REFERENCE = {"d_loss": 3.460865, "g_loss": 1.214582, "gp": 0.3158571, "mem
                    "wasserstein": -0.3018226, "critic_after": -0.2825855, "generator_after": 0.3191587}
 
 
+@pytest.mark.slow
 def test_fresh_step_matches_reference_on_every_backend():
     images = np.random.default_rng(5).uniform(size=(2 * test_wmemgan.BATCH, SIZE, SIZE, 3)).astype("float32")
     logs = one_step("fresh", images)
@@ -130,6 +134,7 @@ def test_fresh_batches_need_whole_steps():
         whole_steps(images, 12)
 
 
+@pytest.mark.slow
 def test_wmemgan_training_takes_n_critic_fresh_batches_per_generator_step(tmp_path):
     from vms_zoo import training
 
@@ -153,6 +158,7 @@ def count(net, cls):
 
 
 @pytest.mark.parametrize("name", ["wmemgan_score_128", "wmemgan_map_128"])
+@pytest.mark.slow
 def test_wmemgan_paper_nets_have_pixel_norm_and_minibatch_stddev(name):
     class_name, config = shrink_preset(name)  # 16 px, the paper preset's other settings
     model = presets.build(class_name, config)
@@ -196,6 +202,7 @@ def test_new_wmemgan_layers_default_off():
 
 
 @pytest.mark.parametrize("name", ["memgan_256", "memgan_foil_256"])
+@pytest.mark.slow
 def test_memgan_paper_presets_keep_no_moving_average(name, tmp_path):
     assert presets.get_preset(name)["config"]["ema_beta"] is None
     class_name, config = shrink_preset(name)
@@ -219,6 +226,7 @@ def test_memgan_paper_presets_keep_no_moving_average(name, tmp_path):
     np.testing.assert_allclose(clone.generate(z, m), model.generate(z, m), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_moving_average_stays_available_and_zero_means_off():
     assert make_memgan(8, ema_beta=0).generator_ema is None
     with pytest.raises(ValueError, match="ema_beta"):
@@ -273,6 +281,7 @@ def test_memgan_schedule_has_the_papers_numbers():
     assert presets.get_preset("memgan_256")["config"]["filters"] == [512, 512, 512, 512, 256, 256, 128]
 
 
+@pytest.mark.slow
 def test_memgan_authors_code_schedule_grows_where_the_code_grows():
     from vms_zoo.flops import run_cost
     from vms_zoo.models.memgan import GrowthSchedule
@@ -375,6 +384,7 @@ def imagenet_file(tmp_path, monkeypatch):
     return vgg, path, tmp_path / "keras_home"
 
 
+@pytest.mark.slow
 def test_imagenet_encoder_loads_keras_file_from_the_cache_or_a_download(imagenet_file, monkeypatch):
     import shutil
 
@@ -402,6 +412,7 @@ def test_imagenet_encoder_loads_keras_file_from_the_cache_or_a_download(imagenet
     assert (home / "models" / vw.IMAGENET_FILE).read_bytes() == source.read_bytes()
 
 
+@pytest.mark.slow
 def test_offline_imagenet_weights_are_one_line_naming_the_file_and_where(imagenet_file):
     import vms_zoo
     from vms_zoo.models.vms_predictor import vgg16_weights as vw

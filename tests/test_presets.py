@@ -40,6 +40,7 @@ def tiny_model(class_name="VMSPredictor", seed=0):
 
 
 @pytest.mark.parametrize("name", trainable_presets())
+@pytest.mark.slow
 def test_every_preset_builds_saves_and_loads_back_exactly(name, tmp_path):
     """The run_preset_test helper: a test-size copy of the preset through save_preset, load and from_preset."""
     model, loaded = run_preset_test(name, tmp_path)
@@ -160,6 +161,7 @@ def shipped(name):
 
 @pytest.mark.parametrize("cls, name", [(VMSPredictor, "vms_vae_synthetic_scorer_32"),
                                        (WMEMGAN, "wmemgan_synthetic_map_32"), (MEMGAN, "memgan_synthetic_32")])
+@pytest.mark.slow
 def test_from_preset_on_each_class_by_name_and_by_folder(cls, name, tmp_path):
     model = cls.from_preset(name)
     assert type(model) is cls
@@ -179,6 +181,7 @@ def test_load_keeps_its_signature():
     assert vms_zoo.load is presets.load
 
 
+@pytest.mark.slow
 def test_shipped_predictor_checkpoint_reproduces_its_card():
     from vms_zoo.data.synthetic import SyntheticScenes
     from vms_zoo.metrics import pearson_2d
@@ -202,6 +205,7 @@ def scorer():
 
 
 @pytest.mark.parametrize("name", SHIPPED_GENERATORS)
+@pytest.mark.slow
 def test_shipped_generator_checkpoints_reproduce_their_cards(name, scorer):
     from vms_zoo.evaluation import evaluate_pairs
 
@@ -221,6 +225,7 @@ def test_shipped_generator_checkpoints_reproduce_their_cards(name, scorer):
 # --- preset folders ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_save_preset_writes_a_complete_folder_and_card(tmp_path):
     model = tiny_model()
     folder = presets.save_preset(model, tmp_path / "mine", {"description": "a test model", "dataset": "synthetic",
@@ -265,6 +270,7 @@ def test_a_preset_folder_with_a_changed_weights_file_is_refused(tmp_path):
         VMSPredictor.from_preset(str(folder))
 
 
+@pytest.mark.slow
 def test_a_folder_is_given_as_a_path_and_a_bare_name_is_a_preset_name(tmp_path, monkeypatch):
     model = tiny_model()
     presets.save_preset(model, tmp_path / "mine")

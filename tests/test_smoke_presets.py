@@ -59,6 +59,7 @@ def test_presets_left_to_their_twin_take_its_code_path():
 
 
 @pytest.mark.parametrize("name", [name for name in presets_with("smoke_rule") if name not in SAME_CODE_PATH])
+@pytest.mark.slow
 def test_every_preset_smoke_trains_from_real_photos_and_its_folder_loads(name, data, tmp_path, capsys):
     out = tmp_path / name
     feedback = presets.get_preset(name)["training"].get("predictor")

@@ -57,6 +57,7 @@ def assert_same(got, want):
 
 
 @pytest.mark.parametrize("kernel_size,strides,padding", CASES)
+@pytest.mark.slow
 def test_strided_conv_equals_keras(kernel_size, strides, padding):
     ref = reference_layer(kernel_size, strides, padding, channels=3, filters=4)
     s = tuple(ref.strides)

@@ -175,6 +175,7 @@ def test_tf_data_pipeline_matches_arrays():
     assert sum(len(b[0]) for b in repeated.as_numpy_iterator()) == 12
 
 
+@pytest.mark.slow
 def test_fit_on_current_backend_with_arrays_and_tf_data():
     ds = SyntheticScenes(16, num_train=8, num_test=4)
     model = keras.Sequential([
@@ -189,6 +190,7 @@ def test_fit_on_current_backend_with_arrays_and_tf_data():
     assert np.isfinite(history.history["loss"][-1])
 
 
+@pytest.mark.slow
 def test_category_mean_baseline_is_weak():
     ds = SyntheticScenes(32, num_train=480, num_test=200)
     train = ds.arrays("train", progress=False)

@@ -72,6 +72,7 @@ def whole_run(tmp_path_factory):
     return folder, metrics, vms_zoo.load(str(folder)).get_weights()
 
 
+@pytest.mark.slow
 def test_predictor_run_writes_a_preset_folder_and_refuses_other_settings(whole_run):
     tmp_path, metrics, _ = whole_run
     saved = json.loads((tmp_path / "metrics.json").read_text())
@@ -97,6 +98,7 @@ class Interrupt(keras.callbacks.Callback):
             raise KeyboardInterrupt("simulated kill after epoch 2")
 
 
+@pytest.mark.slow
 def test_interrupted_predictor_run_resumes_from_its_last_epoch(tmp_path, whole_run):
     overrides = RESUMED
     with pytest.raises(KeyboardInterrupt):
@@ -113,6 +115,7 @@ def test_interrupted_predictor_run_resumes_from_its_last_epoch(tmp_path, whole_r
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_paper_predictor_trains_on_a_vischema_folder_with_cached_or_augmented_inputs(tmp_path, capsys):
     from test_vischema import write_fake
 
@@ -129,6 +132,7 @@ def test_paper_predictor_trains_on_a_vischema_folder_with_cached_or_augmented_in
     assert (tmp_path / "augmented" / "predictions.png").exists()
 
 
+@pytest.mark.slow
 def test_frozen_encoder_features_are_cached_in_the_run_folder_and_recomputed_when_stale(tmp_path, monkeypatch):
     calls = []
     encode = VMSPredictor.encode
@@ -156,6 +160,7 @@ def test_frozen_encoder_features_are_cached_in_the_run_folder_and_recomputed_whe
     np.testing.assert_array_equal(np.load(tmp_path / "features_test.npy"), first)
 
 
+@pytest.mark.slow
 def test_wmemgan_run_trains_evaluates_and_writes_a_loadable_preset(tmp_path):
     record = training.train("wmemgan_synthetic_score_32", output=tmp_path, overrides=TINY_WMEMGAN, verbose=0)
     pairs = json.loads((tmp_path / "pairs.json").read_text())["pairs"]
@@ -168,6 +173,7 @@ def test_wmemgan_run_trains_evaluates_and_writes_a_loadable_preset(tmp_path):
     assert (tmp_path / "samples" / "samples_final.png").exists()
 
 
+@pytest.mark.slow
 def test_memgan_run_grows_evaluates_writes_a_preset_and_resumes(tmp_path, capsys, tiny_predictor):
     # A preset folder given as a path: the helpers' tiny predictor, whose train-step graph traces faster than the
     # shipped 64 px one inside each growth phase.
@@ -199,6 +205,7 @@ def test_memgan_run_grows_evaluates_writes_a_preset_and_resumes(tmp_path, capsys
     assert again["pairs"]["mean_difference"] == pytest.approx(result["pairs"]["mean_difference"], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_a_feedback_preset_without_weights_is_trained_once_into_the_run_folder(tmp_path, monkeypatch):
     calls = []
 
@@ -308,6 +315,7 @@ def test_a_killed_save_leaves_the_previous_folder_whole(tmp_path, monkeypatch):
     assert isinstance(vms_zoo.load(str(tmp_path / "p")), VMSPredictor)
 
 
+@pytest.mark.slow
 def test_the_random_state_travels_with_the_weights(tmp_path):
     """Keras does not save SeedGenerator state; ours do, so a resumed run draws new noise, not the old again."""
     for name in ("vms_vae_synthetic_scorer_32", "wmemgan_synthetic_map_32"):
@@ -450,6 +458,7 @@ def test_run_files_replace_a_link_and_never_write_through_it(tmp_path):
     assert json.loads((tmp_path / "run" / "run.json").read_text()) == {"a": 1}
 
 
+@pytest.mark.slow
 def test_a_predictor_run_logs_every_epoch_to_csv_and_draws_its_curves(whole_run):
     from vms_zoo.training.predictor import below_baseline
     from vms_zoo.visualize import read_csv_log
@@ -470,6 +479,7 @@ def test_a_predictor_run_logs_every_epoch_to_csv_and_draws_its_curves(whole_run)
     assert below_baseline(baseline, baseline) == []
 
 
+@pytest.mark.slow
 def test_raising_epochs_continues_a_finished_predictor_run_and_lowering_them_is_refused(tmp_path):
     one = {**RESUMED, "epochs": 1}
     training.train("vms_vae_synthetic_scorer_32", output=tmp_path, overrides=one, verbose=0)

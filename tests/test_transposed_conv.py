@@ -47,6 +47,7 @@ def assert_same(got, want):
 
 @pytest.mark.parametrize("padding", ["same", "valid"])
 @pytest.mark.parametrize("kernel_size,strides", CASES)
+@pytest.mark.slow
 def test_conv_transpose_equals_keras(kernel_size, strides, padding):
     channels, filters = 3, 4
     ref = reference_layer(kernel_size, strides, padding, channels, filters)

