@@ -7,7 +7,7 @@ import pytest
 import photo_data
 from vms_zoo import io as image_io
 from vms_zoo.data import sources
-from vms_zoo.models.memgan import ImageStream
+from vms_zoo.training.memgan import ImageStream
 
 pytest.importorskip("tensorflow")
 

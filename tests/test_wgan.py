@@ -7,7 +7,7 @@ from keras import ops
 
 from helpers import WMEMGAN_LATENT as LATENT, WMEMGAN_SIZE as SIZE, make_wmemgan as make_gan
 from helpers import stand_in_predictor
-from vms_zoo.models.memorability_gan import SampleGrid
+from vms_zoo.training.callbacks import SampleGrid
 from vms_zoo.models.wmemgan import WMEMGAN
 from vms_zoo.vms import area_resize
 
