@@ -9,9 +9,9 @@ the epoch (`StepClock`); `call_ms` is the whole fit call, which adds what each c
 (TensorFlow: building the data pipeline and its iterator, 50-150 ms here).
 
 - W-MEMGAN, score and map conditions, at 32 and 64 px: the CPU presets' networks (wmemgan_synthetic_score_32 /
-  _map_32: filters 128, latent 64, the vms_vae_synthetic_64 feedback predictor with random weights) at issue
-  16's settings, batch 32 per critic update and n_critic 5 on fresh real batches (the presets train with batch
-  64 and n_critic 4: --batch-size, --n-critic).
+  _map_32: filters 128, latent 64, the vms_vae_synthetic_64 feedback predictor with random weights) at the
+  settings of docs/performance.md's tables, batch 32 per critic update and n_critic 5 on fresh real batches (the
+  presets train with batch 64 and n_critic 4: --batch-size, --n-critic).
 - MEMGAN at each phase of memgan_synthetic_32 (4 px; 8, 16 and 32 px mid-fade at fade 0.5 and stable), at the
   preset's batch sizes.
 - TensorFlow only: the same W-MEMGAN nets, optimizers and feedback term trained by a hand-written tf.function

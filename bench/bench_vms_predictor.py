@@ -7,8 +7,8 @@ step), and fully end to end (tf.data + joint augmentation + encoder). Inference 
 predictor against the encoder alone. The feature cache's speed-up (cached over uncached training) is also given
 as a share of its FLOP cap, (encoder + head) / head FLOPs per step (`vms_zoo.flops`). VGG16 runs with random
 weights: the arithmetic is that of ImageNet's.
-`--keras-conv-transpose` times the decoder with Keras' own Conv2DTranspose (as before issue 16), to compare
-with `vms_zoo.layers.Conv2DTranspose` in the same session.
+`--keras-conv-transpose` times the decoder with Keras' own Conv2DTranspose.call, to compare with the form
+`vms_zoo.layers.Conv2DTranspose` computes on JAX in the same session.
 """
 
 import argparse
@@ -119,7 +119,7 @@ if __name__ == "__main__":
     parser.add_argument("--only", default=",".join(MEASURES), type=lambda v: v.split(","),
                         help=f"comma-separated subset of {','.join(MEASURES)}")
     parser.add_argument("--keras-conv-transpose", action="store_true",
-                        help="decoder with Keras' Conv2DTranspose.call, the formulation before issue 16")
+                        help="decoder with Keras' Conv2DTranspose.call instead of vms_zoo's JAX form")
     ARGS = parser.parse_args()
     if unknown := set(ARGS.only) - set(MEASURES):
         parser.error(f"unknown measures {sorted(unknown)}; choose from {','.join(MEASURES)}")

@@ -1,14 +1,13 @@
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-# XLA's LLVM optimisation passes dominate the compile of a GAN train step (9 s of a tiny W-MEMGAN step on JAX,
-# 2 s without them) while the tests' tiny nets run in microseconds either way; the maths is unchanged.
+# XLA's LLVM optimisation passes dominate the compile of a GAN train step (most of a tiny W-MEMGAN step's compile on
+# JAX, docs/performance.md) while the tests' tiny nets run in microseconds either way; the maths is unchanged.
 # Set before keras imports jax; subprocesses started by the tests inherit it.
 os.environ["XLA_FLAGS"] = " ".join(filter(None, [os.environ.get("XLA_FLAGS"), "--xla_backend_optimization_level=0"]))
 
-# PyTorch's OpenMP threads spin between the tests' tiny ops: with one thread, tests/test_training.py,
-# test_paper_presets.py and test_wgan.py took half the CPU time (40 s, not 77) and a third less wall time, run
-# beside the other two backends' as in CI.
+# PyTorch's OpenMP threads spin between the tests' tiny ops: one thread halves the CPU time of the tests that
+# train, run beside the other two backends' as in CI (docs/performance.md).
 if os.environ.get("KERAS_BACKEND") == "torch":
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 

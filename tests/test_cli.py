@@ -163,6 +163,11 @@ def test_evaluate_scores_pairs_with_the_independent_predictor(tmp_path, capsys, 
     assert "{" not in summary and "p, paired t-test" in summary
     assert f"{result['mean_low']:.3f} / {result['mean_high']:.3f}" in summary
     assert f"Full statistics: {out}" in summary
+    # each pair's scores are kept, and agree with the means; their plot is drawn beside the JSON
+    low, high = np.array(result["scores"]["low"]), np.array(result["scores"]["high"])
+    assert low.shape == high.shape == (4,)
+    np.testing.assert_allclose([low.mean(), high.mean()], [result["mean_low"], result["mean_high"]], rtol=1e-5)
+    assert Image.open(tmp_path / "pairs.png").size[1] >= 200
     assert cli.main([str(a) for a in args + ["--json", "--overwrite"]]) == 0
     printed = capsys.readouterr().out
     assert json.loads(printed) == result
@@ -434,6 +439,35 @@ def test_predict_file_takes_a_path_and_handles_the_resize(presets, images):
     expected = model.predict(read_image(folder / "photo.jpg", model.image_size)[None], verbose=0)[0]
     np.testing.assert_allclose(vms, resize_map(expected, (25, 35)), atol=1e-6)
     assert 0.0 <= vms.min() and vms.max() <= 1.0
+
+
+def test_predict_decodes_each_image_once_and_reads_it_as_predict_files_does(tmp_path, monkeypatch, presets, images):
+    from vms_zoo import io
+    from vms_zoo.visualize import predict_files
+
+    folder, names = images
+    paths = [str(folder / n) for n in names]
+    model = load(presets / "predictor")
+    expected = [vms.mean(axis=(0, 1)) for _, vms in predict_files(model, paths, batch_size=2)]
+    opened, open_image = [], io.open_image
+    monkeypatch.setattr(io, "open_image", lambda path, *a, **k: opened.append(str(path)) or open_image(path, *a, **k))
+    assert cli.main(["predict", *paths, "--batch-size", "2", "--preset", str(presets / "predictor"), "--output",
+                     str(tmp_path / "out")]) == 0
+    assert sorted(opened) == sorted(paths)  # once each: the model's input and the display copy from one decode
+    report = json.loads((tmp_path / "out" / "scores.json").read_text())
+    np.testing.assert_allclose([[r["true"], r["false"]] for r in report["images"]], expected, atol=1e-6)
+
+
+def test_read_views_gives_the_model_input_and_the_display_copy_from_one_decode(tmp_path):
+    from vms_zoo.io import read_display, read_views
+
+    y, x = np.mgrid[0:1500, 0:2000] / 2000.0  # a smooth 2000 x 1500 photo: the reductions agree closely
+    Image.fromarray((np.dstack([x, y, 0.5 + 0 * x]) * 255).astype(np.uint8)).save(tmp_path / "big.jpg", quality=95)
+    model_input, photo = read_views(tmp_path / "big.jpg", 32, 512)
+    assert model_input.shape == (32, 32, 3) and model_input.dtype == np.float32 and photo.shape == (384, 512, 3)
+    np.testing.assert_array_equal(photo, read_display(tmp_path / "big.jpg", 512))
+    assert np.abs(model_input - read_image(tmp_path / "big.jpg", 32)).max() < 0.02
+    assert 0.0 <= model_input.min() and model_input.max() <= 1.0
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="TensorFlow's own C++ start-up log lines")

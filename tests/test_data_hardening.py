@@ -1,5 +1,5 @@
-"""Issue 15, items 2, 9 and 11: the folder cleaner keeps every record, the VISCHEMA loader refuses or
-correctly reads odd data, and large images are refused or downscaled before they fill memory."""
+"""Odd and hostile data: the folder cleaner keeps every record, the VISCHEMA loader refuses or correctly reads
+odd data, and large images are refused or downscaled before they fill memory."""
 
 import io as bytes_io
 import json
@@ -50,7 +50,7 @@ def _quarantined(quarantine):
                   for f in files if f != "report.json" and not f.startswith("."))
 
 
-# Item 2: the folder cleaner loses records.
+# The folder cleaner keeps every record.
 
 def test_cleaner_never_overwrites_quarantine_and_appends_its_report(tmp_path):
     src = tmp_path / "imgs"
@@ -119,7 +119,7 @@ def test_a_kill_after_a_move_leaves_a_report_of_every_moved_file(tmp_path):
     assert len(report["quarantined"]) == 3 and images.list_images(str(src)) == [str(src / "ok.png")]
 
 
-# Item 9: the VISCHEMA loader mis-reads data.
+# The VISCHEMA loader refuses or correctly reads odd data.
 
 def _record(root, id_, fmt="auto"):
     return next(r for r in vischema.scan(root / "vischema1", fmt) if r.id == id_)
@@ -184,7 +184,7 @@ def test_exif_rotation_is_applied_like_io_read_image(tmp_path):
                                   io.read_image(path, 8))
 
 
-# Item 11: large inputs use unbounded memory.
+# Large inputs are refused or downscaled before they fill memory.
 
 def test_a_huge_compressed_png_is_refused_before_decoding(tmp_path, monkeypatch):
     path = tmp_path / "bomb.png"

@@ -1,12 +1,12 @@
-"""On TensorFlow the GANs' fit feeds Keras' own batches through tf.data without autotuning (issue 16: deleting an
-autotuned iterator at an epoch's end waits for the autotuner's next wake-up, up to doubling an epoch's time)."""
+"""On TensorFlow the GANs' fit feeds Keras' own batches through tf.data without autotuning (deleting an autotuned
+iterator at an epoch's end waits for the autotuner's next wake-up, up to doubling an epoch's time)."""
 
 import keras
 import numpy as np
 import pytest
 
 from helpers import make_wmemgan
-from vms_zoo.models.memorability_gan import without_autotune
+from vms_zoo.backend.fit_data import without_autotune
 
 pytestmark = pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.data is TensorFlow's")
 

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 import helpers
-from vms_zoo import cli, presets, training
+from vms_zoo import cli, preset_io, presets, training
 from vms_zoo.presets import build, checkpoints_dir, load, nested, save_preset
 from vms_zoo.training import runs
 from vms_zoo.visualize import to_uint8
@@ -86,6 +86,16 @@ def test_predict_checks_every_image_before_writing_any_output(tmp_path, capsys, 
     assert cli.main([str(a) for a in args[:3] + args[4:]]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["a_overlay.png", "a_panel.png", "a_vms.png", "b_overlay.png",
                                                      "b_panel.png", "b_vms.png", "scores.json"]
+
+
+def test_predict_failing_halfway_leaves_an_existing_output_folder_as_it_was(tmp_path, capsys, folders):
+    out = tmp_path / "deep" / "out"
+    out.mkdir(parents=True)
+    (out / "notes.txt").write_text("mine")
+    assert "Cannot read image" in refused(capsys, "predict", folders / "a.png", folders / "bad.png", "--batch-size",
+                                          1, "--preset", folders / "predictor", "--output", out, "--overwrite")
+    assert snapshot(tmp_path) == {"deep/out/notes.txt": hashlib.sha256(b"mine").hexdigest()}
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]  # no staging folder left either
 
 
 def test_predict_never_writes_inside_its_preset_folder(tmp_path, capsys, folders):
@@ -185,7 +195,8 @@ def test_evaluate_never_writes_over_or_inside_an_input(tmp_path, capsys, folders
 def test_evaluate_never_writes_inside_a_named_presets_shipped_folder(tmp_path, capsys, monkeypatch, folders):
     shipped = tmp_path / "checkpoints"  # a copy: a failure here must not break the repository's own checkpoints
     shutil.copytree(checkpoints_dir() / "vms_vae_synthetic_scorer_32", shipped / "vms_vae_synthetic_scorer_32")
-    monkeypatch.setattr(presets, "checkpoints_dir", lambda: shipped)
+    for module in (presets, preset_io):  # preset_io finds the weights, presets re-exports it to the CLI
+        monkeypatch.setattr(module, "checkpoints_dir", lambda: shipped)
     before = snapshot(shipped)
     assert "inside the input folder" in refused(
         capsys, "evaluate", "--preset", folders / "gan", "--scorer", "vms_vae_synthetic_scorer_32", "--pairs",

@@ -1,4 +1,4 @@
-"""Typed CSV reading in the human toolkit (issue 15, item 5): every bad cell names the file, row and column."""
+"""Typed CSV reading in the human toolkit: every bad cell names the file, row and column."""
 
 import re
 
@@ -67,7 +67,7 @@ def test_reversed_or_outside_boxes_are_errors_naming_the_row(tmp_path):
     header = "image_id,participant,response,x0,y0,x1,y1\n"
     table = read_table(write(tmp_path, "boxes.csv", header + "a,1,true,0,0,.5,.5\na,2,true,.8,0,.2,.5\n"))
     with pytest.raises(ValueError, match=r"box at row 1 \(CSV row 3\): need finite corners with x0 <= x1"):
-        vms_maps(table, (4, 4))  # was silently dropped
+        vms_maps(table, (4, 4))  # not dropped in silence: a reversed box is a typo
     table = read_table(write(tmp_path, "boxes.csv", header + "a,1,true,0,0,.5,.5\na,2,true,0,.2,.5,1.5\n"))
     with pytest.raises(ValueError, match=r"box at row 1 \(CSV row 3\): corners fall outside the image"):
         vms_maps(table, (4, 4))
@@ -94,7 +94,7 @@ def test_stream_positions_out_of_range_are_errors(tmp_path):
           "response": np.array([0, 0, 1])}
     assert responses_to_trials(streams, ok)["image_id"].tolist() == ["x", "007", "x"]
     with pytest.raises(ValueError, match=r"column 'position', row 1 \(CSV row 3\): no position -1"):
-        responses_to_trials(streams, {**ok, "position": np.array([0, -1, 2])})  # was the last image
+        responses_to_trials(streams, {**ok, "position": np.array([0, -1, 2])})  # not numpy's last image
     with pytest.raises(ValueError, match=r"column 'position', row 2 \(CSV row 4\): no position 3"):
         responses_to_trials(streams, {**ok, "position": np.array([0, 1, 3])})
     with pytest.raises(ValueError, match=r"column 'sequence', row 0 \(CSV row 2\): no sequence -1"):

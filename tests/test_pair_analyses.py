@@ -1,4 +1,4 @@
-"""The human experiment's pair analyses (issue 13, item 4): same-z image pairs, the 2-SD exclusion, high vs low
+"""The human experiment's pair analyses: same-z image pairs, the 2-SD exclusion, high vs low
 without the foils. Expected numbers come from the tiny tables written out here, by hand or by scipy."""
 
 import json
@@ -135,7 +135,7 @@ def test_high_vs_low_leaves_the_foils_out():
     assert out["per_image"]["n"] == [3, 3]
     assert out["per_image"]["anova"]["F"] == pytest.approx(stats.f_oneway(HIGH_HR, LOW_HR).statistic)
     assert out["per_image"]["kruskal"]["H"] == pytest.approx(stats.kruskal(HIGH_HR, LOW_HR).statistic)
-    with_foils = stats.f_oneway(HIGH_HR, LOW_HR, [0.0]).statistic  # what the test used to include
+    with_foils = stats.f_oneway(HIGH_HR, LOW_HR, [0.0]).statistic  # the foils as a third group
     assert out["per_image"]["anova"]["F"] != pytest.approx(with_foils)
     fa_high, fa_low = np.array([0.25, 0, 0]), np.array([0, 0.25, 0])
     assert out["per_image_false_alarms"]["t_test"]["t"] == pytest.approx(stats.ttest_ind(fa_high, fa_low).statistic)

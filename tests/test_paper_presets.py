@@ -1,4 +1,4 @@
-"""Paper presets: fresh real batches per critic update (and the old reuse option), PixelNorm and minibatch stddev in
+"""Paper presets: fresh real batches per critic update (and the reuse option), PixelNorm and minibatch stddev in
 the W-MEMGAN paper nets, no generator moving average in the MEMGAN paper presets, one feedback predictor on
 VISCHEMA PLUS, "not trained by us" cards, the MEMGAN schedule against the paper's numbers, and docs/fidelity.md
 covering every value of every paper preset."""
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-import test_wgan
+import test_wmemgan
 from helpers import make_memgan, make_wmemgan, shrink_preset, stand_in_predictor, tiny_predictor, trainable_presets
 from vms_zoo import presets
 from vms_zoo.layers import MinibatchStdDev, PixelNorm
@@ -69,23 +69,23 @@ def test_reuse_gives_every_critic_update_the_same_batch():
     # One step of BATCH images: the critic sees batches of the fresh test's shape, so under JAX the eager ops
     # compiled there are reused (each op compiles per shape).
     images = np.random.default_rng(0).uniform(size=(BATCH, EAGER_SIZE, EAGER_SIZE, 3)).astype("float32")
-    seen = recorded_real_batches("reuse", images, batch_size=BATCH)  # the old behaviour: one batch per step
+    seen = recorded_real_batches("reuse", images, batch_size=BATCH)  # one batch for all of a step's updates
     assert len(seen) == 3
     for batch in seen:
         np.testing.assert_allclose(batch, images * 2.0 - 1.0, atol=1e-6)
 
 
 def one_step(real_batches, images):
-    """test_wgan's step (fixed noise, SGD, n_critic 2, batch 8 per critic update) with `real_batches`."""
+    """test_wmemgan's step (fixed noise, SGD, n_critic 2, batch 8 per critic update) with `real_batches`."""
     model = make_wmemgan("score", alpha=10.0)
     model.compile(d_optimizer=keras.optimizers.SGD(1e-3), g_optimizer=keras.optimizers.SGD(1e-3), n_critic=2,
                   gp_weight=10.0, real_batches=real_batches)
-    noise = test_wgan.fixed_noise("score", 2)
+    noise = test_wmemgan.fixed_noise("score", 2)
     model.draw_noise = lambda batch_size: noise
-    history = model.fit(images, batch_size=test_wgan.BATCH, epochs=1, shuffle=False, verbose=0).history
+    history = model.fit(images, batch_size=test_wmemgan.BATCH, epochs=1, shuffle=False, verbose=0).history
     assert int(np_(model.g_optimizer.iterations)) == 1 and int(np_(model.d_optimizer.iterations)) == 2
     logs = {k: float(v[-1]) for k, v in history.items()}
-    probe = np.random.default_rng(4).uniform(size=(test_wgan.BATCH, SIZE, SIZE, 3)).astype("float32")
+    probe = np.random.default_rng(4).uniform(size=(test_wmemgan.BATCH, SIZE, SIZE, 3)).astype("float32")
     logs["critic_after"] = float(np_(ops.mean(model.critic(probe * 2 - 1))))
     logs["generator_after"] = float(np.mean(model.generate(noise["z"], noise["m"]) ** 2))
     return logs
@@ -98,10 +98,10 @@ def assert_logs(logs, expected):
 
 
 def test_reuse_reproduces_the_step_recorded_before_fresh_batches_existed():
-    images = np.random.default_rng(4).uniform(size=(test_wgan.BATCH, SIZE, SIZE, 3)).astype("float32")
-    assert_logs(one_step("reuse", images), test_wgan.REFERENCE["score"])
+    images = np.random.default_rng(4).uniform(size=(test_wmemgan.BATCH, SIZE, SIZE, 3)).astype("float32")
+    assert_logs(one_step("reuse", images), test_wmemgan.REFERENCE["score"])
     # Fresh batches that happen to hold the same images twice are that same step: the dealing is exact.
-    assert_logs(one_step("fresh", np.repeat(images, 2, axis=0)), test_wgan.REFERENCE["score"])
+    assert_logs(one_step("fresh", np.repeat(images, 2, axis=0)), test_wmemgan.REFERENCE["score"])
 
 
 # Computed once on TensorFlow with 16 distinct images; JAX and PyTorch must reproduce them.
@@ -110,10 +110,10 @@ FRESH_REFERENCE = {"d_loss": 3.460865, "g_loss": 1.214582, "gp": 0.3158571, "mem
 
 
 def test_fresh_step_matches_reference_on_every_backend():
-    images = np.random.default_rng(5).uniform(size=(2 * test_wgan.BATCH, SIZE, SIZE, 3)).astype("float32")
+    images = np.random.default_rng(5).uniform(size=(2 * test_wmemgan.BATCH, SIZE, SIZE, 3)).astype("float32")
     logs = one_step("fresh", images)
     assert_logs(logs, FRESH_REFERENCE)
-    assert abs(logs["d_loss"] - test_wgan.REFERENCE["score"]["d_loss"]) > 1e-3  # other images: another step
+    assert abs(logs["d_loss"] - test_wmemgan.REFERENCE["score"]["d_loss"]) > 1e-3  # other images: another step
 
 
 def test_fresh_batches_need_whole_steps():

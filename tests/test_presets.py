@@ -14,7 +14,7 @@ import pytest
 import vms_zoo
 from helpers import (model_outputs, run_preset_test, shrink_preset, stand_in_predictor, tiny_predictor_config,
                      trainable_presets)
-from vms_zoo import presets
+from vms_zoo import preset_io, presets
 from vms_zoo.models.memgan import MEMGAN
 from vms_zoo.models.resmem import ResMem
 from vms_zoo.models.vms_predictor import VMSPredictor
@@ -388,7 +388,8 @@ def registered(monkeypatch, tmp_path):
               "metadata": {"description": "t", "paper": "p", "dataset": "synthetic", "resolution": 32,
                            "metrics": {}, "recipe": "vms-zoo train tiny_synthetic_32", "license": "x"}}
     monkeypatch.setitem(presets.registry(), "tiny_synthetic_32", preset)
-    monkeypatch.setattr(presets, "checkpoints_dir", lambda: tmp_path / "checkpoints")
+    for module in (presets, preset_io):  # preset_io finds the weights, presets re-exports it to the CLI
+        monkeypatch.setattr(module, "checkpoints_dir", lambda: tmp_path / "checkpoints")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
     return preset, source, presets.file_sha256(source), model_outputs(model)
 

@@ -87,13 +87,64 @@ def test_the_walker_finds_circles_through_lazy_and_relative_imports(tmp_path):
     assert find_cycle(import_graph(tmp_path, "pkg")) is None
 
 
-def test_the_package_imports_without_a_circle():
+# The package's floors, lowest first: a module imports from its own floor and the floors below, never above (a
+# module is on the floor of the longest name here that is it or a package holding it).
+FLOORS = (
+    # the ground: the image contract, files, presets' folder format, the registry, the frameworks
+    ("vms_zoo", "vms_zoo.io", "vms_zoo.vms", "vms_zoo.stats", "vms_zoo.registry", "vms_zoo.preset_io",
+     "vms_zoo.backend", "vms_zoo.distribute"),
+    # what models are built and trained from
+    ("vms_zoo.layers", "vms_zoo.losses", "vms_zoo.targets", "vms_zoo.metrics", "vms_zoo.flops", "vms_zoo.visualize",
+     "vms_zoo.data"),
+    ("vms_zoo.models",),
+    # what uses models: presets by name, evaluation, training
+    ("vms_zoo.presets", "vms_zoo.quality", "vms_zoo.evaluation", "vms_zoo.training"),
+    # the front ends
+    ("vms_zoo.cli", "vms_zoo.__main__", "vms_zoo.human"),
+)
+
+
+def floor_of(module, floors=FLOORS):
+    """The index of `module`'s floor in `floors`, or None for a module no floor names."""
+    best = None
+    for level, names in enumerate(floors):
+        for name in names:
+            if (module == name or module.startswith(name + ".")) and (best is None or len(name) > len(best[1])):
+                best = (level, name)
+    return None if best is None else best[0]
+
+
+def upward_arrows(graph, floors=FLOORS):
+    """[(module, imported module)] for every import of a higher floor than the importer's."""
+    return sorted((module, target) for module, targets in graph.items() for target in targets
+                  if floor_of(target, floors) > floor_of(module, floors))
+
+
+def test_the_floor_check_finds_an_upward_arrow_even_a_lazy_one(tmp_path):
+    package = tmp_path / "pkg"
+    (package / "models").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "io.py").write_text("def f():\n    from pkg.models import net\n")  # lazy, and upwards
+    (package / "models" / "__init__.py").write_text("")
+    (package / "models" / "net.py").write_text("from pkg import io\n")
+    floors = (("pkg", "pkg.io"), ("pkg.models",))
+    graph = import_graph(tmp_path, "pkg")
+    assert [floor_of(m, floors) for m in ("pkg", "pkg.io", "pkg.models", "pkg.models.net")] == [0, 0, 1, 1]
+    assert upward_arrows(graph, floors) == [("pkg.io", "pkg.models"), ("pkg.io", "pkg.models.net")]
+    (package / "io.py").write_text("import json\n")
+    assert upward_arrows(import_graph(tmp_path, "pkg"), floors) == []
+
+
+def test_the_package_imports_without_a_circle_or_an_upward_arrow():
     root = Path(vms_zoo.__file__).resolve().parent.parent
     graph = import_graph(root, "vms_zoo")
     assert find_cycle(graph) is None
-    # The ground floor imports nothing of the package; presets.py, which the families stand on, no family.
-    assert graph["vms_zoo.registry"] == set() and graph["vms_zoo.preset_io"] == set()
-    assert not [m for m in graph["vms_zoo.presets"] if m.startswith("vms_zoo.models")]
+    assert [m for m in graph if floor_of(m) is None] == []  # a new module is given its floor above
+    assert upward_arrows(graph) == []
+    # The registry imports nothing of the package (it finds the families as plugins); the models stand on the
+    # ground floor's preset_io, never on presets.
+    assert graph["vms_zoo.registry"] == set()
+    assert not [m for m in graph if m.startswith("vms_zoo.models") and "vms_zoo.presets" in graph[m]]
     # Every package under vms_zoo/models/ is a family that registered itself when first looked up.
     families = {m.split(".")[2] for m in graph if m.startswith("vms_zoo.models.") and m.count(".") == 2
                 and (root / m.replace(".", "/") / "__init__.py").exists()}

@@ -10,7 +10,7 @@ from PIL import Image
 import photo_data
 from helpers import presets_with
 from vms_zoo import cli, presets, training
-from vms_zoo.data.sources import GAN_KINDS
+from vms_zoo.data.sources import kinds_for
 from vms_zoo.models.memorability_gan import SMOKE_FEEDBACK
 
 
@@ -26,7 +26,7 @@ def data_spec(name, data):
     kind = presets.get_preset(name)["training"]["data"].split(":")[0]
     if presets.get_preset(name)["class"] != "VMSPredictor":
         return f"folder:{data['images']}"
-    return f"{kind if kind not in GAN_KINDS else 'vischema1'}:{data['vischema']}"
+    return f"{kind if kind not in kinds_for('generator') else 'vischema1'}:{data['vischema']}"
 
 
 def grid_size(rows, cols, side, scale):
@@ -177,7 +177,7 @@ def test_data_a_preset_cannot_train_on_is_one_line_naming_the_path(data, tmp_pat
     assert f"{broken}: none of its 2 images could be decoded; expected a folder of image files" in err
 
     err = one_line_error(capsys, "train", predictor, "--data", f"folder:{data['images']}", "--output", out)
-    assert f"folder:{data['images']} has no VMS maps: predictors need VISCHEMA-layout data" in err
+    assert f"folder:{data['images']} has no VMS maps: predictors need synthetic, vischema1:DIR" in err
     err = one_line_error(capsys, "train", gan, "--data", f"vischema1:{data['vischema']}", "--output", out)
     assert f"vischema1:{data['vischema']} holds VMS maps for predictors; GANs train on images" in err
     assert not out.exists()  # nothing was written for any of them

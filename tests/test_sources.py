@@ -128,7 +128,7 @@ def test_vischema_predictor_data(tmp_path):
 
 def test_gan_only_kinds_refused_by_predictor_data(tmp_path):
     for kind in ("folder", "lsun"):
-        message = _one_line_error("predictors need VISCHEMA-layout data .* or synthetic", sources.predictor_data,
+        message = _one_line_error("predictors need synthetic, vischema1:DIR, vischema2:DIR or vischema_plus:DIR", sources.predictor_data,
                                   f"{kind}:{tmp_path}", 16)
         assert "\n" not in message and f"{kind}:{tmp_path}" in message
 
@@ -153,3 +153,30 @@ def test_vischema_limit_takes_images_from_every_category_in_turn(tmp_path):
     write_fake(tmp_path, "vischema1", per_category=5)
     train = sources.predictor_data(f"vischema1:{tmp_path}", 8, num_train=10, num_test=3)[0]
     assert train["categories"].tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 0, 1]
+
+
+def test_a_registered_source_serves_gans_and_is_checked_and_listed(tmp_path, monkeypatch):
+    """A new kind of --data is one `DataSource` record: parse, check_data, gan_images and the task lists use it."""
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "images.npy", rng.random((6, 8, 8, 3), dtype=np.float32))
+
+    def images(path, image_size, category, num_scenes, seed, limit):
+        return np.load(os.path.join(path, "images.npy"))[:limit]
+
+    def check(path):
+        if not os.path.isfile(os.path.join(path, "images.npy")):
+            raise ValueError(f"{path}: no images.npy")
+
+    monkeypatch.setattr(sources, "SOURCES", dict(sources.SOURCES))
+    sources.register_source(sources.DataSource("npy", "an images.npy array", images=images, check=check))
+    assert "npy:DIR" in sources.spec_help("generator") and "npy" not in sources.spec_help("predictor")
+    np.testing.assert_array_equal(sources.gan_images(f"npy:{tmp_path}", 8, limit=4),
+                                  np.load(tmp_path / "images.npy")[:4])
+    sources.check_data(f"npy:{tmp_path}", "generator")
+    (tmp_path / "empty").mkdir()
+    _one_line_error("empty: no images.npy", sources.check_data, f"npy:{tmp_path / 'empty'}", "generator")
+    _one_line_error("has no VMS maps: predictors need", sources.predictor_data, f"npy:{tmp_path}", 8)
+    np.save(tmp_path / "images.npy", np.full((2, 8, 8, 3), 255, np.float32))  # the contract is checked on entry
+    _one_line_error(r"\[0, 1\]", sources.gan_source, f"npy:{tmp_path}", 8)
+    _one_line_error("already registered", sources.register_source, sources.DataSource("npy", "again"))
+    _one_line_error("without ':'", sources.register_source, sources.DataSource("a:b", "colon"))

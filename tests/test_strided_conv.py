@@ -1,6 +1,6 @@
 """vms_zoo.layers.Conv2D and `strided_conv` compute keras.layers.Conv2D exactly, to second order.
 
-The layer uses `strided_conv` (ops.conv forward, `conv_transpose` input gradient) only on JAX and
+The layer uses `vms_zoo.backend.conv.strided_conv` (ops.conv forward, `conv_transpose` input gradient) only on JAX and
 `backend.conv_nhwc` on torch, but the function is compared on every backend against that backend's Conv2D: outputs,
 the gradients w.r.t. the input and the kernel, and the weight gradient of a WGAN gradient penalty (the gradient of a
 norm of the input gradient), as the critic takes it.
@@ -13,7 +13,8 @@ from keras import ops
 
 from helpers import assert_replaces_keras_layer, random_conv_layer
 from vms_zoo import backend
-from vms_zoo.layers import Conv2D, strided_conv
+from vms_zoo.backend.conv import strided_conv
+from vms_zoo.layers import Conv2D
 
 # (kernel, strides, padding): the critic's (4, 2, 'same'), 3x3 both ways, a non-square case and kernel < stride
 CASES = [(4, 2, "same"), (3, 2, "same"), (3, 2, "valid"), ((3, 4), (2, 1), "same"), (2, 3, "valid")]

@@ -138,12 +138,12 @@ def test_standardized_pairs_and_ramps_take_any_z_scores():
 # Closed forms of the two samplers' moments (10 x 10 grid, nested_prob 0.5). Box sides: the authors' code draws
 # a corner c uniform on 0..9 and a side uniform on 1..10 - c (mean 3.25); the inner box's start and end are
 # uniform within the outer side h (mean inner side h / 4), its intensity uniform from the outer's up to 255
-# (mean excess 63.5 / 255 over an outer mean of 128 / 255). Today's: sides uniform on 1..10 (5.5), inner
+# (mean excess 63.5 / 255 over an outer mean of 128 / 255). The uniform sampler: sides uniform on 1..10 (5.5), inner
 # sides uniform on 1..h ((5.5 + 1) / 2), intensity U(0, 1), inner excess 0.5 * 0.5.
-AUTHORS_AREA = 3.25**2  # 10.56 (issue: 10.5 over 50k draws)
-AUTHORS_INTENSITY = (128 / 255 * AUTHORS_AREA + 0.5 * 63.5 / 255 * (3.25 / 4) ** 2) / 100  # 0.0538 (issue: 0.054)
-UNIFORM_AREA = 5.5**2  # 30.25 (issue: 30.2)
-UNIFORM_INTENSITY = (0.5 * UNIFORM_AREA + 0.5 * 0.25 * 3.25**2) / 100  # 0.164 (issue: 0.163)
+AUTHORS_AREA = 3.25**2  # 10.56 (50k draws of the sampler: 10.5)
+AUTHORS_INTENSITY = (128 / 255 * AUTHORS_AREA + 0.5 * 63.5 / 255 * (3.25 / 4) ** 2) / 100  # 0.0538 (50k draws: 0.054)
+UNIFORM_AREA = 5.5**2  # 30.25 (50k draws: 30.2)
+UNIFORM_INTENSITY = (0.5 * UNIFORM_AREA + 0.5 * 0.25 * 3.25**2) / 100  # 0.164 (50k draws: 0.163)
 
 
 @pytest.mark.parametrize("sampler, area, intensity", [("authors_code", AUTHORS_AREA, AUTHORS_INTENSITY),

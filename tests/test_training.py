@@ -65,7 +65,7 @@ RESUMED = {**TINY_PREDICTOR, "epochs": 3, "num_train": 16, "num_test": 8, "batch
 def whole_run(tmp_path_factory):
     """(folder, metrics, weights) of a finished 3-epoch run, over a folder that held the user's own backup/."""
     folder = tmp_path_factory.mktemp("whole")
-    (folder / "backup").mkdir()  # the user's own folder: BackupAndRestore used to delete <output>/backup
+    (folder / "backup").mkdir()  # the user's own folder: Keras' BackupAndRestore deletes its backup_dir when a run ends
     (folder / "backup" / "mine.txt").write_text("keep")
     keras.utils.set_random_seed(1234)
     metrics = training.train("vms_vae_synthetic_scorer_32", output=folder, overrides=RESUMED, verbose=0)
@@ -398,7 +398,7 @@ def test_a_run_that_fails_before_writing_anything_takes_its_run_file_back(tmp_pa
             training.train("vms_vae_synthetic_scorer_32", output=output, verbose=0)
     if wrote:  # something to resume from: the run stays a run
         assert sorted(p.name for p in (tmp_path / "existing").iterdir()) == ["metrics.json", "run.json"]
-    else:  # as before the command
+    else:  # as it was before the command ran
         assert list((tmp_path / "existing").iterdir()) == [] and not (tmp_path / "new").exists()
 
 

@@ -1,6 +1,6 @@
 """vms_zoo.layers.Conv2DTranspose and its formulations compute keras.layers.Conv2DTranspose exactly.
 
-The layer uses `conv_transpose` (sub-pixel forward, strided-convolution gradients) on JAX and
+The layer uses `vms_zoo.backend.conv.conv_transpose` (sub-pixel forward, strided-convolution gradients) on JAX and
 `backend.conv_transpose_nhwc` on torch, but `conv_transpose` is compared on every backend against that backend's own
 conv_transpose: outputs and the gradients w.r.t. the input and the kernel.
 """
@@ -12,7 +12,8 @@ from keras import ops
 
 from helpers import assert_replaces_keras_layer, random_conv_layer
 from vms_zoo import backend
-from vms_zoo.layers import Conv2DTranspose, conv_transpose
+from vms_zoo.backend.conv import conv_transpose
+from vms_zoo.layers import Conv2DTranspose
 
 # (kernel, strides): the decoder's (3, 2), even and larger kernels, stride 1, a non-square case and kernel < stride
 CASES = [(3, 2), (4, 2), (5, 2), (3, 1), (4, 1), (5, 1), ((3, 4), (2, 1)), (2, 3)]

@@ -83,3 +83,18 @@ def test_grid_titles_add_a_labelled_header(tmp_path):
     assert b.shape[1] == a.shape[1] and b.shape[0] > a.shape[0]
     np.testing.assert_array_equal(b[b.shape[0] - a.shape[0]:], a)
     assert all(ink > 10 for ink in _ink_per_column(b[: b.shape[0] - a.shape[0]], 2))
+
+
+def test_pair_summary_draws_each_pair_green_up_and_red_down(tmp_path):
+    from vms_zoo.visualize import save_pair_summary
+
+    path = save_pair_summary([0.1, 0.2, 0.3], [0.4, 0.5, 0.2], tmp_path / "pairs.png", "g graded by s",
+                             ["pairs     3", "mean score low / high     0.200 / 0.367"], threshold=0.25)
+    picture = np.asarray(Image.open(path).convert("RGB")).astype(int)
+    r, g, b = picture[..., 0], picture[..., 1], picture[..., 2]
+    greenish = (g > r + 40) & (g > b + 40)
+    reddish = (r > g + 60) & (abs(g - b) < 20)  # red lines on white; orange bars have g well above b
+    assert greenish.sum() > reddish.sum() > 0  # two pairs rise, one falls
+    orange = (r > 200) & (g > 100) & (g < 200) & (b < 120)
+    blue = (b > r + 60) & (b > g)
+    assert orange.any() and blue.any()  # the two histograms

@@ -20,7 +20,9 @@ import argparse
 import contextlib
 import json
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -141,7 +143,7 @@ def build_parser():
     p.add_argument("--features", default="auto",
                    help="FID/KID features with --data: auto | resmem | inception | inception:PATH | none")
     p.add_argument("--category", default=None, help="category of --data (synthetic or LSUN, e.g. kitchen; default: all)")
-    p.add_argument("--output", default=None, help="JSON file for the statistics (default: not written)")
+    p.add_argument("--output", default=None, help="JSON file for the statistics, with each pair's scores; a PNG of them is drawn beside it (report.json -> report.png) (default: not written)")
     p.add_argument("--json", action="store_true", help="print the full statistics as JSON instead of the summary")
     p.add_argument("--overwrite", action="store_true", help="replace the --output file if it exists")
     p.set_defaults(run=cmd_evaluate)
@@ -394,8 +396,9 @@ def preset_folder(preset):
 def cmd_predict(args):
     import keras
 
-    from vms_zoo.io import read_display, read_image, write_text
-    from vms_zoo.visualize import contour_overlay, prediction_panel, resize_map, save_png, to_uint8, vms_to_rgb
+    from vms_zoo.io import expand_images, write_text
+    from vms_zoo.visualize import (contour_overlay, predict_files, prediction_panel, resize_map, save_png, to_uint8,
+                                   vms_to_rgb)
 
     args.images = expand_images(args.images)  # before the model loads: a typo fails at once
     if preset_task(args.preset) == "scorer":
@@ -409,28 +412,21 @@ def cmd_predict(args):
     if dataset and dataset.split(":")[0] == "synthetic":
         print(f"vms-zoo: note: {args.preset} was trained on synthetic scenes only; its maps on photos are "
               "illustrative, not a fitted human memorability schema", file=sys.stderr)
-    size = model.image_size
-    for path in args.images:  # every image decodes, or nothing is written
-        read_image(path, size)
-        read_display(path, DISPLAY_SIZE)
-    out.mkdir(parents=True, exist_ok=True)
     progress = keras.utils.Progbar(len(args.images), unit_name="image")
     results = []
-    for start in range(0, len(args.images), args.batch_size):
-        paths = args.images[start:start + args.batch_size]
-        maps = model.predict(np.stack([read_image(p, size) for p in paths]), verbose=0)
-        for path, vms, stem in zip(paths, maps, stems[start:start + args.batch_size]):
-            image = read_display(path, DISPLAY_SIZE)  # a bounded copy, however large the file
+    predictions = predict_files(model, args.images, DISPLAY_SIZE, args.batch_size)  # each file decoded once
+    with staged_outputs(out) as staging:  # every image decodes, or nothing is written
+        for path, stem, (image, vms) in zip(args.images, stems, predictions):
             shown = resize_map(vms, image.shape[:2])  # bicubic: smooth, no seams
             true, false = float(vms[..., 0].mean()), float(vms[..., 1].mean())
-            save_png(to_uint8(vms_to_rgb(shown)), out / f"{stem}_vms.png")
-            save_png(to_uint8(contour_overlay(image, shown)), out / f"{stem}_overlay.png")
+            save_png(to_uint8(vms_to_rgb(shown)), staging / f"{stem}_vms.png")
+            save_png(to_uint8(contour_overlay(image, shown)), staging / f"{stem}_overlay.png")
             save_png(prediction_panel(image, vms, caption=f"{Path(path).name}: mean true {true:.3f}, false "
                                                           f"{false:.3f}"),
-                     out / f"{stem}_panel.png")
+                     staging / f"{stem}_panel.png")
             results.append({"image": path, "true": true, "false": false, **{k: f"{stem}_{k}.png"
                                                                             for k in PREDICT_KINDS}})
-        progress.add(len(paths))
+            progress.add(1)
     report = {"preset": args.preset, "trained_on": dataset, "images": results,
               "about": "true / false = mean of the true / false schema map: memorable / falsely remembered regions"}
     write_text(out / "scores.json", json.dumps(report, indent=2))
@@ -438,30 +434,6 @@ def cmd_predict(args):
 
 
 PREDICT_KINDS = ("panel", "vms", "overlay")  # <stem>_<kind>.png written per image
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
-
-
-def expand_images(items):
-    """Image paths from files, folders (their image files, sorted, not recursive) and globs (sorted matches);
-    a name that is none of these is a one-line error."""
-    import glob
-
-    paths = []
-    for item in items:
-        if os.path.isdir(item):
-            found = sorted(str(p) for p in Path(item).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-            if not found:
-                raise FileNotFoundError(f"No image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in folder {item}")
-            paths += found
-        elif os.path.isfile(item) or not glob.has_magic(item):
-            paths.append(item)
-        else:
-            found = sorted(p for p in glob.glob(os.path.expanduser(item)) if os.path.isfile(p))
-            if not found:
-                raise FileNotFoundError(f"No image file matches {item}")
-            paths += found
-    _check_files(paths)
-    return paths
 
 
 def trained_on(preset):
@@ -577,7 +549,7 @@ def cmd_evaluate(args):
     if args.output:
         data_folder = args.data.partition(":")[2] if args.data and ":" in args.data else None
         false_folder = preset_folder(args.false_scorer) if args.false_scorer not in (None, "none") else None
-        claim_outputs([Path(args.output)], [preset_folder(args.preset), preset_folder(args.scorer), false_folder,
+        claim_outputs([Path(args.output), summary_png(args.output)], [preset_folder(args.preset), preset_folder(args.scorer), false_folder,
                                             data_folder], args.overwrite)
     model, scorer = load_model(args.preset, "generator"), load_model(args.scorer, ("predictor", "scorer"))
     notes, also = [], {}
@@ -605,7 +577,8 @@ def cmd_evaluate(args):
     count_progress(model, args.pairs * (3 if extractor is not None else 2), "generated and scored")
     result = evaluate_pairs(model, scorer, num_pairs=args.pairs, seed=args.seed, low=args.low, high=args.high,
                             threshold=args.threshold, threshold_quantile=quantile, real_scores=real,
-                            also_score=also, extractor=extractor, real_features=real_features)
+                            also_score=also, extractor=extractor, real_features=real_features,
+                            keep_scores=bool(args.output))
     if "false_scorer" in result:
         result["false_scorer"]["preset"] = false_name
     result.update(preset=args.preset, scorer=args.scorer, notes=notes)
@@ -615,11 +588,21 @@ def cmd_evaluate(args):
     if args.output:
         from vms_zoo.io import write_text
 
+        from vms_zoo.visualize import save_pair_summary
+
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         write_text(args.output, text)
+        title, _, *lines = evaluation_summary(result).splitlines()
+        save_pair_summary(result["scores"]["low"], result["scores"]["high"], summary_png(args.output), title, lines,
+                          threshold=result.get("threshold"))
     print(text if args.json else evaluation_summary(result))
     if args.output and not args.json:
-        print(f"Full statistics: {args.output}")
+        print(f"Full statistics: {args.output}, each pair's scores plotted in {summary_png(args.output)}")
+
+
+def summary_png(output):
+    """The PNG `evaluate --output report.json` draws beside its JSON: report.png."""
+    return Path(output).with_suffix(".png") if Path(output).suffix.lower() != ".png" else Path(f"{output}.summary.png")
 
 
 def count_progress(model, total, what):
@@ -745,10 +728,25 @@ def _label(text):
 # --- files ------------------------------------------------------------------------------------------------
 
 
-def _check_files(paths):
-    for path in paths:
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"No such image file: {path}")
+@contextlib.contextmanager
+def staged_outputs(out):
+    """A hidden folder inside `out` to write into. When the block ends well, its files move into `out` (a link
+    there is replaced, never followed); on any error the folder goes, and so do `out` and the parents this made
+    if they are empty: a command that fails halfway leaves nothing behind to block its corrected rerun."""
+    made = [folder for folder in (out, *out.parents) if not folder.exists()]  # innermost first
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".vms-zoo-", dir=out))
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging)
+        for folder in made:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
+    for file in sorted(staging.iterdir()):
+        os.replace(file, out / file.name)
+    staging.rmdir()
 
 
 def unique_names(names):

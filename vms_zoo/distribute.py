@@ -28,6 +28,10 @@ import os
 
 import keras
 
+from vms_zoo.backend.distribution import data_parallel, split_cpu
+
+__all__ = ["Setup", "setup", "for_recipe", "is_chief", "split_cpu"]
+
 
 class Setup:
     """What `setup()` chose: `.scope()`, `.num_replicas`, and the tf `strategy` or keras `distribution`."""
@@ -57,18 +61,6 @@ class Setup:
         return f"Setup(backend={self.backend!r}, kind={self.kind!r}, num_replicas={self.num_replicas})"
 
 
-_STRATEGIES = {}  # one tf.distribute strategy per kind and device list per process
-
-
-def _strategy(key, make):
-    """The strategy made for `key` earlier in this process, else `make()`: a second MirroredStrategy over the
-    same devices would reuse the first one's collective-op keys, and its first all-reduce fails with a
-    shape mismatch between two unrelated tensors."""
-    if key not in _STRATEGIES:
-        _STRATEGIES[key] = make()
-    return _STRATEGIES[key]
-
-
 def for_recipe(enabled):
     """What a recipe's `--distribute` flag means: `setup()` when set (and says so), else one device."""
     if not enabled:
@@ -76,15 +68,6 @@ def for_recipe(enabled):
     dist = setup()
     print(f"Training on {dist.num_replicas} replicas ({dist.kind}, {dist.backend})", flush=True)
     return dist
-
-
-def _tf_config_workers():
-    """Number of workers TF_CONFIG declares (0 without TF_CONFIG)."""
-    raw = os.environ.get("TF_CONFIG")
-    if not raw:
-        return 0
-    cluster = json.loads(raw).get("cluster", {})
-    return sum(len(cluster.get(role, [])) for role in ("chief", "worker"))
 
 
 def is_chief():
@@ -109,64 +92,5 @@ def setup(devices=None, multi_worker=None):
         multi_worker: TensorFlow only; True uses MultiWorkerMirroredStrategy (the cluster comes from
             TF_CONFIG). Default: True when TF_CONFIG lists more than one worker.
     """
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        if multi_worker is None:
-            multi_worker = _tf_config_workers() > 1
-        if multi_worker:
-            if devices is not None:
-                raise ValueError("Multi-worker training uses each worker's local devices; do not pass `devices`.")
-            strategy = _strategy(("multi_worker",), _multi_worker_strategy)
-            return Setup("multi_worker", strategy.num_replicas_in_sync, strategy=strategy)
-        if devices is None:
-            devices = [d.name for d in tf.config.list_logical_devices("GPU")]
-            devices = devices or [d.name for d in tf.config.list_logical_devices("CPU")]
-        strategy = _strategy(("mirrored", *devices), lambda: tf.distribute.MirroredStrategy(list(devices)))
-        return Setup("mirrored", strategy.num_replicas_in_sync, strategy=strategy)
-    if backend == "jax":
-        if multi_worker:
-            raise ValueError("On JAX call keras.distribution.initialize() first; DataParallel then spans all hosts.")
-        devices = list(devices) if devices is not None else keras.distribution.list_devices()
-        distribution = keras.distribution.DataParallel(devices=devices)
-        return Setup("data_parallel", len(devices), distribution=distribution)
-    if backend == "torch":
-        if multi_worker or (devices is not None and len(devices) > 1):
-            raise NotImplementedError(
-                "Keras' PyTorch trainer runs one process on one device: data-parallel training is not "
-                "supported on the torch backend. Use the tensorflow or jax backend for several devices."
-            )
-        return Setup("single", 1)
-    raise ValueError(f"Unsupported Keras backend {backend!r}.")
-
-
-def _multi_worker_strategy():
-    """MultiWorkerMirroredStrategy with a `reduce` that takes what Keras 3.15's `fit` gives it.
-
-    Keras reduces a whole (x, y) batch in one call (the collective implementation takes one value at a
-    time) and averages scalar logs over `axis=0` (they have no axis 0). Without this, fit fails on its
-    first batch with a PerReplica conversion error, then with "Invalid reduction dimension 0".
-    """
-    import tensorflow as tf
-
-    class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
-        def reduce(self, reduce_op, value, axis):
-            parent = super().reduce
-
-            def one(v):
-                rank = self.experimental_local_results(v)[0].shape.rank
-                return parent(reduce_op, v, axis if rank else None)
-
-            return tf.nest.map_structure(one, value)
-
-    return MultiWorkerMirroredStrategy()
-
-
-def split_cpu(num_devices):
-    """TensorFlow only: split the host CPU into `num_devices` logical devices (tests and CPU demos of
-    MirroredStrategy). Must run before TensorFlow initialises its devices."""
-    import tensorflow as tf
-
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * num_devices)
+    kind, replicas, strategy, distribution = data_parallel(devices, multi_worker)
+    return Setup(kind, replicas, strategy=strategy, distribution=distribution)

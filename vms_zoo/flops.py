@@ -143,7 +143,7 @@ def _rule(model, name):
 def build_for_counting(preset):
     """A preset's model built from its config without weights (no download: pretrained encoders random), a GAN
     with its preset's n_critic."""
-    from vms_zoo.presets import build, resolve, without_downloads
+    from vms_zoo.preset_io import build, resolve, without_downloads
 
     class_name, config, _, _ = resolve(preset)
     model = build(class_name, without_downloads(config))

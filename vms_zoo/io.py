@@ -9,6 +9,7 @@ checked against `MAX_PIXELS` before any pixel is decoded, and with a target size
 scale (`draft`) and other images are box-reduced (`reduce`) before any conversion or float copy.
 """
 
+import glob
 import os
 import secrets
 from pathlib import Path
@@ -19,14 +20,38 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 MAX_PIXELS = 64_000_000  # 64 megapixels: ~200 MB decoded as 8-bit RGB; larger files are refused unread
 _REDUCIBLE = ("L", "RGB", "RGBA", "LA", "I", "F", "CMYK")  # modes Image.reduce averages correctly
 _ERRORS = (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError)
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+
+
+def expand_images(items):
+    """Image paths from files, folders (their image files, sorted, not recursive) and globs (sorted matches);
+    a name that is none of these is a one-line error."""
+    paths = []
+    for item in items:
+        if os.path.isdir(item):
+            found = sorted(str(p) for p in Path(item).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            if not found:
+                raise FileNotFoundError(f"No image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in folder {item}")
+            paths += found
+        elif os.path.isfile(item) or not glob.has_magic(item):
+            paths.append(item)
+        else:
+            found = sorted(p for p in glob.glob(os.path.expanduser(item)) if os.path.isfile(p))
+            if not found:
+                raise FileNotFoundError(f"No image file matches {item}")
+            paths += found
+    for path in paths:
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"No such image file: {path}")
+    return paths
 
 
 def open_image(path, size=None, fit=None):
     """The decoded Pillow image at `path`, EXIF rotation applied, refused above `MAX_PIXELS`.
 
     With `size`, it is decoded (JPEG) or reduced to no less than (size, size), so a caller that resizes to
-    `size` never holds more; with `fit`, to a longest side no less than `fit`. Every reader of images and maps
-    goes through here, so they agree.
+    `size` never holds more; with `fit`, to a longest side no less than `fit`; with both, to no less than
+    either asks. Every reader of images and maps goes through here, so they agree.
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"No such image file: {path}")
@@ -40,13 +65,14 @@ def open_image(path, size=None, fit=None):
                 raise ValueError(f"{width}x{height} is {width * height / 1e6:.0f} megapixels, over the limit of "
                                  f"{MAX_PIXELS / 1e6:.0f} (vms_zoo.io.MAX_PIXELS); downscale it first")
             if size is not None or fit is not None:
-                im.draft("RGB", (size or fit, size or fit))  # JPEG: decode at the smallest scale still >= size
+                need = max(size or 0, fit or 0)
+                im.draft("RGB", (need, need))  # JPEG: decode at the smallest scale still >= size
             im.load()  # the one full decode: truncated files fail here
             ImageOps.exif_transpose(im, in_place=True)
-        if (size is not None or fit is not None) and im.mode in _REDUCIBLE:
-            factor = min(im.width // size, im.height // size) if size is not None else max(im.size) // fit
-            if factor > 1:  # box-average to no less than size: cheap, and resize sees only this
-                im = im.reduce(factor)
+        factors = ([min(im.width // size, im.height // size)] if size is not None else []) + (
+            [max(im.size) // fit] if fit is not None else [])
+        if factors and min(factors) > 1 and im.mode in _REDUCIBLE:
+            im = im.reduce(min(factors))  # box-average to no less than asked: cheap, and resize sees only this
     except _ERRORS as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ValueError(f"Cannot read image {path}: {reason}") from None
@@ -75,11 +101,27 @@ def read_display(path, longest):
 
     Only a bounded copy is converted to float: JPEGs decode at a reduced scale and other images are box-reduced
     first, so drawing an overlay for a 49-megapixel photo holds a few megabytes of floats, not gigabytes."""
-    im = open_image(path, fit=longest)
-    scale = min(1.0, longest / max(im.size))
-    rgb = to_rgb(im)
+    return _unit(_fit(to_rgb(open_image(path, fit=longest)), longest))
+
+
+def read_views(path, size, longest):
+    """The image at `path`, decoded once, as the two float32 [0, 1] arrays a prediction needs: the model's
+    (size, size, 3) input and a display copy whose longest side is at most `longest` (as `read_display`).
+
+    One decode serves both, so a command that shows what a model saw reads each file once."""
+    rgb = to_rgb(open_image(path, size=size, fit=longest))
+    return _unit(rgb.resize((size, size), Image.BILINEAR)), _unit(_fit(rgb, longest))
+
+
+def _fit(rgb, longest):
+    """A Pillow image shrunk to a longest side of `longest`, aspect kept; a smaller one as it is."""
+    scale = min(1.0, longest / max(rgb.size))
     if scale < 1.0:
-        rgb = rgb.resize((max(1, round(im.width * scale)), max(1, round(im.height * scale))), Image.BILINEAR)
+        rgb = rgb.resize((max(1, round(rgb.width * scale)), max(1, round(rgb.height * scale))), Image.BILINEAR)
+    return rgb
+
+
+def _unit(rgb):
     return np.asarray(rgb, np.float32) / 255.0
 
 

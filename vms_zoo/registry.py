@@ -11,6 +11,7 @@ families import it, so the import graph stays free of circles.
 """
 
 import dataclasses
+import difflib
 import importlib
 import pkgutil
 from collections.abc import Callable
@@ -148,3 +149,28 @@ def family_of(model):
             if f.model_class is cls:
                 return f
     raise ValueError(f"{type(model).__name__} belongs to no registered model family.")
+
+
+def preset(name):
+    """The preset entry called `name`; an unknown name raises a ValueError suggesting close matches."""
+    entries = presets()
+    if name not in entries:
+        close = difflib.get_close_matches(name, entries, n=3, cutoff=0.5)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise ValueError(f"Unknown preset {name!r}.{hint} Known presets: {', '.join(list_presets())}.")
+    return entries[name]
+
+
+def list_presets(task=None):
+    """Names of every preset, sorted; `task` ("predictor", "generator", or another a family's class declares)
+    keeps that kind only."""
+    return sorted(name for name, entry in presets().items()
+                  if task is None or classes()[entry["class"]].task == task)
+
+
+def model_class(name):
+    """The model class registered as `name` ("VMSPredictor", "WMEMGAN", "MEMGAN"); anything else is refused."""
+    known = classes()
+    if name not in known:
+        raise ValueError(f"Unknown model class {name!r}; a preset names one of {', '.join(sorted(known))}.")
+    return known[name]

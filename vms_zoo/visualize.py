@@ -1,5 +1,7 @@
 """PNG output for results people look at: VMS maps coloured like the papers' figures, and image grids."""
 
+import re
+
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
@@ -240,8 +242,73 @@ def predict_file(model, path, longest=512):
     """(photo, map) for the image file at `path`: the photo as float32 in [0, 1] with its longest side at most
     `longest`, and the predictor's (H, W, 2) VMS map enlarged smoothly to the photo's size. The model sees the
     image resized to its own `image_size`, as `vms-zoo predict` does; `prediction_panel(photo, map)` draws both."""
-    from vms_zoo.io import read_display, read_image
-
-    photo = read_display(path, longest)
-    vms = model.predict(read_image(path, model.image_size)[None], verbose=0)[0]
+    photo, vms = next(predict_files(model, [path], longest))
     return photo, resize_map(vms, photo.shape[:2])
+
+
+def predict_files(model, paths, longest=512, batch_size=32):
+    """(photo, map) per image file, in order: the display copy (`vms_zoo.io.read_views`, longest side at most
+    `longest`) and the predictor's own (S, S, 2) map. Each file is decoded once and the model runs on
+    `batch_size` images at a time; `vms-zoo predict` and `predict_file` both read images here."""
+    from vms_zoo.io import read_views
+
+    for start in range(0, len(paths), batch_size):
+        views = [read_views(path, model.image_size, longest) for path in paths[start:start + batch_size]]
+        maps = model.predict(np.stack([inputs for inputs, _ in views]), verbose=0)
+        yield from zip((photo for _, photo in views), maps)
+
+
+def save_pair_summary(low, high, path, title, lines=(), threshold=None, size=(300, 260)):
+    """A PNG of a pair evaluation: the summary `lines` (text), each pair's scores joined from its low to its high
+    image (green where high > low, red otherwise), and the two score histograms, with the split `threshold`."""
+    low, high = np.asarray(low, np.float64), np.asarray(high, np.float64)
+    width, height = size
+    rows = [re.split(r"\s{2,}", line.strip(), maxsplit=1) + [""] for line in lines]  # "label   value" columns
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    label_width = max([measure.textlength(r[0], font=font(11)) for r in rows] + [0]) + 12
+    text_width = int(16 + max([label_width + measure.textlength(r[1], font=font(11)) for r in rows]
+                              + [measure.textlength(title, font=font(13))]))
+    height = max(height, 40 + 15 * len(rows))
+    sheet = Image.new("RGB", (text_width + 2 * width, height), "white")
+    draw = ImageDraw.Draw(sheet, "RGBA")
+    draw.text((8, 6), title, fill="black", font=font(13))
+    for k, (label, value, *_) in enumerate(rows):
+        draw.text((8, 30 + 15 * k), label, fill="black", font=font(11))
+        draw.text((8 + label_width, 30 + 15 * k), value, fill="black", font=font(11))
+    scores = np.concatenate([low, high])
+    lo, hi = float(scores.min()), float(scores.max())
+    lo, hi = (lo - 0.05 * (hi - lo or 1), hi + 0.05 * (hi - lo or 1))
+    top, bottom = 28, height - 30
+    to_y = lambda v: bottom - (bottom - top) * (v - lo) / (hi - lo)  # noqa: E731
+    # pairs: low image on the left, high image on the right
+    left, right = text_width + 50, text_width + width - 20
+    draw.rectangle([left, top, right, bottom], outline=(160, 160, 160))
+    alpha = int(np.clip(2000 / max(len(low), 1), 24, 200))
+    for a, b in zip(low, high):
+        colour = (0, 150, 0, alpha) if b > a else (200, 0, 0, alpha)
+        draw.line([(left + 6, to_y(a)), (right - 6, to_y(b))], fill=colour, width=1)
+    for value in (lo, hi):
+        draw.text((left - 4, to_y(value)), f"{value:.3g}", fill="black", font=font(10), anchor="rm")
+    draw.text((left, bottom + 14), "low", fill="black", font=font(11), anchor="lm")
+    draw.text((right, bottom + 14), "high", fill="black", font=font(11), anchor="rm")
+    draw.text((left, 8), "scores of each pair (same z)", fill="black", font=font(12))
+    # histograms, scores on the horizontal axis
+    left, right = text_width + width + 20, text_width + 2 * width - 12
+    draw.rectangle([left, top, right, bottom], outline=(160, 160, 160))
+    edges = np.linspace(lo, hi, 31)
+    counts = [np.histogram(s, edges)[0] for s in (low, high)]
+    peak = max(int(c.max()) for c in counts) or 1
+    to_x = lambda v: left + (right - left) * (v - lo) / (hi - lo)  # noqa: E731
+    for c, colour, name, k in ((counts[0], (31, 119, 180, 140), "low", 0), (counts[1], (255, 127, 14, 140), "high", 1)):
+        for n, x0, x1 in zip(c, edges[:-1], edges[1:]):
+            if n:
+                draw.rectangle([to_x(x0), bottom - (bottom - top) * n / peak, to_x(x1), bottom], fill=colour)
+        draw.text((right - 4, top + 4 + 12 * k), name, fill=colour[:3], font=font(10), anchor="ra")
+    if threshold is not None and lo <= threshold <= hi:
+        draw.line([(to_x(threshold), top), (to_x(threshold), bottom)], fill=(0, 0, 0), width=1)
+        draw.text((to_x(threshold) + 3, top + 4), "split", fill="black", font=font(10))
+    for value in (lo, hi):
+        draw.text((to_x(value), bottom + 14), f"{value:.3g}", fill="black", font=font(10), anchor="mm")
+    draw.text((left, 8), "score histograms", fill="black", font=font(12))
+    write_atomically(path, lambda tmp: sheet.save(tmp, format="PNG"))
+    return path

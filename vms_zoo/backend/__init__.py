@@ -1,4 +1,7 @@
-"""Gradients on every Keras backend: the only module in vms_zoo that imports tensorflow, jax or torch.
+"""Framework code: the only package of vms_zoo that imports tensorflow, jax or torch, or Keras' private
+`keras.src`, and the only one that branches on the Keras backend (vms_zoo/data/ builds tf.data pipelines, the one
+exception; tests/test_backend.py checks both). Besides this module: `conv` (convolutions with faster gradients),
+`fit_data` (what the GANs' `fit` is given) and `distribution` (data-parallel setups).
 
 Model code stays backend-agnostic by asking for these things only:
 
@@ -14,6 +17,10 @@ Model code stays backend-agnostic by asking for these things only:
 - `conv_nhwc(x, kernel, strides, padding)`: keras.ops.conv, on torch without Keras' layout copies.
 - `scale_for_replicas(loss)`: a hand-written loss averaged over a replica's batch, scaled so that the
   summed gradients of tf.distribute replicas equal those of the global batch (identity elsewhere).
+- `apply_gradients(optimizer, grads, variables)`: optimizer.apply, loss-scaled optimizers included on JAX.
+- The per-backend choices, each named for its reason: `synchronized_batch_norm()`, `traces_optimizer_build()`,
+  `tuner_imports_tensorboard()`, `jit_compile_with_double_backprop()`.
+- `read_torch_state_dict(path)`: a third-party torch checkpoint as numpy arrays, on any backend.
 
 On JAX `fn` must not update state (no seed draws, no batch-norm statistics): those updates happen inside
 `jax.grad` and cannot leave it. Draw random numbers before calling `value_and_grad`.
@@ -159,7 +166,7 @@ elif BACKEND == "torch":
     def conv_nhwc(x, kernel, strides=1, padding="valid"):
         """keras.ops.conv (NHWC, kernel (kh, kw, in, out), no dilation or groups) without Keras' two layout copies
         (an NCHW `.contiguous()`, then back to channels-last): the permuted view already is channels-last in memory,
-        which oneDNN convolves as it is. 12% of a W-MEMGAN step on 2 cores (issue 16)."""
+        which oneDNN convolves as it is."""
         import torch.nn.functional as F
 
         x = torch.as_tensor(x).permute(0, 3, 1, 2)
@@ -242,5 +249,57 @@ def in_batches(fn, arrays, batch_size):
     return np.concatenate(out)
 
 
+def apply_gradients(optimizer, grads, variables):
+    """optimizer.apply(grads, variables); on JAX a LossScaleOptimizer goes through its stateless_apply, as Keras'
+    JAX trainer does (its stateful apply assigns variables inside a traced branch, which JAX cannot)."""
+    if BACKEND != "jax" or not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        optimizer.apply(grads, variables)
+        return
+    new_values, new_slots = optimizer.stateless_apply([v.value for v in optimizer.variables], grads,
+                                                      [v.value for v in variables])
+    for variable, value in zip(list(variables) + list(optimizer.variables), list(new_values) + list(new_slots)):
+        variable.assign(value)
+
+
+def jit_compile_with_double_backprop():
+    """compile()'s jit_compile for a train step that differentiates twice (a gradient penalty), chosen with
+    bench/bench_gan.py --jit-compile (docs/performance.md): "auto" on TensorFlow (XLA trains these nets slower on
+    CPUs; "auto" uses it on GPUs only), True on JAX (faster than op by op), False on torch (torch.compile cannot
+    differentiate the penalty twice)."""
+    return {"tensorflow": "auto", "jax": True, "torch": False}[BACKEND]
+
+
+def synchronized_batch_norm():
+    """Whether BatchNormalization must synchronise its statistics across replicas to see the global batch: under
+    tf.distribute each replica holds a share of it; JAX's DataParallel is one global computation and torch one
+    device."""
+    return BACKEND == "tensorflow"
+
+
+def traces_optimizer_build():
+    """Whether an optimizer built on the first train step makes the step trace twice: on TensorFlow, whose
+    tf.function traces again for the variables created inside (1-3 s per model); Keras builds it beforehand on JAX
+    and torch."""
+    return BACKEND == "tensorflow"
+
+
+def tuner_imports_tensorboard():
+    """Whether keras-tuner imports tensorboard in every trial: on TensorFlow, to patch TensorBoard callbacks."""
+    return BACKEND == "tensorflow"
+
+
+def read_torch_state_dict(path):
+    """{name: numpy array} of a torch state-dict file (weights_only: the file runs no code), on any Keras backend;
+    an ImportError when torch is not installed."""
+    try:
+        import torch
+    except ImportError:
+        raise ImportError(f"Reading {path} needs torch: pip install torch") from None
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    return {name: value.numpy() for name, value in state.items()}
+
+
 __all__ = ["BACKEND", "value_and_grad", "input_gradient", "train_step", "scale_for_replicas", "replica_slice",
-           "has_values", "inference", "in_batches", "conv_nhwc", "same_padding", "same_transpose_crop"]
+           "has_values", "inference", "in_batches", "conv_nhwc", "same_padding", "same_transpose_crop",
+           "apply_gradients", "jit_compile_with_double_backprop", "synchronized_batch_norm", "traces_optimizer_build",
+           "tuner_imports_tensorboard", "read_torch_state_dict"]

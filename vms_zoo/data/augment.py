@@ -30,3 +30,13 @@ class JointAugment:
         # Bilinear resampling keeps values inside the convex hull of the inputs; the clip only guards round-off.
         out = tf.clip_by_value(out, 0.0, 1.0)
         return (out[..., :3], out[..., 3:], *rest)
+
+
+def augmented_batches(images, vms, batch_size, seed=None):
+    """An endless tf.data pipeline of shuffled (images, vms) training batches, each pair under its own
+    `JointAugment` transform; `fit` then needs steps_per_epoch."""
+    return (tf.data.Dataset.from_tensor_slices((images, vms))
+            .shuffle(len(images), seed=seed).repeat()
+            .batch(batch_size, drop_remainder=True)
+            .map(JointAugment(seed=seed), num_parallel_calls=tf.data.AUTOTUNE)
+            .prefetch(tf.data.AUTOTUNE))

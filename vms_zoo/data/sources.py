@@ -6,7 +6,8 @@ is enforced where data enters, so no model ever rescales a batch twice.
 Specs: ``synthetic`` (rendered scenes, no files), ``folder:DIR`` (every image under DIR), ``lsun:DIR``
 (DIR holds the LSUN lmdb zips or a tfds dataset prepared as array_record files), and ``vischema1:DIR``,
 ``vischema2:DIR``, ``vischema_plus:DIR`` (DIR in the layout of `vms_zoo.data.vischema`). The first three serve
-GAN training; predictors need maps, so only ``synthetic`` and the VISCHEMA kinds serve them.
+GAN training; predictors need maps, so only ``synthetic`` and the VISCHEMA kinds serve them. Each kind is a
+`DataSource` record in `SOURCES`; `register_source` adds one (docs/extending.md).
 
 GAN images stream: a folder or LSUN becomes a `LazyImages`, an array-like that decodes only the images it is
 indexed with, so a run over 240,000 LSUN scenes holds one batch, not 189 GB of float32. `EpochBatches` deals
@@ -14,16 +15,69 @@ them out in a seeded order per epoch; MEMGAN's `ImageStream` indexes them the sa
 are rendered once and stay in memory.
 """
 
+import dataclasses
 import os
+from typing import Callable
 
 import keras
 import numpy as np
 
 from vms_zoo.vms import check_images, check_maps
 
-NEEDS_DIR = ("folder", "lsun", "vischema1", "vischema2", "vischema_plus")
-KINDS = ("synthetic",) + NEEDS_DIR
-GAN_KINDS = ("synthetic", "folder", "lsun")
+@dataclasses.dataclass(frozen=True)
+class DataSource:
+    """One kind of data spec (``kind`` or ``kind:DIR``): what it holds and how it loads. Registered with
+    `register_source`; `parse`, `check_data`, `gan_source`, `predictor_data` and the command line's help
+    look kinds up here, so a new source is one record.
+
+    images(path, image_size, category, num_scenes, seed, limit): images for GANs, (N, S, S, 3) float32 in
+        [0, 1], a numpy array or a `LazyImages`; None when the source has no bare images to give.
+    maps(path, image_size, seed, num_train, num_test): (train, test, category names) for predictors, train/test
+        dicts of images, vms and categories; None when the source has no VMS maps.
+    check(path): raises a one-line ValueError when the folder is not in the source's layout; cheap, run before
+        a training run writes anything.
+    """
+
+    kind: str
+    about: str
+    needs_dir: bool = True
+    images: Callable | None = None
+    maps: Callable | None = None
+    check: Callable | None = None
+
+
+SOURCES = {}
+
+
+def register_source(source):
+    """Add a kind of data spec (a `DataSource`); a kind may be registered once."""
+    if source.kind in SOURCES:
+        raise ValueError(f"Data kind {source.kind!r} is already registered.")
+    if ":" in source.kind or not source.kind:
+        raise ValueError(f"Data kind {source.kind!r}: expected a name without ':'.")
+    SOURCES[source.kind] = source
+    return source
+
+
+def spec_form(kind):
+    """How a kind is written on the command line: synthetic, folder:DIR, ..."""
+    return f"{kind}:DIR" if SOURCES[kind].needs_dir else kind
+
+
+def kinds_for(task=None):
+    """The kinds that can train `task` ("generator": bare images, "predictor": VMS maps; None: every kind)."""
+    field = {"generator": "images", "predictor": "maps", None: "kind"}[task]
+    return tuple(k for k, source in SOURCES.items() if getattr(source, field))
+
+
+def spec_help(task=None):
+    """The spec forms for `task`, as the command line's help lists them."""
+    return " | ".join(spec_form(k) for k in kinds_for(task))
+
+
+def _forms(kinds):
+    forms = [spec_form(k) for k in kinds]
+    return forms[0] if len(forms) == 1 else f"{', '.join(forms[:-1])} or {forms[-1]}"
 
 
 def parse(spec, task=None):
@@ -33,38 +87,32 @@ def parse(spec, task=None):
     for a predictor.
     """
     kind, sep, path = str(spec).partition(":")
-    if kind not in KINDS:
-        raise ValueError(f"Unknown data {spec!r}: expected synthetic or one of "
-                         f"{', '.join(k + ':DIR' for k in NEEDS_DIR)}.")
-    if kind == "synthetic":
+    if kind not in SOURCES:
+        raise ValueError(f"Unknown data {spec!r}: expected {_forms(SOURCES)}.")
+    if not SOURCES[kind].needs_dir:
         if sep:
-            raise ValueError(f"--data synthetic takes no DIR; got {spec!r}.")
+            raise ValueError(f"--data {kind} takes no DIR; got {spec!r}.")
         return kind, None
     if not path:
         raise ValueError(f"--data {kind} needs a folder: use --data {kind}:DIR.")
     path = os.path.expanduser(path)
     if not os.path.isdir(path):
         raise ValueError(f"--data {kind}:DIR: no such folder: {path}")
-    if task == "generator" and kind not in GAN_KINDS:
+    if task == "generator" and SOURCES[kind].images is None:
         raise ValueError(f"--data {kind}:{path} holds VMS maps for predictors; GANs train on images: --data "
-                         "synthetic, folder:DIR or lsun:DIR.")
-    if task == "predictor" and kind in GAN_KINDS:
-        raise ValueError(f"--data {kind}:{path} has no VMS maps: predictors need VISCHEMA-layout data "
-                         "(--data vischema1:DIR, vischema2:DIR, vischema_plus:DIR) or synthetic.")
+                         f"{_forms(kinds_for('generator'))}.")
+    if task == "predictor" and SOURCES[kind].maps is None:
+        raise ValueError(f"--data {kind}:{path} has no VMS maps: predictors need "
+                         f"{_forms(kinds_for('predictor'))}.")
     return kind, path
 
 
 def check_data(spec, task):
-    """Refuse, before a run writes anything, data `task` cannot train on: a wrong kind (see `parse`), a folder
-    without a decodable image, a VISCHEMA folder in another layout. One line naming the path and what was
-    expected. (LSUN is checked when it is opened: preparing it may take long.)"""
+    """Refuse, before a run writes anything, data `task` cannot train on: a wrong kind (see `parse`), or a
+    folder not in its source's layout (`DataSource.check`). One line naming the path and what was expected."""
     kind, path = parse(spec, task)
-    if kind == "folder":
-        _folder(path, 8)
-    elif kind not in GAN_KINDS:
-        from vms_zoo.data import vischema
-
-        vischema.config_splits(path, kind)
+    if SOURCES[kind].check is not None:
+        SOURCES[kind].check(path)
 
 
 def box_downsample(images, size):
@@ -185,18 +233,7 @@ def _lsun(path, category, image_size, limit):
                       image_size, f"LSUN {category} in {path}", "LSUN images")
 
 
-def gan_source(spec, image_size, category=None, num_scenes=None, seed=0, limit=None):
-    """The images a GAN trains on, (N, S, S, 3) float32 in [0, 1], at most `limit` of them: a numpy array of
-    synthetic scenes, or a `LazyImages` that decodes folder or LSUN images only when they are indexed.
-
-    `category` picks synthetic scenes (a name in `synthetic.CATEGORIES`; None or "all" keeps every scene,
-    of `num_scenes` rendered) and the LSUN category (required); folders take every image and ignore it.
-    """
-    kind, path = parse(spec, "generator")
-    if kind == "folder":
-        return _folder(path, image_size, limit)
-    if kind == "lsun":
-        return _lsun(path, category, image_size, limit)
+def _synthetic_images(path, image_size, category, num_scenes, seed, limit):
     from vms_zoo.data.synthetic import CATEGORIES, MIN_SIZE
 
     if category not in (None, "all") and category not in CATEGORIES:
@@ -206,8 +243,67 @@ def gan_source(spec, image_size, category=None, num_scenes=None, seed=0, limit=N
     array = data["images"]
     if category not in (None, "all"):
         array = array[data["categories"] == CATEGORIES.index(category)]
-    array = box_downsample(array[:limit], image_size) if factor > 1 else array[:limit]
-    return check_images(array, image_size, what=f"Synthetic {category or 'all'} scenes")
+    return box_downsample(array[:limit], image_size) if factor > 1 else array[:limit]
+
+
+def _synthetic_maps(path, image_size, seed, num_train, num_test):
+    from vms_zoo.data.synthetic import CATEGORIES
+
+    scenes = _synthetic(image_size, seed, num_train, num_test)
+    print(f"Rendering {scenes.split_size('train')} training and {scenes.split_size('test')} test scenes "
+          f"at {image_size} px", flush=True)
+    return scenes.arrays("train"), scenes.arrays("test"), CATEGORIES
+
+
+def _folder_images(path, image_size, category, num_scenes, seed, limit):
+    return _folder(path, image_size, limit)
+
+
+def _lsun_images(path, image_size, category, num_scenes, seed, limit):
+    return _lsun(path, category, image_size, limit)
+
+
+def _vischema_source(config):
+    def maps(path, image_size, seed, num_train, num_test):
+        from vms_zoo.data import vischema
+
+        train, test = (vischema.load_vischema(path, config=config, split=split, image_size=image_size, seed=seed,
+                                              limit=limit)
+                       for split, limit in (("train", num_train), ("test", num_test)))
+        return train, test, vischema.CATEGORIES
+
+    def check(path):
+        from vms_zoo.data import vischema
+
+        vischema.config_splits(path, config)
+
+    return DataSource(config, f"{config} images and VMS maps in the layout of vms_zoo.data.vischema",
+                      maps=maps, check=check)
+
+
+register_source(DataSource("synthetic", "rendered scenes with their VMS maps, no files", needs_dir=False,
+                           images=_synthetic_images, maps=_synthetic_maps))
+register_source(DataSource("folder", "every image file under DIR", images=_folder_images,
+                           check=lambda path: _folder(path, 8)))
+register_source(DataSource("lsun", "the LSUN lmdb zips, or a tfds LSUN prepared as array_record files",
+                           images=_lsun_images))  # checked when opened: preparing LSUN may take long
+for _config in ("vischema1", "vischema2", "vischema_plus"):
+    register_source(_vischema_source(_config))
+NEEDS_DIR = tuple(k for k, source in SOURCES.items() if source.needs_dir)  # read by older callers
+
+
+def gan_source(spec, image_size, category=None, num_scenes=None, seed=0, limit=None):
+    """The images a GAN trains on, (N, S, S, 3) float32 in [0, 1], at most `limit` of them: a numpy array of
+    synthetic scenes, or a `LazyImages` that decodes folder or LSUN images only when they are indexed.
+
+    `category` picks synthetic scenes (a name in `synthetic.CATEGORIES`; None or "all" keeps every scene,
+    of `num_scenes` rendered) and the LSUN category (required); folders take every image and ignore it.
+    """
+    kind, path = parse(spec, "generator")
+    images = SOURCES[kind].images(path, image_size, category, num_scenes, seed, limit)
+    if isinstance(images, LazyImages):  # checks each image as it decodes it
+        return images
+    return check_images(images, image_size, what=f"Images of {spec}")
 
 
 def gan_images(spec, image_size, category=None, num_scenes=None, seed=0, limit=None):
@@ -223,20 +319,7 @@ def predictor_data(spec, image_size, seed=0, num_train=None, num_test=None):
     indices into the names. `num_train` / `num_test` size the synthetic splits and cap VISCHEMA's.
     """
     kind, path = parse(spec, "predictor")
-    if kind == "synthetic":
-        from vms_zoo.data.synthetic import CATEGORIES
-
-        scenes = _synthetic(image_size, seed, num_train, num_test)
-        print(f"Rendering {scenes.split_size('train')} training and {scenes.split_size('test')} test scenes "
-              f"at {image_size} px", flush=True)
-        train, test, names = scenes.arrays("train"), scenes.arrays("test"), CATEGORIES
-    else:
-        from vms_zoo.data import vischema
-
-        train, test = (vischema.load_vischema(path, config=kind, split=split, image_size=image_size, seed=seed,
-                                              limit=limit)
-                       for split, limit in (("train", num_train), ("test", num_test)))
-        names = vischema.CATEGORIES
+    train, test, names = SOURCES[kind].maps(path, image_size, seed, num_train, num_test)
     for split, data in (("train", train), ("test", test)):
         data["images"] = check_images(data["images"], image_size, what=f"{spec} {split} images")
         data["vms"] = check_maps(data["vms"], image_size, what=f"{spec} {split} VMS maps")

@@ -9,8 +9,8 @@ term, the generator update, metrics) is written once here and runs on TensorFlow
 
 Real batches: as in WGAN-GP (Gulrajani et al., Algorithm 1) each critic update takes its own real batch by
 default (`compile(real_batches="fresh")`): a train step receives n_critic real batches at once, and `fit`'s
-`batch_size` is the batch of one critic update. `real_batches="reuse"` is the older behaviour, every critic
-update of a step on the same real batch.
+`batch_size` is the batch of one critic update. `real_batches="reuse"` trains every critic update of a step
+on the same real batch, as the shipped CPU W-MEMGANs were trained.
 
 Images cross every public boundary in [0, 1] (`fit` data, `generate` output); the networks work in [-1, 1].
 """
@@ -20,9 +20,10 @@ import numpy as np
 from keras import ops
 
 from vms_zoo import backend, losses
+from vms_zoo.backend.fit_data import fit_data
 from vms_zoo.layers import KeepsSeedState
 from vms_zoo.preset_io import nested
-from vms_zoo.presets import PresetMixin
+from vms_zoo.preset_io import PresetMixin
 from vms_zoo.settings import WMEMGANTraining
 from vms_zoo.targets import (CONDITIONS, TARGET_SAMPLERS, check_sampler, sample_target_maps, sample_targets,
                              scale_to_level)
@@ -32,13 +33,6 @@ from vms_zoo.vms import (area_matrix, area_resize, check_images, check_unit_rang
 METRICS = ("d_loss", "g_loss", "gp", "mem_loss", "wasserstein")
 REAL_BATCHES = ("fresh", "reuse")
 SMOKE_FEEDBACK = "vms_vae_synthetic_64"  # shipped: feeds back a score-scaled smoke run (see smoke_images)
-# compile()'s jit_compile per backend, measured by bench/bench_gan.py on 2 CPU cores (W-MEMGAN, score, 32 px, batch
-# 32, n_critic 5; ms per generator step, the two settings side by side in one run):
-JIT_COMPILE = {
-    "tensorflow": "auto",  # XLA 2.1x slower (fit 1232 vs 592, hand-written 1121 vs 516); "auto": off on CPU, on on GPUs
-    "jax": True,  # 2344 jitted vs 3345 op by op
-    "torch": False,  # True fails: torch.compile cannot differentiate the gradient penalty twice
-}
 
 
 def frozen_predictor(predictor):
@@ -138,7 +132,7 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
         config, a built model from its weights (activations unknown: 0)."""
         if isinstance(predictor, dict):
             from vms_zoo.models.vms_predictor import VMSPredictor
-            from vms_zoo.presets import size_estimate
+            from vms_zoo.preset_io import size_estimate
 
             return size_estimate(VMSPredictor, predictor["config"])
         return (predictor.count_params() if getattr(predictor, "built", False) else 0), 0
@@ -310,7 +304,7 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
         if gp_weight < 0 or drift_weight < 0:
             raise ValueError(f"gp_weight and drift_weight must be >= 0, got {gp_weight}, {drift_weight}.")
         if not kwargs.get("run_eagerly"):
-            kwargs.setdefault("jit_compile", JIT_COMPILE[backend.BACKEND])
+            kwargs.setdefault("jit_compile", backend.jit_compile_with_double_backprop())
         super().compile(**kwargs)
         self.d_optimizer = with_loss_scaling(d_optimizer or self.default_optimizer(), self.dtype_policy)
         self.g_optimizer = with_loss_scaling(g_optimizer or self.default_optimizer(), self.dtype_policy)
@@ -330,13 +324,8 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
         check_training_data(x)
         if is_array(x) and self.real_batches == "fresh":
             batch_size = (batch_size or 32) * self.n_critic
-        if backend.BACKEND == "tensorflow" and x is not None and not args and not kwargs.get("validation_split"):
-            from keras.src.trainers.data_adapters import get_data_adapter
-
-            x = without_autotune(get_data_adapter(x, y, kwargs.pop("sample_weight", None), batch_size,
-                                                  kwargs.get("steps_per_epoch"), kwargs.pop("shuffle", True),
-                                                  kwargs.pop("class_weight", None)))
-            y = batch_size = None
+        if not args:  # fit's positional arguments (epochs, ..., shuffle, ...) go to Keras as they are
+            x, y, batch_size, kwargs = fit_data(x, y, batch_size, kwargs)
         return super().fit(x, y, batch_size, *args, **kwargs)
 
     def train_on_batch(self, x, *args, **kwargs):
@@ -427,7 +416,7 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
                                                             losses.wasserstein_estimate(real_scores, fake_scores))
 
             _, (d_loss, gp, wasserstein), grads = backend.value_and_grad(d_objective, critic_vars)
-            apply_gradients(self.d_optimizer, list(grads), critic_vars)
+            backend.apply_gradients(self.d_optimizer, list(grads), critic_vars)
 
         def g_objective():
             fake = self.float32_images(noise["z"], noise["m"])
@@ -436,7 +425,7 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
             return self.g_optimizer.scale_loss(backend.scale_for_replicas(g_loss)), (g_loss, mem)
 
         _, (g_loss, mem), grads = backend.value_and_grad(g_objective, generator_vars)
-        apply_gradients(self.g_optimizer, list(grads), generator_vars)
+        backend.apply_gradients(self.g_optimizer, list(grads), generator_vars)
         self.after_generator_step()
 
         values = dict(d_loss=d_loss, g_loss=g_loss, gp=gp, mem_loss=mem, wasserstein=wasserstein)
@@ -467,39 +456,6 @@ def with_loss_scaling(optimizer, policy):
     return optimizer
 
 
-def apply_gradients(optimizer, grads, variables):
-    """optimizer.apply(grads, variables); on JAX a LossScaleOptimizer goes through its stateless_apply, as Keras'
-    JAX trainer does (its stateful apply assigns variables inside a traced branch, which JAX cannot)."""
-    if backend.BACKEND != "jax" or not isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
-        optimizer.apply(grads, variables)
-        return
-    new_values, new_slots = optimizer.stateless_apply([v.value for v in optimizer.variables], grads,
-                                                      [v.value for v in variables])
-    for variable, value in zip(list(variables) + list(optimizer.variables), list(new_values) + list(new_slots)):
-        variable.assign(value)
-
-
-def without_autotune(adapter):
-    """A Keras data adapter whose tf.data pipeline runs without tf.data's autotuning (TensorFlow backend).
-
-    Deleting an autotuned iterator, as `fit` does at the end of every epoch, waits for the autotuner's next
-    wake-up, at 10 ms * (2^k - 1) after the first batch (5.1 s, 10.2 s, 20.5 s, ...): an epoch of 5.2 s took
-    10.2 s: the 650 vs 1290 ms per step of issue 16 (8 steps; measured, see bench/bench_gan.py).
-    Arrays, PyDatasets and tf.data pipelines keep their batches, order and options otherwise.
-    """
-    import tensorflow as tf  # the TensorFlow backend only
-
-    make_dataset = adapter.get_tf_dataset
-
-    def get_tf_dataset():
-        options = tf.data.Options()
-        options.autotune.enabled = False
-        return make_dataset().with_options(options)
-
-    adapter.get_tf_dataset = get_tf_dataset
-    return adapter
-
-
 def check_training_data(x, what="Training images"):
     """The image contract for `fit` data: a whole array is checked, a dataset by its first batch."""
     if x is None:
@@ -526,7 +482,7 @@ def smoke_images(training, images):
     predictor, when it would train its own: one trained for a smoke run's few steps scores every real image the
     same (std ~1e-7), and `fit_score_scale` refuses such z-scores."""
     from vms_zoo.data.synthetic import CATEGORIES
-    from vms_zoo.presets import is_path, weights_status
+    from vms_zoo.preset_io import is_path, weights_status
 
     training.update(num_images=images, pairs=images)
     if training["data"] == "synthetic":

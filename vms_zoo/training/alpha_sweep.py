@@ -39,6 +39,7 @@ import keras
 import keras_tuner
 import numpy as np
 
+from vms_zoo import backend
 from vms_zoo import distribute as dist_lib
 from vms_zoo import quality
 from vms_zoo.evaluation import across_generators, generate_pairs, pair_statistics, score_images
@@ -164,7 +165,7 @@ def make_tuner(hypermodel, kind="grid", dist=None, max_trials=None, **kwargs):
         kwargs["max_trials"] = max_trials or len(hypermodel.alphas)
     kwargs.setdefault("max_consecutive_failed_trials", 1)  # a broken trial raises instead of being skipped
     tuner = TUNERS[kind](hypermodel, objective=OBJECTIVE, **kwargs)
-    if keras.backend.backend() == "tensorflow" and importlib.util.find_spec("tensorboard") is None:
+    if backend.tuner_imports_tensorboard() and importlib.util.find_spec("tensorboard") is None:
         # keras-tuner imports tensorboard in every TensorFlow trial, to patch TensorBoard callbacks we have none of.
         tuner._configure_tensorboard_dir = lambda *args, **kwargs: None
     return tuner
@@ -289,7 +290,7 @@ def plot(rows, path, size=(360, 260)):
     write_atomically(path, image.save)
 
 
-# --- the sweep as a run: `vms-zoo sweep` / recipes/tune_alpha.py ------------------------------------------
+# --- the sweep as a run: `python recipes/tune_alpha.py` ---------------------------------------------------
 
 def sweep(output, preset="wmemgan_synthetic_score_32", alphas=DEFAULT_ALPHAS, tuner="grid", trials=None, seeds=1,
           pairs=500, data=None, overrides=None, features="auto", max_fid_ratio=MAX_FID_RATIO, overwrite=False,

@@ -8,7 +8,7 @@ import time
 import keras
 import numpy as np
 
-from vms_zoo.data.augment import JointAugment
+from vms_zoo.data.augment import augmented_batches
 from vms_zoo.data.sources import EpochBatches, predictor_data
 from vms_zoo.io import write_atomically, write_text
 from vms_zoo.metrics import MSE255, Pearson2D, category_mean_baseline, map_report
@@ -72,13 +72,7 @@ def train_predictor(resolved, output, verbose=1, callbacks=()):
                   metrics=[Pearson2D(0), Pearson2D(1), MSE255(0), MSE255(1)])
     x_train, x_test = train["images"], test["images"]
     if training["augment"]:
-        import tensorflow as tf
-
-        fit_data = (tf.data.Dataset.from_tensor_slices((x_train, train["vms"]))
-                    .shuffle(len(x_train), seed=training["seed"]).repeat()
-                    .batch(batch_size, drop_remainder=True)
-                    .map(JointAugment(seed=training["seed"]), num_parallel_calls=tf.data.AUTOTUNE)
-                    .prefetch(tf.data.AUTOTUNE))
+        fit_data = augmented_batches(x_train, train["vms"], batch_size, seed=training["seed"])
         fit_kwargs = {"steps_per_epoch": steps, "shuffle": False}
     else:
         if model.encoder_frozen:  # nothing touches the images: encode them once, train the rest on features

@@ -19,7 +19,7 @@ import numpy as np
 import keras
 from keras import layers, ops
 
-from vms_zoo.presets import PresetMixin
+from vms_zoo.preset_io import PresetMixin
 from vms_zoo.vms import check_images, is_array, to_numpy
 
 INPUT_SIZE = 227  # the packages' CenterCrop(227)
@@ -239,7 +239,7 @@ def resnet152_features(resmem=None):
     """ResMem's ResNet-152 pooled features, (N, 227, 227, 3) in [0, 1] -> (N, 2048): an offline feature extractor
     (e.g. for FID) with the weights of the installed `resmem` wheel; `resmem`, an already loaded "resmem" preset,
     saves loading it again. Prepare images with `prepare_images`."""
-    from vms_zoo.presets import load
+    from vms_zoo.preset_io import load
 
     model = load("resmem") if resmem is None else resmem
     if model.resnet_depth != 152:

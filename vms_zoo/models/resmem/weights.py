@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vms_zoo import backend
+
 INSTALL_HINT = 'pip install "vms-zoo[memorability]"'
 
 
@@ -85,7 +87,8 @@ def cached_weights(package):
 def converted_weights(package, config):
     """The Keras weights file of `package`, converted from its wheel's model.pt on first use (a ResMem built from
     `config` receives them). The converted file's sha256 sits beside it and is checked on every load."""
-    from vms_zoo.presets import check_sha256, file_sha256, write_atomically
+    from vms_zoo.io import write_atomically
+    from vms_zoo.preset_io import check_sha256, file_sha256
 
     source = model_pt(package)
     target = cached_weights(package)
@@ -107,13 +110,12 @@ def converted_weights(package, config):
 
 
 def torch_state_dict(path):
-    """{name: float32 numpy array} of a torch state dict file; the only place torch is imported."""
+    """{name: float32 numpy array} of a torch state dict file, read by `vms_zoo.backend.read_torch_state_dict`."""
     try:
-        import torch
+        state = backend.read_torch_state_dict(path)
     except ImportError:
         raise MemorabilityWheelMissing(f"Converting {path} (once) needs torch: pip install torch") from None
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    return {name: value.numpy() for name, value in state.items() if not name.endswith("num_batches_tracked")}
+    return {name: value for name, value in state.items() if not name.endswith("num_batches_tracked")}
 
 
 def torch_names(state):

@@ -14,11 +14,11 @@ import numpy as np
 import keras
 from keras import layers, ops
 
-from vms_zoo.backend import scale_for_replicas
+from vms_zoo.backend import scale_for_replicas, synchronized_batch_norm, traces_optimizer_build
 from vms_zoo.layers import Conv2DTranspose, Sampling, VGGPreprocess
 from vms_zoo.losses import kl_divergence, reconstruction_loss
 from vms_zoo.models.vms_predictor.vgg16_weights import HED_VGG16, IMAGENET, load_hed_vgg16, load_imagenet_vgg16
-from vms_zoo.presets import PresetMixin
+from vms_zoo.preset_io import PresetMixin
 from vms_zoo.vms import check_call_images, check_images, check_maps, inputs_checked, is_array, to_numpy
 
 DECODER_LAYERS = 5  # the paper's five-layer upsampling decoder: each layer doubles the resolution
@@ -29,7 +29,7 @@ OUTPUT_LOGIT_INIT = -2.0  # sigmoid(-2) = 0.12: VMS maps are mostly empty
 
 def batch_norm(**kwargs):
     """BatchNormalization with statistics over the global batch under tf.distribute, as JAX and one device do."""
-    return layers.BatchNormalization(synchronized=keras.backend.backend() == "tensorflow", **kwargs)
+    return layers.BatchNormalization(synchronized=synchronized_batch_norm(), **kwargs)
 
 
 def build_encoder(kind, image_size, weights=None, filters=(32, 64, 128, 128)):
@@ -310,7 +310,7 @@ class VMSPredictor(PresetMixin, keras.Model):
     def _build_optimizer(self):
         """Creates the optimizer's moments before TensorFlow traces the train step, as Keras does on JAX and torch:
         created inside the first trace, they make tf.function trace the step a second time (1-3 s per model)."""
-        if keras.backend.backend() == "tensorflow" and self.optimizer is not None and not self.optimizer.built:
+        if traces_optimizer_build() and self.optimizer is not None and not self.optimizer.built:
             with self.distribute_strategy.scope():
                 self.optimizer.build(self.trainable_variables)
 

@@ -252,8 +252,9 @@ def test_a_weights_file_of_the_subclassed_predictor_is_refused(tmp_path, tiny_pr
         tiny_predictor().load_weights(path)
 
 
-# Outputs of the shipped checkpoints on fixed inputs (`_fingerprint`), computed with the subclassed VMSPredictor
-# (commit cee2e01) and the checkpoints before their conversion to the functional layout, on TensorFlow.
+# Outputs of the shipped checkpoints on fixed inputs (`_fingerprint`), computed on TensorFlow with the subclassed
+# VMSPredictor (tools/convert_predictor_checkpoints.py's OLD_REVISION) and the checkpoints in that layout: the
+# functional graph must load the converted files to the same outputs.
 SHIPPED_REFERENCES = {
     "vms_vae_synthetic_64": [0.2430319, 0.1586052, 0.2972125, 0.1202888, 0.1985128, 0.07568362, -1.531199, -2.438371,
                              2.709382, -1.758332, -2.555372, 2.710442],
