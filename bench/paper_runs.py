@@ -61,6 +61,7 @@ def build(preset, stage=None):
     import numpy as np
 
     from vms_zoo.presets import get_preset, model_class
+    from vms_zoo.settings import SETTINGS_OF
     from vms_zoo.training import resolve
 
     resolved = resolve(preset)
@@ -75,7 +76,7 @@ def build(preset, stage=None):
     predictor = model_class(feedback["class"])(**{**feedback["config"], "encoder_weights": None})
     config.pop("predictor", None)
     gan = model_class(resolved["class"])(predictor, **config)
-    adam = dict(learning_rate=training["learning_rate"], beta_1=0.0, beta_2=0.99 if resolved["class"] == "MEMGAN" else 0.9)
+    adam = SETTINGS_OF[resolved["class"]].adam(training)
     kwargs = {"real_batches": training["real_batches"]} if "real_batches" in training else {}
     gan.compile(d_optimizer=keras.optimizers.Adam(**adam), g_optimizer=keras.optimizers.Adam(**adam),
                 n_critic=training["n_critic"], gp_weight=training["gp_weight"], **kwargs)

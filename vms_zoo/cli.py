@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vms_zoo.settings import MAX_SEED
+
 DISPLAY_SIZE = 512  # longest side of written maps and overlays, at most the image's own size
 LOW_HIGH = ("low", "high")
 MAX_PAIRS = 10_000  # generate / evaluate --pairs: generate writes one PNG per z and value, evaluate holds them all
@@ -215,8 +217,6 @@ def pair_count(text):
 
 def seed_number(text):
     """argparse type: a whole number in 0..MAX_SEED (the training settings' bound)."""
-    from vms_zoo.training.settings import MAX_SEED
-
     try:
         value = int(text)
     except ValueError:

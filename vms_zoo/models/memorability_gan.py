@@ -23,6 +23,7 @@ from vms_zoo import backend, losses
 from vms_zoo.backend.fit_data import fit_data
 from vms_zoo.layers import KeepsSeedState
 from vms_zoo.preset_io import PresetMixin, nested
+from vms_zoo.settings import WMEMGANTraining
 from vms_zoo.targets import (CONDITIONS, TARGET_SAMPLERS, check_sampler, sample_target_maps, sample_targets,
                              scale_to_level)
 from vms_zoo.vms import (area_matrix, area_resize, check_images, check_unit_range, inputs_checked, is_array,
@@ -288,7 +289,7 @@ class MemorabilityGAN(KeepsSeedState, PresetMixin, keras.Model):
 
     def default_optimizer(self):
         """A fresh optimizer for the critic or the generator when compile() is given none."""
-        return keras.optimizers.Adam(1e-4, beta_1=0.0, beta_2=0.9)  # WGAN-GP's settings
+        return keras.optimizers.Adam(1e-4, **WMEMGANTraining.ADAM)  # WGAN-GP's settings
 
     def compile(self, d_optimizer=None, g_optimizer=None, n_critic=None, gp_weight=10.0, drift_weight=0.001,
                 real_batches="fresh", **kwargs):

@@ -21,15 +21,15 @@ from vms_zoo.training.runner import dtype_policy, load_or_train, smoke_check, tr
 from vms_zoo.training.runs import (CSV_LOG, CURVES_FILE, LOCK_FILE, RECORD_FILE, RESUME_STATE, RUN_FILE, RUN_OUTPUTS,
                                    SESSION_KEYS, SMOKE_FILE, STATE, TRAINED_HERE, finished_message, finished_record,
                                    mark_run, read_run, run_folder, run_state, start_run, would_write)
-from vms_zoo.training.settings import (DTYPE_POLICIES, MAX_SEED, OPTIONAL_TRAINING, SMOKE_BATCH, SMOKE_IMAGES,
-                                       SMOKE_SCORER, SMOKE_STEPS, SMOKE_WIDTH, check_settings, check_trainable,
-                                       resolve, smallest_size, smoke_settings)
+from vms_zoo.training.settings import (MAX_SEED, OPTIONAL_TRAINING, SMOKE_BATCH, SMOKE_IMAGES, SMOKE_SCORER,
+                                       SMOKE_STEPS, SMOKE_WIDTH, check_settings, check_trainable, resolve,
+                                       setting_kinds, smallest_size, smoke_settings)
 
 __all__ = [
-    "CSV_LOG", "CURVES_FILE", "DTYPE_POLICIES", "LOCK_FILE", "MAX_SEED", "OPTIONAL_TRAINING", "RECORD_FILE",
+    "CSV_LOG", "CURVES_FILE", "LOCK_FILE", "MAX_SEED", "OPTIONAL_TRAINING", "RECORD_FILE",
     "RESUME_STATE", "RUN_FILE", "RUN_OUTPUTS", "SESSION_KEYS", "SMOKE_BATCH", "SMOKE_FILE", "SMOKE_IMAGES",
     "SMOKE_SCORER", "SMOKE_STEPS", "SMOKE_WIDTH", "STATE", "TRAINED_HERE", "Checkpoint", "GrowthCallback",
     "SampleGrid", "StepLimit", "Throughput", "check_settings", "check_trainable", "dtype_policy",
     "finished_message", "finished_record", "load_or_train", "mark_run", "read_run", "resolve", "run_folder",
-    "run_state", "smallest_size", "smoke_check", "smoke_settings", "start_run", "train", "trainers", "would_write",
+    "run_state", "setting_kinds", "smallest_size", "smoke_check", "smoke_settings", "start_run", "train", "trainers", "would_write",
 ]

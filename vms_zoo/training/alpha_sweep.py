@@ -45,6 +45,7 @@ from vms_zoo import quality
 from vms_zoo.evaluation import across_generators, generate_pairs, pair_statistics, score_images
 from vms_zoo.io import write_atomically, write_text
 from vms_zoo.presets import model_class
+from vms_zoo.settings import WMEMGANTraining
 from vms_zoo.training.runs import run_folder
 from vms_zoo.training.settings import resolve
 from vms_zoo.training.gan import prepare, standardize_scores
@@ -329,11 +330,11 @@ def sweep(output, preset="wmemgan_synthetic_score_32", alphas=DEFAULT_ALPHAS, tu
             config.pop("alpha", None)
             scale = standardize_scores(config, training, predictor, images)
             low, high = (scale["low"], scale["high"]) if scale else (None, None)
-            adam = dict(learning_rate=training["learning_rate"], beta_1=0.0, beta_2=0.9)
+            adam = WMEMGANTraining.adam(training)
             make = gan_factory(model_class(resolved["class"]), predictor,
                                optimizer=lambda: keras.optimizers.Adam(**adam),
                                compile_kwargs={"n_critic": training["n_critic"], "gp_weight": training["gp_weight"],
-                                               "real_batches": training.get("real_batches", "fresh")},
+                                               "real_batches": WMEMGANTraining.real_batches_of(training)},
                                **{k: v for k, v in config.items() if k != "seed"})
             hypermodel = AlphaHyperModel(make, scorer, images[:REAL_IMAGES], alphas=alphas, num_pairs=pairs, low=low,
                                          high=high, pair_seed=training["seed"] + 100, seed=training["seed"],

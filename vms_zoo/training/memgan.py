@@ -13,6 +13,7 @@ import numpy as np
 from vms_zoo.data.sources import box_downsample
 from vms_zoo.models.memgan import MEMGAN, GrowthSchedule
 from vms_zoo.models.memgan.presets import growth_settings
+from vms_zoo.settings import MEMGANTraining
 from vms_zoo.training.callbacks import Checkpoint, GrowthCallback, SampleGrid, Throughput
 from vms_zoo.training.gan import finish, prepare
 from vms_zoo.vms import check_images
@@ -30,7 +31,7 @@ def train_memgan(resolved, output, verbose=1, callbacks=()):
     config, training, predictor, scorer, images, record = prepare(resolved, output, verbose, stream=True)
 
     gan = MEMGAN(predictor, **config)
-    adam = dict(learning_rate=training["learning_rate"], beta_1=0.0, beta_2=0.99, epsilon=1e-8)
+    adam = MEMGANTraining.adam(training)
     gan.compile(d_optimizer=keras.optimizers.Adam(**adam), g_optimizer=keras.optimizers.Adam(**adam),
                 n_critic=training["n_critic"], gp_weight=training["gp_weight"], drift_weight=training["drift_weight"])
     checkpoint = output / CHECKPOINT

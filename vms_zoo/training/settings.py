@@ -2,20 +2,19 @@
 anything is built or written, and shrunk for a smoke run by its family's smoke rule (`smoke_settings`)."""
 
 import copy
-import math
 
 from vms_zoo import registry as families
+from vms_zoo import settings
 from vms_zoo.presets import check_config, get_preset, model_class
+from vms_zoo.settings import MAX_SEED  # noqa: F401  (the bound of every seed, here with the other settings)
 
 # Smoke runs: layers this wide, this many steps of this many images; the GANs' real images and pairs are as many
 # as the images of those steps (one batch shape for every scoring).
 SMOKE_WIDTH, SMOKE_STEPS, SMOKE_BATCH = 8, 2, 2
 SMOKE_IMAGES = SMOKE_STEPS * SMOKE_BATCH
 SMOKE_SCORER = "vms_vae_synthetic_scorer_32"  # shipped: grades the smoke run of a preset that names no scorer
-# Training settings every preset takes without listing them: name -> default. dtype_policy: Keras' "float32",
-# "mixed_bfloat16" or "mixed_float16" (the GANs then scale their losses), set while the run builds and trains.
-OPTIONAL_TRAINING = {"dtype_policy": "float32"}
-DTYPE_POLICIES = ("float32", "mixed_bfloat16", "mixed_float16")
+# Training settings every preset takes without listing them: name -> default (`vms_zoo.settings.OPTIONAL`).
+OPTIONAL_TRAINING = {name: default for name, (_, default) in settings.OPTIONAL.items()}
 
 
 def resolve(preset, overrides=None, data=None, smoke=False):
@@ -48,71 +47,24 @@ def resolve(preset, overrides=None, data=None, smoke=False):
     return smoke_settings(resolved) if smoke else resolved
 
 
-MAX_SEED = 2**31 - 1
-# What each training setting may hold; every preset's settings are checked against this before a run starts.
-SETTING_KINDS = {
-    "a whole number >= 1": ("epochs", "batch_size", "n_critic", "num_images", "num_scenes", "num_train", "num_test",
-                            "pairs", "sample_every", "checkpoint_every"),
-    "a whole number >= 1 or null": ("steps_per_epoch", "max_steps"),
-    "a whole number from 0 to 2**31 - 1": ("seed",),
-    "a positive number": ("learning_rate",),
-    "a positive number or null": ("max_minutes",),
-    "a number >= 0": ("gp_weight", "drift_weight"),
-    "a number in [0, 1]": ("low", "high", "threshold_quantile"),
-    "a number or null": ("threshold",),
-    "two increasing numbers in [0, 1]": ("quantiles",),
-    "true or false": ("augment", "cosine_decay", "score_scale"),
-    "non-empty text": ("data",),
-    "non-empty text or null": ("predictor", "scorer", "category"),
-    "'fresh' or 'reuse'": ("real_batches",),
-    "'paper' or 'authors_code'": ("schedule",),
-    "'float32', 'mixed_bfloat16' or 'mixed_float16'": ("dtype_policy",),
-    "a whole number >= 1, or a list of them (one per growth stage)": ("batch_sizes",),
-    "a whole number >= 0, or a list of them (one per growth stage)": ("fade_images", "stabilise_images"),
-}
-SETTING_KIND = {key: kind for kind, keys in SETTING_KINDS.items() for key in keys}
-
-
-def _number(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _whole(v, low=0):
-    return isinstance(v, int) and not isinstance(v, bool) and v >= low
-
-
-_VALID = {
-    "a whole number >= 1": lambda v: _whole(v, 1),
-    "a whole number >= 1 or null": lambda v: v is None or _whole(v, 1),
-    "a whole number from 0 to 2**31 - 1": lambda v: _whole(v) and v <= MAX_SEED,
-    "a positive number": lambda v: _number(v) and v > 0,
-    "a positive number or null": lambda v: v is None or (_number(v) and v > 0),
-    "a number >= 0": lambda v: _number(v) and v >= 0,
-    "a number in [0, 1]": lambda v: _number(v) and 0 <= v <= 1,
-    "a number or null": lambda v: v is None or _number(v),
-    "two increasing numbers in [0, 1]": lambda v: (isinstance(v, list) and len(v) == 2
-                                                   and all(_number(x) and 0 <= x <= 1 for x in v) and v[0] < v[1]),
-    "true or false": lambda v: isinstance(v, bool),
-    "non-empty text": lambda v: isinstance(v, str) and v != "",
-    "non-empty text or null": lambda v: v is None or (isinstance(v, str) and v != ""),
-    "'fresh' or 'reuse'": lambda v: v in ("fresh", "reuse"),
-    "'paper' or 'authors_code'": lambda v: v in ("paper", "authors_code"),
-    "'float32', 'mixed_bfloat16' or 'mixed_float16'": lambda v: v in DTYPE_POLICIES,
-    "a whole number >= 1, or a list of them (one per growth stage)":
-        lambda v: _whole(v, 1) or (isinstance(v, list) and len(v) > 0 and all(_whole(x, 1) for x in v)),
-    "a whole number >= 0, or a list of them (one per growth stage)":
-        lambda v: _whole(v) or (isinstance(v, list) and len(v) > 0 and all(_whole(x) for x in v)),
-}
+def setting_kinds(class_name):
+    """{setting: kind} for a model class' training: its family's dataclass in `vms_zoo.settings` (a family
+    without one, e.g. one a test registers, is checked against every family's kinds), and the optional ones."""
+    family = settings.SETTINGS_OF.get(class_name)
+    if family is None:
+        return settings.setting_kinds()
+    return {**family.kinds(), **{name: kind for name, (kind, _) in settings.OPTIONAL.items()}}
 
 
 def check_settings(resolved, spec):
     """Refuse, before anything is built or written, a training setting of the wrong type or range, and a config
     that `presets.check_config` refuses (unknown keys, wrong types, non-finite numbers, sizes): one line naming it."""
+    kinds = setting_kinds(resolved["class"])
     for key, value in resolved["training"].items():
-        kind = SETTING_KIND.get(key)
+        kind = kinds.get(key)
         if kind is None:
             raise ValueError(f"Training setting {key!r} of {resolved['preset']} has no known kind.")
-        if not _VALID[kind](_plain(value)):
+        if not settings.KINDS[kind](_plain(value)):
             raise ValueError(f"Training setting {key}={value!r} must be {kind} (the preset's is "
                              f"{spec['training'].get(key)!r}).")
     growth = [key for key in ("batch_sizes", "fade_images", "stabilise_images")

@@ -17,6 +17,7 @@ import keras
 
 from vms_zoo.data.sources import EpochBatches
 from vms_zoo.models.wmemgan import WMEMGAN
+from vms_zoo.settings import WMEMGANTraining
 from vms_zoo.training.callbacks import SampleGrid, StepLimit, Throughput
 from vms_zoo.training.gan import finish, prepare, standardize_scores
 
@@ -29,8 +30,8 @@ def train_wmemgan(resolved, output, verbose=1, callbacks=()):
     low, high = (scale["low"], scale["high"]) if scale else (None, None)
     record["score_scale"] = scale
     gan = WMEMGAN(predictor, **config)
-    adam = dict(learning_rate=training["learning_rate"], beta_1=0.0, beta_2=0.9)
-    real_batches = training.get("real_batches", "fresh")
+    adam = WMEMGANTraining.adam(training)
+    real_batches = WMEMGANTraining.real_batches_of(training)
     gan.compile(d_optimizer=keras.optimizers.Adam(**adam), g_optimizer=keras.optimizers.Adam(**adam),
                 n_critic=training["n_critic"], gp_weight=training["gp_weight"], real_batches=real_batches)
     per_step = training["batch_size"] * (training["n_critic"] if real_batches == "fresh" else 1)  # real images

@@ -16,6 +16,7 @@ from keras import ops
 
 from vms_zoo.layers import EqualizedConv2D, EqualizedDense, FadeIn, MinibatchStdDev, PixelNorm
 from vms_zoo.models.memorability_gan import MemorabilityGAN
+from vms_zoo.settings import MEMGANTraining
 
 # The authors' code (memgan_spatial.py, LOD_FILTERS) from 4 px up; the paper states no widths, only that the 128
 # and 256 px blocks run at half capacity (docs/fidelity.md).
@@ -294,7 +295,7 @@ class MEMGAN(MemorabilityGAN):
         return net([z, m], stage=stage, fade_in=self.fade_in if stage > 0 and fade < 1.0 else None)
 
     def default_optimizer(self):
-        return keras.optimizers.Adam(1.5e-3, beta_1=0.0, beta_2=0.99, epsilon=1e-8)  # ProGAN, the paper
+        return keras.optimizers.Adam(1.5e-3, **MEMGANTraining.ADAM)  # ProGAN, the paper
 
     def reset_optimizers(self):
         """Zeroes both optimizers' step counters and moment estimates (learning rates stay).

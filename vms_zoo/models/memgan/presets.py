@@ -13,6 +13,7 @@ from vms_zoo.models.memgan.model import PAPER_FILTERS, resolutions
 from vms_zoo.models.memorability_gan import smoke_images
 from vms_zoo.models.vms_predictor.presets import FEEDBACK_CONFIG, FEEDBACK_PRESET, NOT_TRAINED
 from vms_zoo.preset_io import LICENSE, WEIGHTS_FILE, gan_recipe, nested
+from vms_zoo.settings import MEMGANTraining
 
 PAPER = ("Kyle-Davidson, Bors & Evans, Modulating human memory for complex scenes with artificially generated "
          "images, Scientific Reports 12, 1583 (2022)")
@@ -26,13 +27,10 @@ _PAPER = {"predictor": nested("VMSPredictor", FEEDBACK_CONFIG),
 # 200 epochs in all. 4 px: 20 epochs (no fade); 8-64 px: 10 epochs of fade-in, 10 to stabilise (4.8M images each,
 # "the first five blocks"); 128 px: 10 + 80, the rest of the 200 (the code, too, trains it for 90 epochs);
 # 256 px: its 2.4M images (10 epochs) are the fade-in. Batch sizes per resolution: the code's (the paper has none).
-_PAPER_TRAINING = {"data": "lsun", "category": "kitchen", "num_images": EPOCH, "schedule": "paper",
-                   "predictor": FEEDBACK_PRESET, "scorer": None,
-                   "fade_images": [0] + [10 * EPOCH] * 6,
-                   "stabilise_images": [20 * EPOCH] + [10 * EPOCH] * 4 + [80 * EPOCH, 0],
-                   "batch_sizes": [256, 128, 128, 8, 4, 4, 4],
-                   "learning_rate": 1.5e-3, "gp_weight": 10.0, "drift_weight": 0.001, "n_critic": 1,
-                   "pairs": 1000, "threshold": None, "threshold_quantile": 0.5, "low": 0.1, "high": 0.9, "checkpoint_every": 500, "seed": 0}
+_PAPER_TRAINING = MEMGANTraining(data="lsun", num_images=EPOCH, schedule="paper", predictor=FEEDBACK_PRESET,
+                                 fade_images=[0] + [10 * EPOCH] * 6,
+                                 stabilise_images=[20 * EPOCH] + [10 * EPOCH] * 4 + [80 * EPOCH, 0],
+                                 batch_sizes=[256, 128, 128, 8, 4, 4, 4], learning_rate=1.5e-3).as_dict()
 
 # The authors' code (memgan_spatial.py): EPOCHS = 201 epochs of total_datapoints = 60,000 images, growing at the start
 # of epochs 10, 30, 50, 70, 90 and 180 (grow_checkpoints). A new block's alpha steps 0.1, 0.2, ... 0.9, one step an
@@ -74,12 +72,10 @@ _SYNTHETIC = {"predictor": nested("VMSPredictor", {"image_size": 32, "encoder": 
                                                    "kl_weight": 1e-3, "seed": 0}),
               "image_size": 32, "latent_dim": 64, "condition": "map", "map_size": 10, "filters": [64, 64, 32, 16],
               "alpha": 10.0, "ema_beta": 0.99, "group_size": 4, "seed": 0}
-_SYNTHETIC_TRAINING = {"data": "synthetic", "category": "kitchen", "num_scenes": 4000,
-                       "predictor": "vms_vae_synthetic_32", "scorer": "vms_vae_synthetic_scorer_32",
-                       "fade_images": [0, 3000, 3000, 3000], "stabilise_images": [3000, 3000, 3000, 6000],
-                       "batch_sizes": [32, 32, 32, 16], "learning_rate": 1.5e-3, "gp_weight": 10.0,
-                       "drift_weight": 0.001, "n_critic": 1, "pairs": 1000, "threshold": None, "threshold_quantile": 0.5, "low": 0.1, "high": 0.9,
-                       "checkpoint_every": 25, "seed": 0}
+_SYNTHETIC_TRAINING = MEMGANTraining(data="synthetic", num_scenes=4000, predictor="vms_vae_synthetic_32",
+                                     scorer="vms_vae_synthetic_scorer_32", fade_images=[0, 3000, 3000, 3000],
+                                     stabilise_images=[3000, 3000, 3000, 6000], batch_sizes=[32, 32, 32, 16],
+                                     learning_rate=1.5e-3, checkpoint_every=25).as_dict()
 
 
 def _preset(config, training, weights, dataset, description):

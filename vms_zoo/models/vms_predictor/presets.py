@@ -13,6 +13,7 @@ import os
 from vms_zoo.models.vms_predictor.model import DECODER_LAYERS, VMSPredictor
 from vms_zoo.models.vms_predictor.vgg16_weights import HED_VGG16, hed_weights_path
 from vms_zoo.preset_io import LICENSE, WEIGHTS_FILE
+from vms_zoo.settings import PredictorTraining
 
 SMALLEST_SIZE = 2**DECODER_LAYERS  # one pixel before five stride-2 decoder layers (and VGG16's five pools)
 
@@ -23,8 +24,8 @@ NOT_TRAINED = "Not trained by us: no weights are published yet; the command unde
 
 # BMVC 2019 section 5.1 states the learning rate 1e-4, batch 32, 250 epochs x 20 steps and the augmentation
 # (shift 0.1, zoom, horizontal flip). Adam is our choice (the paper names no optimiser); no schedule, as stated.
-_PAPER_TRAINING = {"data": "vischema1", "learning_rate": 1e-4, "batch_size": 32, "epochs": 250, "steps_per_epoch": 20,
-                   "augment": True, "cosine_decay": False, "seed": 0}
+_PAPER_TRAINING = PredictorTraining(data="vischema1", learning_rate=1e-4, batch_size=32, epochs=250, steps_per_epoch=20,
+                                    augment=True, cosine_decay=False).as_dict()
 # Section 5.1: 224 px in and out, frozen pretrained VGG16, l2 0.02 on the decoder kernels, the loss of Eq. (2)
 # (reconstruction + KL, unweighted). The decoder widths are from its Fig. 3 (the figure is not in
 # our text copy); ImageNet weights are our reading of "pretrained".
@@ -32,9 +33,8 @@ PAPER_CONFIG = {"image_size": 224, "encoder": "vgg16", "encoder_weights": "image
                 "decoder_filters": [256, 128, 64, 32], "l2": 0.02, "kl_weight": 1.0}
 # CPU training on synthetic scenes: no augmentation (the stream already gives thousands of distinct scenes, and
 # shifted/zoomed images with black borders pull batch-norm statistics away from clean held-out scenes).
-_SYNTHETIC_TRAINING = {"data": "synthetic", "learning_rate": 1e-3, "batch_size": 32, "epochs": 30,
-                       "steps_per_epoch": None, "augment": False, "cosine_decay": True, "num_train": 8000,
-                       "num_test": 1000, "seed": 0}
+_SYNTHETIC_TRAINING = PredictorTraining(data="synthetic", learning_rate=1e-3, batch_size=32, epochs=30,
+                                        augment=False, cosine_decay=True, num_train=8000, num_test=1000).as_dict()
 SYNTHETIC_64 = {
     "image_size": 64, "encoder": "conv", "encoder_filters": [32, 64, 96, 128], "dense_units": 128, "latent_dim": 32,
     "decoder_filters": [128, 96, 64, 32], "reconstruction": "mse", "kl_weight": 0.1, "kl_warmup_steps": 1000,

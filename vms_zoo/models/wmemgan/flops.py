@@ -1,6 +1,7 @@
 """FLOPs of W-MEMGAN's training (the rules are in `vms_zoo.flops`)."""
 
 from vms_zoo.flops import forward_flops, gan_step_flops
+from vms_zoo.settings import WMEMGANTraining
 
 
 def step_flops(model, batch_size, training, stage=None, fading=None, cached=False):
@@ -17,7 +18,7 @@ def run_cost(model, training, num_images=None):
     num_images = num_images or training.get("num_images")
     if not num_images:
         raise ValueError("its training entry states no number of images (num_images): pass num_images.")
-    per_step = batch * (model.n_critic if training.get("real_batches", "fresh") == "fresh" else 1)
+    per_step = batch * (model.n_critic if WMEMGANTraining.real_batches_of(training) == "fresh" else 1)
     steps = training["epochs"] * (num_images // per_step)
     if training.get("max_steps"):
         steps = min(steps, training["max_steps"])

@@ -13,6 +13,7 @@ from vms_zoo.models.memorability_gan import smoke_images
 from vms_zoo.models.wmemgan.model import SUPPORTED_SIZES
 from vms_zoo.models.vms_predictor.presets import FEEDBACK_CONFIG, FEEDBACK_PRESET, NOT_TRAINED, SYNTHETIC_64
 from vms_zoo.preset_io import LICENSE, WEIGHTS_FILE, gan_recipe, nested
+from vms_zoo.settings import WMEMGANTraining
 
 PAPER = ("Kyle-Davidson, Bors & Evans, Modulating human memory for complex scenes with artificially generated "
          "images, Scientific Reports 12, 1583 (2022)")
@@ -22,19 +23,14 @@ _PAPER_PREDICTOR = nested("VMSPredictor", FEEDBACK_CONFIG)
 _PAPER_LAYERS = {"pixel_norm": True, "minibatch_stddev": True, "group_size": 4}
 # 500 epochs of 60,000 LSUN kitchens (the paper); WGAN-GP's batch 64, 5 critic updates on fresh real batches,
 # Adam 1e-4 (our choice: the paper names WGAN-GP and no settings).
-_PAPER_TRAINING = {"data": "lsun", "category": "kitchen", "num_images": 60_000, "predictor": FEEDBACK_PRESET,
-                   "scorer": None, "epochs": 500, "batch_size": 64, "n_critic": 5, "real_batches": "fresh",
-                   "learning_rate": 1e-4, "gp_weight": 10.0, "score_scale": True, "quantiles": [0.05, 0.95],
-                   "pairs": 1000, "threshold": None, "threshold_quantile": 0.5, "sample_every": 5, "max_steps": None, "max_minutes": None,
-                   "seed": 0}
+_PAPER_TRAINING = WMEMGANTraining(data="lsun", num_images=60_000, predictor=FEEDBACK_PRESET, epochs=500,
+                                  batch_size=64, n_critic=5, real_batches="fresh", learning_rate=1e-4).as_dict()
 # CPU: 32 px synthetic kitchens, fed back by the shipped 64 px predictor, graded by the shipped 32 px scorer.
 # "reuse": the shipped checkpoints were trained with one real batch per step, so the same command still
 # reproduces them (and the README's step counts and timings hold).
-_SYNTHETIC_TRAINING = {"data": "synthetic", "category": "kitchen", "num_scenes": 24000,
-                       "predictor": "vms_vae_synthetic_64", "scorer": "vms_vae_synthetic_scorer_32", "epochs": 35,
-                       "batch_size": 64, "n_critic": 4, "real_batches": "reuse", "learning_rate": 2e-4,
-                       "gp_weight": 10.0, "score_scale": True, "quantiles": [0.05, 0.95], "pairs": 1000,
-                       "threshold": None, "threshold_quantile": 0.5, "sample_every": 5, "max_minutes": 9.5, "max_steps": None, "seed": 0}
+_SYNTHETIC_TRAINING = WMEMGANTraining(data="synthetic", num_scenes=24000, predictor="vms_vae_synthetic_64",
+                                      scorer="vms_vae_synthetic_scorer_32", epochs=35, batch_size=64, n_critic=4,
+                                      real_batches="reuse", learning_rate=2e-4, max_minutes=9.5).as_dict()
 
 
 def _preset(condition, size, config, training, weights, dataset, description):
