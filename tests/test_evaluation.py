@@ -234,16 +234,16 @@ def scalar_presets(monkeypatch):
     class Scorer:
         task = "scorer"
 
-    resolve, model_class, load = presets.resolve, presets.model_class, presets.load
+    locate, model_class, load = presets.locate, presets.model_class, presets.load
 
-    def fake_resolve(name, *args, **kwargs):
+    def fake_locate(name, *args, **kwargs):
         if name in available:
             if not available[name]:
                 raise ValueError(f'{name} needs its wheel: pip install "vms-zoo[memorability]"')
             return ("ScalarScorer", {}, None, name)
-        return resolve(name, *args, **kwargs)
+        return locate(name, *args, **kwargs)
 
-    monkeypatch.setattr(presets, "resolve", fake_resolve)
+    monkeypatch.setattr(presets, "locate", fake_locate)
     monkeypatch.setattr(presets, "model_class", lambda n: Scorer if n == "ScalarScorer" else model_class(n))
     monkeypatch.setattr(presets, "load", lambda n, *a, **k: scalar_scorer(8, "true" if n == "resmem" else "false")
                         if n in available else load(n, *a, **k))

@@ -366,7 +366,7 @@ def preset_task(preset):
     """"predictor", "generator" or "scorer": what the preset name or folder holds, without loading it."""
     from vms_zoo import presets
 
-    return presets.model_class(presets.resolve(preset)[0]).task
+    return presets.model_class(presets.locate(preset)[0]).task
 
 
 def load_model(preset, task):
@@ -375,7 +375,7 @@ def load_model(preset, task):
     from vms_zoo import presets
 
     tasks = (task,) if isinstance(task, str) else tuple(task)
-    class_name = presets.resolve(preset)[0]
+    class_name = presets.locate(preset)[0]
     actual = presets.model_class(class_name).task
     if actual not in tasks:
         hint = "vms-zoo generate" if actual == "generator" else "vms-zoo predict"

@@ -143,9 +143,9 @@ def _rule(model, name):
 def build_for_counting(preset):
     """A preset's model built from its config without weights (no download: pretrained encoders random), a GAN
     with its preset's n_critic."""
-    from vms_zoo.preset_io import build, resolve, without_downloads
+    from vms_zoo.preset_io import build, locate, without_downloads
 
-    class_name, config, _, _ = resolve(preset)
+    class_name, config, _, _ = locate(preset)
     model = build(class_name, without_downloads(config))
     if "n_critic" in _training(preset):
         model.n_critic = int(_training(preset)["n_critic"])

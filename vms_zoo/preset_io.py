@@ -48,13 +48,36 @@ def nested(class_name, config):
     return {"class_name": class_name, "registered_name": f"vms_zoo>{class_name}", "module": None, "config": config}
 
 
-def gan_recipe(name, training, scorer="vms_vae_m8"):
-    """The command a GAN preset's card prints. Paper presets train on real images with predictors trained
-    beforehand (their cards' own commands): the feedback predictor, and an independent scorer of the pairs."""
+def train_command(name, training, scorer="vms_vae_m8"):
+    """The command a preset's card prints to train it. Presets on synthetic scenes need nothing else; the others
+    name their data folder, and the paper GANs the predictors trained beforehand (each with its own card's
+    command): the feedback predictor and an independent scorer of the pairs."""
     if training["data"] == "synthetic":
         return f"vms-zoo train {name} --output runs/{name}"
+    if "predictor" not in training:
+        return f"vms-zoo train {name} --data {training['data']}:DIR --output runs/{name}"
     return (f"vms-zoo train {name} --data {training['data']}:DIR --set training.predictor=./runs/"
             f"{training['predictor']} training.scorer=./runs/{scorer} --output runs/{name}")
+
+
+def make_preset(class_name, config, *, description, paper, dataset, training=None, weights=None, metrics=None,
+                resolution=None, recipe=None, license=LICENSE, **metadata):
+    """A preset entry, the one way families write them: the class and config, how it trains (a family's
+    settings dataclass `.as_dict()`, or None when its authors trained it), its weights (None, a shipped
+    {"file", "sha256"}, a URL, or a family's own loader) and its card fields. `recipe` defaults to
+    `train_command`, filled in by `with_recipes` once the preset has a name; extra keywords join the metadata."""
+    return {"class": class_name, "config": config, "training": training, "weights": weights,
+            "metadata": {"description": description, "paper": paper, "dataset": dataset,
+                         "resolution": resolution or config["image_size"], "metrics": metrics or {},
+                         "recipe": recipe, "license": license, **metadata}}
+
+
+def with_recipes(presets):
+    """`presets` ({name: make_preset(...)}) with each missing recipe made by `train_command`."""
+    for name, preset in presets.items():
+        if preset["metadata"]["recipe"] is None:
+            preset["metadata"]["recipe"] = train_command(name, preset["training"])
+    return presets
 
 
 def file_sha256(path):
@@ -300,7 +323,7 @@ def read_json_object(path):
     return value
 
 
-def resolve(name_or_dir):
+def locate(name_or_dir):
     """(class name, config, weights file or None, where) of a preset name or preset folder.
 
     A registered name always wins over a folder of the same name in the working directory: a folder is
@@ -324,7 +347,7 @@ def load(name_or_dir, weights=True, **overrides):
     architecture only; paper presets then fetch their ImageNet encoder as training would) or a path to a
     .weights.h5 file. `overrides` replace config entries (e.g. image_size for a tiny test model).
     """
-    class_name, config, weights_file, where = resolve(name_or_dir)
+    class_name, config, weights_file, where = locate(name_or_dir)
     if weights is True:
         if weights_file is None:
             weights_file = preset_weights(where)
@@ -383,7 +406,7 @@ class PresetMixin:
     @classmethod
     def from_preset(cls, preset, weights=True, **overrides):
         """The model of a preset name or preset folder; it must be of this class."""
-        class_name = resolve(preset)[0]
+        class_name = locate(preset)[0]
         if not issubclass(families.model_class(class_name), cls):
             raise ValueError(f"Preset {preset!r} is a {class_name}, not a {cls.__name__}.")
         return load(preset, weights=weights, **overrides)

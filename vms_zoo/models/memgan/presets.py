@@ -12,7 +12,7 @@ docs/fidelity.md lists every one with its source.
 from vms_zoo.models.memgan.model import PAPER_FILTERS, resolutions
 from vms_zoo.models.memorability_gan import smoke_images
 from vms_zoo.models.vms_predictor.presets import FEEDBACK_CONFIG, FEEDBACK_PRESET, NOT_TRAINED
-from vms_zoo.preset_io import LICENSE, WEIGHTS_FILE, gan_recipe, nested
+from vms_zoo.preset_io import WEIGHTS_FILE, make_preset, nested, with_recipes
 from vms_zoo.settings import MEMGANTraining
 
 PAPER = ("Kyle-Davidson, Bors & Evans, Modulating human memory for complex scenes with artificially generated "
@@ -79,12 +79,11 @@ _SYNTHETIC_TRAINING = MEMGANTraining(data="synthetic", num_scenes=4000, predicto
 
 
 def _preset(config, training, weights, dataset, description):
-    return {"class": "MEMGAN", "config": config, "training": training, "weights": weights,
-            "metadata": {"description": description, "paper": PAPER, "dataset": dataset,
-                         "resolution": config["image_size"], "metrics": {}, "license": LICENSE}}
+    return make_preset("MEMGAN", config, training=training, weights=weights, description=description, paper=PAPER,
+                       dataset=dataset)
 
 
-PRESETS = {
+PRESETS = with_recipes({
     "memgan_256": _preset(_PAPER, _PAPER_TRAINING, None, "lsun_kitchen",
                           "MEMGAN: progressive GAN with memorability feedback at every resolution, 256 px kitchens, "
                           "alpha = 10. " + NOT_TRAINED),
@@ -100,9 +99,7 @@ PRESETS = {
         {**_SYNTHETIC, "alpha": 0.0}, _SYNTHETIC_TRAINING,
         {"file": WEIGHTS_FILE, "sha256": "503d7c4457287bca8be3f52aaa017c26664db03e05fcdb9ac6095949bac894dc"},
         "synthetic", "CPU foil preset: the same MEMGAN without memorability feedback (alpha = 0)."),
-}
-for _name, _preset_dict in PRESETS.items():
-    _preset_dict["metadata"]["recipe"] = gan_recipe(_name, _preset_dict["training"])
+})
 
 
 def shrink_for_tests(config):

@@ -7,6 +7,7 @@
 import functools
 
 from vms_zoo.models.resmem.weights import INSTALL_HINT, WHEELS, cached_weights, converted_weights
+from vms_zoo.preset_io import make_preset
 
 RESMEM_PAPER = ("Needell & Bainbridge, Embracing New Techniques in Deep Learning for Estimating Image Memorability, "
                 "Computational Brain & Behavior (2022), doi:10.1007/s42113-022-00126-5; the resmem wheel cites its "
@@ -26,19 +27,13 @@ INPUT = ("Input: (N, 227, 227, 3) float32 in [0, 1], as the packages' transforme
 
 def _preset(package, config, description, paper, dataset):
     wheel = WHEELS[package]
-    return {
-        "class": "ResMem",
-        "config": config,
-        "training": None,
-        "weights": {"wheel": f"{package}=={wheel.version}", "sha256": wheel.sha256,
-                    "convert": functools.partial(converted_weights, package, config),
-                    "cached": functools.partial(cached_weights, package)},
-        "metadata": {"description": f"{description} {INPUT}", "paper": paper, "dataset": dataset,
-                     "resolution": 227, "metrics": {},
-                     "recipe": f"pretrained by the authors; weights from the {package}=={wheel.version} wheel: "
-                               f"{INSTALL_HINT}",
-                     "license": f"{wheel.copyright} (noncommercial use only)", "notice": NONCOMMERCIAL},
-    }
+    return make_preset(
+        "ResMem", config, paper=paper, dataset=dataset, resolution=227, description=f"{description} {INPUT}",
+        weights={"wheel": f"{package}=={wheel.version}", "sha256": wheel.sha256,
+                 "convert": functools.partial(converted_weights, package, config),
+                 "cached": functools.partial(cached_weights, package)},
+        recipe=f"pretrained by the authors; weights from the {package}=={wheel.version} wheel: {INSTALL_HINT}",
+        license=f"{wheel.copyright} (noncommercial use only)", notice=NONCOMMERCIAL)
 
 
 PRESETS = {

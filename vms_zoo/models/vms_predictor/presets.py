@@ -12,7 +12,7 @@ import os
 
 from vms_zoo.models.vms_predictor.model import DECODER_LAYERS, VMSPredictor
 from vms_zoo.models.vms_predictor.vgg16_weights import HED_VGG16, hed_weights_path
-from vms_zoo.preset_io import LICENSE, WEIGHTS_FILE
+from vms_zoo.preset_io import WEIGHTS_FILE, make_preset, with_recipes
 from vms_zoo.settings import PredictorTraining
 
 SMALLEST_SIZE = 2**DECODER_LAYERS  # one pixel before five stride-2 decoder layers (and VGG16's five pools)
@@ -42,24 +42,14 @@ SYNTHETIC_64 = {
 }
 
 
-def _recipe(name):
-    return f"vms-zoo train {name} --output runs/{name}"
-
-
 def _paper(number, dense_units, latent_dim, reconstruction):
     """A Table 1 configuration: frozen ImageNet VGG16 at 224 px, no published weights."""
     name = f"vms_vae_m{latent_dim}" + ("_l1" if reconstruction == "l1" else "")
-    return name, {
-        "class": "VMSPredictor",
-        "config": {**PAPER_CONFIG, "dense_units": dense_units, "latent_dim": latent_dim,
-                   "reconstruction": reconstruction},
-        "training": _PAPER_TRAINING,
-        "weights": None,
-        "metadata": {"description": (f"Paper config {number}: n={dense_units}, m={latent_dim}, "
-                                     f"{reconstruction.upper()}. {NOT_TRAINED}"),
-                     "paper": PAPER, "dataset": "vischema1", "resolution": 224, "metrics": {},
-                     "recipe": f"vms-zoo train {name} --data vischema1:PATH --output runs/{name}", "license": LICENSE},
-    }
+    return name, make_preset(
+        "VMSPredictor", {**PAPER_CONFIG, "dense_units": dense_units, "latent_dim": latent_dim,
+                         "reconstruction": reconstruction},
+        training=_PAPER_TRAINING, paper=PAPER, dataset="vischema1",
+        description=f"Paper config {number}: n={dense_units}, m={latent_dim}, {reconstruction.upper()}. {NOT_TRAINED}")
 
 
 PRESETS = dict([_paper(1, 64, 8, "mse"), _paper(2, 64, 8, "l1"), _paper(3, 128, 32, "mse")])
@@ -69,76 +59,56 @@ PRESETS = dict([_paper(1, 64, 8, "mse"), _paper(2, 64, 8, "l1"), _paper(3, 128, 
 # configurations; n=128, m=32 is our choice (the best rho2D of BMVC Table 1).
 FEEDBACK_PRESET = "vms_vae_m32_vischema_plus"
 FEEDBACK_CONFIG = dict(PRESETS["vms_vae_m32"]["config"])
-PRESETS[FEEDBACK_PRESET] = {
-    "class": "VMSPredictor",
-    "config": FEEDBACK_CONFIG,
-    "training": {**_PAPER_TRAINING, "data": "vischema_plus"},
-    "weights": None,
-    "metadata": {"description": "The GANs' feedback predictor: paper config 3 (n=128, m=32, MSE) trained on "
-                                "VISCHEMA PLUS. " + NOT_TRAINED,
-                 "paper": PAPER, "dataset": "vischema_plus", "resolution": 224, "metrics": {},
-                 "recipe": f"vms-zoo train {FEEDBACK_PRESET} --data vischema_plus:PATH --output runs/{FEEDBACK_PRESET}",
-                 "license": LICENSE},
-}
+PRESETS[FEEDBACK_PRESET] = make_preset(
+    "VMSPredictor", FEEDBACK_CONFIG, training={**_PAPER_TRAINING, "data": "vischema_plus"}, paper=PAPER,
+    dataset="vischema_plus",
+    description="The GANs' feedback predictor: paper config 3 (n=128, m=32, MSE) trained on VISCHEMA PLUS. " + NOT_TRAINED)
 
-PRESETS["vms_vae_synthetic_64"] = {
-    "class": "VMSPredictor",
-    "config": SYNTHETIC_64,
-    "training": _SYNTHETIC_TRAINING,
-    "weights": {"file": WEIGHTS_FILE, "sha256": "ac6201a1ed6c855612183eef2fa2bbf4156273b817017b200a352b437082ce8f"},
-    "metadata": {"description": "CPU preset: small trainable conv encoder, 64 px synthetic scenes.",
-                 "paper": PAPER, "dataset": "synthetic", "resolution": 64,
-                 # held-out synthetic test scenes (1000); the category-mean baseline scores rho2D 0.199 / 0.196
-                 "metrics": {"rho2d_true": 0.799, "rho2d_false": 0.699, "mse255_true": 516.7, "mse255_false": 472.5},
-                 "recipe": _recipe("vms_vae_synthetic_64"), "license": LICENSE},
-}
+PRESETS["vms_vae_synthetic_64"] = make_preset(
+    "VMSPredictor", SYNTHETIC_64, training=_SYNTHETIC_TRAINING,
+    weights={"file": WEIGHTS_FILE, "sha256": "ac6201a1ed6c855612183eef2fa2bbf4156273b817017b200a352b437082ce8f"},
+    description="CPU preset: small trainable conv encoder, 64 px synthetic scenes.", paper=PAPER, dataset="synthetic",
+    # held-out synthetic test scenes (1000); the category-mean baseline scores rho2D 0.199 / 0.196
+    metrics={"rho2d_true": 0.799, "rho2d_false": 0.699, "mse255_true": 516.7, "mse255_false": 472.5})
 
 # The generators' independent judge: another architecture, input size and data seed than their feedback.
-PRESETS["vms_vae_synthetic_scorer_32"] = {
-    "class": "VMSPredictor",
-    "config": {"image_size": 32, "encoder": "conv", "encoder_weights": None, "encoder_filters": [32, 64, 128],
-               "dense_units": 64, "latent_dim": 16, "decoder_filters": [128, 64, 32, 16], "reconstruction": "mse",
-               "kl_weight": 0.1, "kl_warmup_steps": 1000, "l2": 0.02, "seed": 1},
-    "training": {**_SYNTHETIC_TRAINING, "epochs": 20, "seed": 1},
-    "weights": {"file": WEIGHTS_FILE, "sha256": "a291d02cdfb1a60cc3f6cbd344efb4f8dc3f4cc0fd02d95c1e70a8d7a80db0ca"},
-    "metadata": {"description": "Independent VMS predictor that scores generated pairs (32 px, synthetic data seed 1).",
-                 "paper": PAPER, "dataset": "synthetic", "resolution": 32,
-                 "metrics": {"rho2d_true": 0.612, "rho2d_false": 0.476},
-                 "recipe": _recipe("vms_vae_synthetic_scorer_32"), "license": LICENSE},
-}
+PRESETS["vms_vae_synthetic_scorer_32"] = make_preset(
+    "VMSPredictor",
+    {"image_size": 32, "encoder": "conv", "encoder_weights": None, "encoder_filters": [32, 64, 128],
+     "dense_units": 64, "latent_dim": 16, "decoder_filters": [128, 64, 32, 16], "reconstruction": "mse",
+     "kl_weight": 0.1, "kl_warmup_steps": 1000, "l2": 0.02, "seed": 1},
+    training={**_SYNTHETIC_TRAINING, "epochs": 20, "seed": 1},
+    weights={"file": WEIGHTS_FILE, "sha256": "a291d02cdfb1a60cc3f6cbd344efb4f8dc3f4cc0fd02d95c1e70a8d7a80db0ca"},
+    description="Independent VMS predictor that scores generated pairs (32 px, synthetic data seed 1).",
+    paper=PAPER, dataset="synthetic", metrics={"rho2d_true": 0.612, "rho2d_false": 0.476})
 
 # MEMGAN's CPU feedback predictor: 32 px, the default conv encoder, a small KL weight (no posterior collapse at
 # this scale). Its weights travel inside the MEMGAN checkpoints; `vms-zoo train memgan_synthetic_32` trains it.
-PRESETS["vms_vae_synthetic_32"] = {
-    "class": "VMSPredictor",
-    "config": {"image_size": 32, "encoder": "conv", "encoder_weights": None, "kl_weight": 1e-3, "seed": 0},
-    "training": {**_SYNTHETIC_TRAINING, "epochs": 15, "cosine_decay": False, "num_train": 2000, "num_test": 200},
-    "weights": None,
-    "metadata": {"description": "CPU preset: MEMGAN's 32 px feedback predictor on synthetic scenes.",
-                 "paper": PAPER, "dataset": "synthetic", "resolution": 32, "metrics": {},
-                 "recipe": _recipe("vms_vae_synthetic_32"), "license": LICENSE},
-}
+PRESETS["vms_vae_synthetic_32"] = make_preset(
+    "VMSPredictor", {"image_size": 32, "encoder": "conv", "encoder_weights": None, "kl_weight": 1e-3, "seed": 0},
+    training={**_SYNTHETIC_TRAINING, "epochs": 15, "cosine_decay": False, "num_train": 2000, "num_test": 200},
+    description="CPU preset: MEMGAN's 32 px feedback predictor on synthetic scenes.", paper=PAPER,
+    dataset="synthetic")
 
 # The frozen pretrained VGG16 of the paper on CPU, trained on cached VGG16 features; every value is our
 # choice, measured on 2 cores: 64 px because VGG16 encodes 49 images/s there against 25 at 96 px (64 random images, one
 # process; the full 9000 scenes ran at 84/s), which keeps the first command near 5 minutes; the head by 10-epoch trials on 4000 cached training scenes (held-out rho2D true): n=128, m=32, KL 0.1
 # collapsed the posterior (0.21); KL 1e-3 gave 0.43, and n=512, m=64 with KL 1e-3 0.53. The full run (below) reaches
 # 0.600 / 0.568, short of the conv preset's 0.799 / 0.699: VGG16 at 64 px leaves a 2x2 feature map.
-PRESETS["vms_vae_vgg16_synthetic_64"] = {
-    "class": "VMSPredictor",
-    "config": {"image_size": 64, "encoder": "vgg16", "encoder_weights": "hed_vgg16", "dense_units": 512,
-               "latent_dim": 64, "decoder_filters": [128, 96, 64, 32], "reconstruction": "mse", "kl_weight": 1e-3,
-               "kl_warmup_steps": 1000, "l2": 0.02, "seed": 0},
+PRESETS["vms_vae_vgg16_synthetic_64"] = make_preset(
+    "VMSPredictor",
+    {"image_size": 64, "encoder": "vgg16", "encoder_weights": "hed_vgg16", "dense_units": 512, "latent_dim": 64,
+     "decoder_filters": [128, 96, 64, 32], "reconstruction": "mse", "kl_weight": 1e-3, "kl_warmup_steps": 1000,
+     "l2": 0.02, "seed": 0},
     # the conv preset's schedule (learning rate 1e-3, cosine decay, 8000/1000 scenes); 15 epochs: the whole
     # command took 5.4 min wall (2 min of it encoding), 9 s an epoch on cached features
-    "training": {**_SYNTHETIC_TRAINING, "epochs": 15},
-    "weights": None,  # not shipped: 63 MB (the frozen VGG16 travels in the file) for a model below target
-    "metadata": {"description": "CPU preset: the frozen pretrained VGG16 (hed_vgg16 weights), 64 px synthetic scenes.",
-                 "paper": PAPER, "dataset": "synthetic", "resolution": 64,
-                 # held-out synthetic test scenes (1000); the category-mean baseline scores rho2D 0.199 / 0.196
-                 "metrics": {"rho2d_true": 0.600, "rho2d_false": 0.568, "mse255_true": 1171.1, "mse255_false": 675.9},
-                 "recipe": _recipe("vms_vae_vgg16_synthetic_64"), "license": LICENSE},
-}
+    training={**_SYNTHETIC_TRAINING, "epochs": 15},
+    weights=None,  # not shipped: 63 MB (the frozen VGG16 travels in the file) for a model below target
+    description="CPU preset: the frozen pretrained VGG16 (hed_vgg16 weights), 64 px synthetic scenes.",
+    paper=PAPER, dataset="synthetic",
+    # held-out synthetic test scenes (1000); the category-mean baseline scores rho2D 0.199 / 0.196
+    metrics={"rho2d_true": 0.600, "rho2d_false": 0.568, "mse255_true": 1171.1, "mse255_false": 675.9})
+with_recipes(PRESETS)
 
 
 def smoke_rule(config, training, width, steps, batch):

@@ -12,7 +12,7 @@ authors' public code holds MEMGAN only); docs/fidelity.md lists every one with i
 from vms_zoo.models.memorability_gan import smoke_images
 from vms_zoo.models.wmemgan.model import SUPPORTED_SIZES
 from vms_zoo.models.vms_predictor.presets import FEEDBACK_CONFIG, FEEDBACK_PRESET, NOT_TRAINED, SYNTHETIC_64
-from vms_zoo.preset_io import LICENSE, WEIGHTS_FILE, gan_recipe, nested
+from vms_zoo.preset_io import WEIGHTS_FILE, make_preset, nested, with_recipes
 from vms_zoo.settings import WMEMGANTraining
 
 PAPER = ("Kyle-Davidson, Bors & Evans, Modulating human memory for complex scenes with artificially generated "
@@ -34,14 +34,11 @@ _SYNTHETIC_TRAINING = WMEMGANTraining(data="synthetic", num_scenes=24000, predic
 
 
 def _preset(condition, size, config, training, weights, dataset, description):
-    return {"class": "WMEMGAN",
-            "config": {"image_size": size, "condition": condition, "alpha": 10.0, "seed": 0, **config},
-            "training": training, "weights": weights,
-            "metadata": {"description": description, "paper": PAPER, "dataset": dataset,
-                         "resolution": size, "metrics": {}, "license": LICENSE}}
+    return make_preset("WMEMGAN", {"image_size": size, "condition": condition, "alpha": 10.0, "seed": 0, **config},
+                       training=training, weights=weights, description=description, paper=PAPER, dataset=dataset)
 
 
-PRESETS = {
+PRESETS = with_recipes({
     "wmemgan_score_128": _preset(
         "score", 128, {"predictor": _PAPER_PREDICTOR, "latent_dim": 128, "filters": 256, **_PAPER_LAYERS},
         _PAPER_TRAINING, None, "lsun_kitchen",
@@ -62,9 +59,7 @@ PRESETS = {
                     "filters": 128}, {**_SYNTHETIC_TRAINING, "score_scale": False},
         {"file": WEIGHTS_FILE, "sha256": "b1429f53e07b9632772d53ccc259e275129852f1c9d0d17805282df46fe92267"},
         "synthetic", "CPU preset: W-MEMGAN, 10x10 map condition, 32 px synthetic kitchens."),
-}
-for _name, _preset_dict in PRESETS.items():
-    _preset_dict["metadata"]["recipe"] = gan_recipe(_name, _preset_dict["training"])
+})
 
 
 def smoke_rule(config, training, width, steps, batch):
