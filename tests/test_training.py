@@ -16,7 +16,7 @@ from PIL import Image
 import vms_zoo
 from helpers import trainable_presets
 from vms_zoo import presets, training
-from vms_zoo.training import runner, runs, settings
+from vms_zoo.training import resolving, runner, runs
 from vms_zoo.models.vms_predictor import VMSPredictor
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -378,7 +378,7 @@ def test_every_training_setting_of_every_preset_has_a_checked_kind():
     for name in trainable_presets():
         preset = presets.get_preset(name)
         for key in preset["training"]:
-            assert key in settings.setting_kinds(preset["class"]), (name, key)
+            assert key in resolving.setting_kinds(preset["class"]), (name, key)
 
 
 def fake_trainer(fail_after_writing=None):

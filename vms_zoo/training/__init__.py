@@ -21,7 +21,7 @@ from vms_zoo.training.runner import dtype_policy, load_or_train, smoke_check, tr
 from vms_zoo.training.runs import (CSV_LOG, CURVES_FILE, LOCK_FILE, RECORD_FILE, RESUME_STATE, RUN_FILE, RUN_OUTPUTS,
                                    SESSION_KEYS, SMOKE_FILE, STATE, TRAINED_HERE, finished_message, finished_record,
                                    mark_run, read_run, run_folder, run_state, start_run, would_write)
-from vms_zoo.training.settings import (MAX_SEED, OPTIONAL_TRAINING, SMOKE_BATCH, SMOKE_IMAGES, SMOKE_SCORER,
+from vms_zoo.training.resolving import (MAX_SEED, OPTIONAL_TRAINING, SMOKE_BATCH, SMOKE_IMAGES, SMOKE_SCORER,
                                        SMOKE_STEPS, SMOKE_WIDTH, check_settings, check_trainable, resolve,
                                        setting_kinds, smallest_size, smoke_settings)
 

@@ -47,7 +47,7 @@ from vms_zoo.io import write_atomically, write_text
 from vms_zoo.presets import model_class
 from vms_zoo.settings import WMEMGANTraining
 from vms_zoo.training.runs import run_folder
-from vms_zoo.training.settings import resolve
+from vms_zoo.training.resolving import resolve
 from vms_zoo.training.gan import prepare, standardize_scores
 
 DEFAULT_ALPHAS = (0.0, 10.0, 25.0, 50.0)  # the paper's grid

@@ -15,7 +15,7 @@ from vms_zoo.io import write_text
 from vms_zoo.presets import get_preset, is_path, model_class, registry, weights_status
 from vms_zoo.training.runs import (RECORD_FILE, SMOKE_FILE, finished_message, finished_record, mark_run, run_folder,
                                    run_state)
-from vms_zoo.training.settings import SMOKE_SCORER, check_trainable, resolve
+from vms_zoo.training.resolving import SMOKE_SCORER, check_trainable, resolve
 
 
 @contextlib.contextmanager
