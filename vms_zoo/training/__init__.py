@@ -33,18 +33,20 @@ from vms_zoo.presets import get_preset, registry
 
 RUN_FILE, LOCK_FILE, SMOKE_FILE, RECORD_FILE = "run.json", ".vms_zoo.lock", "smoke.png", "record.json"
 STATE = "state"  # run.json's own entry: what the run did (sub-runs it trained, when it finished), not a setting
-# What a run leaves behind to resume from: removed when --overwrite starts a run afresh (nothing else is).
-RESUME_STATE = (".vms_zoo_backup", "memgan.checkpoint.weights.h5", "tuner")
+CSV_LOG, CURVES_FILE = "training_log.csv", "training_curves.png"  # every epoch's metrics, and their chart
+TENSORBOARD_DIR = "tensorboard"  # with train(tensorboard=True): Keras' TensorBoard event files
+# What a run leaves behind to resume from, and the logs a resumed run appends to: removed when --overwrite starts a
+# run afresh (nothing else is).
+RESUME_STATE = (".vms_zoo_backup", "memgan.checkpoint.weights.h5", "tuner", CSV_LOG, TENSORBOARD_DIR)
 TRAINED_HERE = ("predictor", "scorer")  # predictors a GAN run may train itself (each a run folder of its own)
 FEATURE_CACHE = tuple(f"features_{split}.{ext}" for split in ("train", "test") for ext in ("npy", "json"))
 SWEEP_FILES = ("alpha_sweep.csv", "alpha_sweep_generators.csv", "alpha_sweep.json", "alpha_sweep.png")
 # Every name a run writes in its folder: in a folder that holds no run, an existing one is refused.
-CSV_LOG, CURVES_FILE = "training_log.csv", "training_curves.png"  # every epoch's metrics, and their chart
 RUN_OUTPUTS = (RUN_FILE, RECORD_FILE, "config.json", "model.weights.h5", "metadata.json", "README.md",
-               "metrics.json", "predictions.png", "pairs.json", "samples", SMOKE_FILE, CSV_LOG, CURVES_FILE) + FEATURE_CACHE + SWEEP_FILES \
+               "metrics.json", "predictions.png", "pairs.json", "samples", SMOKE_FILE, CURVES_FILE) + FEATURE_CACHE + SWEEP_FILES \
               + RESUME_STATE + TRAINED_HERE
 # Settings that may change when a run is resumed: how it runs, not what it computes.
-SESSION_KEYS = ("verbose", "distribute")
+SESSION_KEYS = ("verbose", "distribute", "tensorboard")
 # Smoke runs: layers this wide, this many steps of this many images; the GANs' real images and pairs are as many
 # as the images of those steps (one batch shape for every scoring).
 SMOKE_WIDTH, SMOKE_STEPS, SMOKE_BATCH = 8, 2, 2
@@ -293,12 +295,15 @@ def start_run(output, settings, overwrite=False):
     if saved is not None and not overwrite:
         changed = sorted(_diff(saved, settings))
         if changed and continues_finished_run(output, saved, settings):
-            state = {**run_state(output), "finished": None, "continued_from_epoch": saved["training"]["epochs"]}
+            state = {**run_state(output), "finished": None, "continued_from": continued_from(saved, settings)}
+            if "epochs" in state["continued_from"]:
+                state["continued_from_epoch"] = saved["training"]["epochs"]
             write_text(output / RUN_FILE, json.dumps({**settings, STATE: state}, indent=2))
             return True
         if changed:
             raise ValueError(f"{output} holds a run with other settings ({'; '.join(changed)}); rerun with the same "
-                             "ones to resume, pass --overwrite to start afresh, or choose another --output.")
+                             "ones to resume, pass --overwrite to start afresh, or choose another --output."
+                             + LONGER_HINT.get(settings.get("class"), ""))
         return True
     if saved is None and not overwrite:  # a folder that holds no run: never write over its files
         ours = [name for name in would_write(output, settings) if os.path.lexists(output / name)]
@@ -324,14 +329,46 @@ def start_run(output, settings, overwrite=False):
 
 
 def continues_finished_run(output, saved, settings):
-    """Whether `settings` raise only training.epochs of the finished predictor run in `output`: such a run goes on
-    from its saved weights for the extra epochs (a decrease, or any other change, is refused)."""
-    old, new = (saved.get("training") or {}).get("epochs"), (settings.get("training") or {}).get("epochs")
-    if not (isinstance(old, int) and isinstance(new, int) and new > old):
-        return False
-    same_otherwise = not _diff({**saved, "training": {**saved["training"], "epochs": new}}, settings)
-    return (same_otherwise and settings.get("class") == "VMSPredictor" and bool(run_state(output).get("finished"))
-            and (Path(output) / "model.weights.h5").is_file())
+    """Whether `settings` only lengthen the finished run in `output` (`longer_training`), and the run left the
+    state to go on from (`CONTINUE_FROM`): such a run trains on for the extra length; a shorter run, or any other
+    change, is refused."""
+    state_file = CONTINUE_FROM.get(settings.get("class"))
+    same_otherwise = (state_file is not None and saved.get("class") == settings["class"]
+                      and not _diff({**saved, "training": None}, {**settings, "training": None}))
+    return (same_otherwise and bool(run_state(output).get("finished")) and os.path.exists(Path(output) / state_file)
+            and longer_training(settings["class"], saved.get("training") or {}, settings.get("training") or {},
+                                settings.get("config") or {}))
+
+
+# What a finished run of each class goes on from when its training is lengthened: the predictor from its weights
+# (a fresh optimizer), W-MEMGAN from its kept backup and MEMGAN from its checkpoint (weights, optimizers, noise and
+# growth state: exactly where it stopped).
+CONTINUE_FROM = {"VMSPredictor": "model.weights.h5", "WMEMGAN": ".vms_zoo_backup",
+                 "MEMGAN": "memgan.checkpoint.weights.h5"}
+
+
+LONGER_HINT = {name: f" (A finished run trains on when only {what} rises.)" for name, what in
+               [("VMSPredictor", "training.epochs"), ("WMEMGAN", "training.epochs"),
+                ("MEMGAN", "the last stage's training.stabilise_images")]}
+
+
+def longer_training(class_name, old, new, config):
+    """Whether training settings `new` differ from `old` only by a longer run: more epochs (predictor,
+    W-MEMGAN), or for MEMGAN more images in its last phase (the last stage's stabilise_images; every earlier
+    phase, already trained, must stay as it was)."""
+    if class_name == "MEMGAN":
+        from vms_zoo.training.memgan import extends_schedule
+
+        return extends_schedule(old, new, config)
+    epochs = old.get("epochs"), new.get("epochs")
+    return (all(isinstance(e, int) for e in epochs) and epochs[1] > epochs[0]
+            and not _diff({**old, "epochs": None}, {**new, "epochs": None}))
+
+
+def continued_from(saved, settings):
+    """The length settings a continued run raised: {name: the finished run's value}."""
+    old, new = saved.get("training") or {}, settings.get("training") or {}
+    return {key: old.get(key) for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)}
 
 
 def _read_run_or_empty(output):
@@ -460,14 +497,15 @@ def _diff(saved, new, prefix=""):
 
 
 def train(preset, data=None, output=None, overrides=None, dry_run=False, overwrite=False, distribute=False,
-          verbose=1, callbacks=(), smoke=False):
+          verbose=1, callbacks=(), smoke=False, tensorboard=False):
     """Train a preset (a registry name) and write the result as a preset folder in `output`.
 
     data: a data spec ("synthetic", "folder:DIR", "lsun:DIR", "vischema1:DIR", ...; default the preset's).
     overrides: {"epochs": 2, "config.image_size": 32, ...}. dry_run: return the resolved settings, train nothing.
     distribute: data-parallel over all local devices (`vms_zoo.distribute`). smoke: the preset's code path at
     the smallest size (`smoke_settings`), then generate or predict from the written folder (`smoke_check`).
-    Returns the run's record.
+    tensorboard: also write Keras' TensorBoard logs to output/tensorboard/ (needs the tensorboard package).
+    verbose, distribute and tensorboard say how the run runs: a resume may change them. Returns the run's record.
     """
     from vms_zoo.data.sources import check_data
     from vms_zoo.presets import model_class
@@ -479,13 +517,18 @@ def train(preset, data=None, output=None, overrides=None, dry_run=False, overwri
     if dry_run:
         return resolved
     check_data(resolved["training"]["data"], model_class(resolved["class"]).task)  # before anything is written
+    if tensorboard:
+        from vms_zoo.training.logs import check_tensorboard
+
+        check_tensorboard()
     output = Path(output or f"runs/{preset}")
     from vms_zoo.distribute import for_recipe, is_chief
 
     if not is_chief():  # under multi-worker training only the chief writes the user's folder
         output = Path(tempfile.mkdtemp(prefix="vms_zoo_worker_"))
     try:
-        with run_folder(output, {**resolved, "verbose": verbose, "distribute": distribute}, overwrite) as resume:
+        session = {"verbose": verbose, "distribute": distribute, "tensorboard": tensorboard}
+        with run_folder(output, {**resolved, **session}, overwrite) as resume:
             finished = finished_record(output) if resume else None
             if finished is not None:
                 if verbose:
@@ -494,7 +537,8 @@ def train(preset, data=None, output=None, overrides=None, dry_run=False, overwri
             # Everything that holds weights, the frozen predictors included, is built in the scope (JAX cannot
             # mix variables placed on one device with ones spread over the mesh).
             with for_recipe(distribute).scope(), dtype_policy(resolved["training"].get("dtype_policy", "float32")):
-                record = trainers()[resolved["class"]](resolved, output, verbose=verbose, callbacks=list(callbacks))
+                callbacks = list(callbacks) + tensorboard_callbacks(output, tensorboard)
+                record = trainers()[resolved["class"]](resolved, output, verbose=verbose, callbacks=callbacks)
             record = {"preset": preset, "class": resolved["class"], "output": str(output), **record}
             if smoke:
                 record["smoke"] = smoke_check(resolved, output, verbose)
@@ -504,6 +548,15 @@ def train(preset, data=None, output=None, overrides=None, dry_run=False, overwri
         if not is_chief():
             shutil.rmtree(output, ignore_errors=True)
     return record
+
+
+def tensorboard_callbacks(output, tensorboard):
+    """[Keras' TensorBoard callback writing to output/tensorboard/] when asked for, else []."""
+    if not tensorboard:
+        return []
+    from vms_zoo.training.logs import tensorboard_callback
+
+    return [tensorboard_callback(output)]
 
 
 def finished_record(output):

@@ -70,6 +70,19 @@ def real_scores(predictor, scorer, images):
             "scorer_std": float(s.std()), "predictor_scorer_corr": float(np.corrcoef(p, s)[0, 1])}, s
 
 
+def save_log_curves(output, marks=()):
+    """Draw output's CSV log into its curves PNG; returns the log ({column: values}), or None without one (a
+    run stopped before its first row)."""
+    from vms_zoo.training import CSV_LOG, CURVES_FILE
+    from vms_zoo.training.logs import save_run_curves
+    from vms_zoo.visualize import read_csv_log
+
+    if not (output / CSV_LOG).is_file():
+        return None
+    save_run_curves(output, CSV_LOG, CURVES_FILE, marks)
+    return read_csv_log(output / CSV_LOG)
+
+
 class StepLimit(keras.callbacks.Callback):
     """Counts generator steps; stops training after `max_minutes` or `max_steps` (None: no limit)."""
 

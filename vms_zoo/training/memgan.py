@@ -2,15 +2,21 @@
 
 Interrupt it at any time and run the same command again: the checkpoint in the output folder (weights, growth
 stage, fade, image count, moving-average generator and optimizers) continues the run where it stopped. The
-preset's batch sizes are global batches, split over the replicas when training is distributed.
+preset's batch sizes are global batches, split over the replicas when training is distributed. A finished run
+whose last stage's stabilise_images is raised continues from that checkpoint too, into the longer last phase.
+
+Its CSV log has a row every checkpoint_every steps and at each phase's end (`GrowthLog`), and its curves mark
+where each phase starts.
 """
 
 import keras
 
 from vms_zoo.models.memgan import MEMGAN, Checkpoint, GrowthSchedule, train
+from vms_zoo.models.memgan.model import resolutions
 from vms_zoo.models.memgan.presets import growth_settings
 from vms_zoo.models.memorability_gan import SampleGrid
-from vms_zoo.training.gan import finish, prepare
+from vms_zoo.training.gan import finish, prepare, save_log_curves
+from vms_zoo.training.logs import GrowthLog
 from vms_zoo.training.progress import Throughput
 
 CHECKPOINT = "memgan.checkpoint.weights.h5"
@@ -40,10 +46,36 @@ def train_memgan(resolved, output, verbose=1, callbacks=()):
     if verbose:
         print(f"MEMGAN {resolved['preset']}: alpha={gan.alpha:g}, {len(images)} training images, "
               f"{schedule.total_images} images in the schedule", flush=True)
+    from vms_zoo.training import CSV_LOG
+
     train(gan, images, schedule, seed=training["seed"], verbose=verbose, callbacks=[
         Checkpoint(str(checkpoint), every=training["checkpoint_every"]),
+        GrowthLog(str(output / CSV_LOG), every=training["checkpoint_every"]),
         SampleGrid(str(output / "samples"), low=training["low"], high=training["high"], seed=training["seed"]),
         *callbacks, *([Throughput(images_seen=lambda: gan.growth_state()[2], total_images=schedule.total_images)]
                       if verbose else [])])
     record.update(images_seen=gan.growth_state()[2], resolution=gan.resolution)
+    save_log_curves(output, phase_marks(schedule, gan.sizes))
     return finish(gan, resolved, output, record, predictor, scorer, training["low"], training["high"], verbose)
+
+
+def phase_marks(schedule, sizes):
+    """(images seen, label) where each growth phase starts: "8px fade", "8px", ..."""
+    return [(start, f"{sizes[stage]}px{' fade' if fading else ''}") for stage, fading, start, _, _ in schedule.phases]
+
+
+def extends_schedule(old, new, config):
+    """Whether MEMGAN training settings `new` differ from `old` only by a longer last phase: the last stage's
+    stabilise_images raised, every other setting (each earlier phase included) as it was, numbers for every
+    stage compared stage by stage."""
+    stages = len(resolutions(config["image_size"]))
+    old, new = per_stage(growth_settings(old), stages), per_stage(growth_settings(new), stages)
+    before, after = old.pop("stabilise_images"), new.pop("stabilise_images")
+    return before[:-1] == after[:-1] and after[-1] > before[-1] and old == new
+
+
+def per_stage(training, stages):
+    """`training` with its growth settings as lists, one entry per stage."""
+    growth = ("fade_images", "stabilise_images", "batch_sizes")
+    return {key: (list(value) if isinstance(value, (list, tuple)) else [value] * stages) if key in growth else value
+            for key, value in training.items()}
