@@ -24,6 +24,18 @@ PREDICTOR = {"epochs": 1, "steps_per_epoch": 1, "num_train": 16, "num_test": 8, 
              "config.decoder_filters": [16, 8, 8, 8]}
 
 
+HAS_TENSORBOARD = importlib.util.find_spec("tensorboard") is not None
+
+
+def tensorboard_steps(folder, tag):
+    """The steps at which the event files in `folder` hold `tag`."""
+    import tensorflow as tf
+
+    return sorted(int(event.step) for path in sorted(folder.glob("events.out.*"))
+                  for event in tf.compat.v1.train.summary_iterator(str(path))
+                  for value in event.summary.value if value.tag == tag)
+
+
 def weights(folder):
     return vms_zoo.load(str(folder)).get_weights()
 
@@ -51,9 +63,12 @@ def test_a_finished_wmemgan_run_given_more_epochs_trains_on_as_if_trained_straig
     assert_curves_drawn(tmp_path / "run" / training.CURVES_FILE)
     assert first["gan"]["generator_steps"] == 2
 
-    longer = training.train(preset, output=tmp_path / "run", overrides={**WMEMGAN, "epochs": 2}, verbose=0)
+    longer = training.train(preset, output=tmp_path / "run", overrides={**WMEMGAN, "epochs": 2}, verbose=0,
+                            tensorboard=HAS_TENSORBOARD)  # a session option: turning it on is no other setting
     continued = read_csv_log(tmp_path / "run" / training.CSV_LOG)
     assert continued["epoch"] == [0.0, 1.0]
+    if HAS_TENSORBOARD:  # the continued epoch, at its own number
+        assert tensorboard_steps(tmp_path / "run" / "tensorboard" / "train", "epoch_d_loss") == [1]
     assert {k: v[:1] for k, v in continued.items()} == log  # the first epoch's row kept as it was
     assert longer["gan"]["generator_steps"] == straight["gan"]["generator_steps"] == 4
     # From the saved weights, optimizers and noise state: the same numbers as the run trained straight to 2.
@@ -82,8 +97,10 @@ def test_a_finished_memgan_run_given_a_longer_last_phase_trains_on_from_its_chec
     long = {**short, "stabilise_images": [16, 24]}
     preset = "memgan_synthetic_32"
     straight = training.train(preset, output=tmp_path / "straight", overrides=long, verbose=0)
-    first = training.train(preset, output=tmp_path / "run", overrides=short, verbose=0)
+    first = training.train(preset, output=tmp_path / "run", overrides=short, verbose=0, tensorboard=HAS_TENSORBOARD)
     log = read_csv_log(tmp_path / "run" / training.CSV_LOG)
+    if HAS_TENSORBOARD:  # one fit per phase, each from epoch 0: the summaries are written at the images seen
+        assert tensorboard_steps(tmp_path / "run" / "tensorboard" / "train", "epoch_g_loss") == [16, 24, 32]
     # A row at each phase's end (checkpoint_every is more steps than a phase has): where, and the metrics.
     assert set(log) == {"epoch", "images_seen", "resolution", "fade"} | GAN_METRICS
     assert log["images_seen"] == [16.0, 24.0, 32.0] and log["resolution"] == [4.0, 8.0, 8.0]
@@ -146,7 +163,7 @@ def test_gan_curves_plot_against_images_seen_and_mark_each_phase(tmp_path):
 
 @pytest.mark.slow
 def test_tensorboard_on_request_writes_event_files_and_is_a_session_option(tmp_path):
-    if importlib.util.find_spec("tensorboard") is None:
+    if not HAS_TENSORBOARD:
         with pytest.raises(ValueError, match=r"^--tensorboard needs the tensorboard package: pip install tensorboard"):
             training.train("vms_vae_synthetic_scorer_32", output=tmp_path, overrides=PREDICTOR, verbose=0,
                            tensorboard=True)
@@ -155,6 +172,7 @@ def test_tensorboard_on_request_writes_event_files_and_is_a_session_option(tmp_p
     training.train("vms_vae_synthetic_scorer_32", output=tmp_path, overrides=PREDICTOR, verbose=0, tensorboard=True)
     events = sorted(p.relative_to(tmp_path).parts[:2] for p in (tmp_path / "tensorboard").rglob("events.out.*"))
     assert events == [("tensorboard", "train"), ("tensorboard", "validation")]
+    assert tensorboard_steps(tmp_path / "tensorboard" / "validation", "epoch_loss") == [0]
     assert json.loads((tmp_path / training.RUN_FILE).read_text())["tensorboard"] is True
     # How a run runs, not what it computes: resuming without it, or continuing it, is not refused.
     assert training.train("vms_vae_synthetic_scorer_32", output=tmp_path, overrides=PREDICTOR, verbose=0)
