@@ -237,7 +237,7 @@ def save_curves(history, path, width=360, height=220, x=None, marks=()):
                 for px, py in points:
                     draw.ellipse([px - 2, py - 2, px + 2, py + 2], fill=colour)
                 draw.text((right - 4, top + 4 + 12 * k), label, fill=colour, font=font(10), anchor="ra")
-    charts.append(chart)
+        charts.append(chart)
     columns = min(3, max(1, len(charts)))
     sheet = Image.new("RGB", (columns * width, max(1, -(-len(charts) // columns)) * height), "white")
     for i, chart in enumerate(charts):
