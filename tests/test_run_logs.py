@@ -82,6 +82,11 @@ def test_a_finished_wmemgan_run_given_more_epochs_trains_on_as_if_trained_straig
         training.train(preset, output=tmp_path / "run", overrides=WMEMGAN, verbose=0)
     with pytest.raises(ValueError, match=r"other settings"):  # longer, and another change: refused
         training.train(preset, output=tmp_path / "run", overrides={**WMEMGAN, "epochs": 3, "n_critic": 1}, verbose=0)
+    backup = tmp_path / "run" / ".vms_zoo_backup"  # a run from before backups were kept: nothing to go on from
+    backup.rename(tmp_path / "kept")
+    with pytest.raises(ValueError, match=r"the run kept no .vms_zoo_backup to train on from"):
+        training.train(preset, output=tmp_path / "run", overrides={**WMEMGAN, "epochs": 3}, verbose=0)
+    (tmp_path / "kept").rename(backup)
     # --overwrite starts afresh: the old run's log rows are gone with its backup.
     training.train(preset, output=tmp_path / "run", overrides=WMEMGAN, verbose=0, overwrite=True)
     assert read_csv_log(tmp_path / "run" / training.CSV_LOG)["epoch"] == [0.0]

@@ -303,7 +303,7 @@ def start_run(output, settings, overwrite=False):
         if changed:
             raise ValueError(f"{output} holds a run with other settings ({'; '.join(changed)}); rerun with the same "
                              "ones to resume, pass --overwrite to start afresh, or choose another --output."
-                             + LONGER_HINT.get(settings.get("class"), ""))
+                             + longer_hint(output, saved, settings))
         return True
     if saved is None and not overwrite:  # a folder that holds no run: never write over its files
         ours = [name for name in would_write(output, settings) if os.path.lexists(output / name)]
@@ -350,6 +350,22 @@ CONTINUE_FROM = {"VMSPredictor": "model.weights.h5", "WMEMGAN": ".vms_zoo_backup
 LONGER_HINT = {name: f" (A finished run trains on when only {what} rises.)" for name, what in
                [("VMSPredictor", "training.epochs"), ("WMEMGAN", "training.epochs"),
                 ("MEMGAN", "the last stage's training.stabilise_images")]}
+
+
+def longer_hint(output, saved, settings):
+    """The end of a refusal: which change a finished run trains on from, or why this one cannot."""
+    name = settings.get("class")
+    if name not in LONGER_HINT:
+        return ""
+    try:
+        longer = (saved.get("class") == name and bool(run_state(output).get("finished"))
+                  and longer_training(name, saved.get("training") or {}, settings.get("training") or {},
+                                      settings.get("config") or {}))
+    except (TypeError, ValueError, KeyError):
+        longer = False
+    if longer and not os.path.exists(Path(output) / CONTINUE_FROM[name]):
+        return f" (Only the length rose, but the run kept no {CONTINUE_FROM[name]} to train on from.)"
+    return LONGER_HINT[name]
 
 
 def longer_training(class_name, old, new, config):
