@@ -373,7 +373,7 @@ def longer_training(class_name, old, new, config):
     W-MEMGAN), or for MEMGAN more images in its last phase (the last stage's stabilise_images; every earlier
     phase, already trained, must stay as it was)."""
     if class_name == "MEMGAN":
-        from vms_zoo.training.memgan import extends_schedule
+        from vms_zoo.models.memgan.presets import extends_schedule
 
         return extends_schedule(old, new, config)
     epochs = old.get("epochs"), new.get("epochs")
@@ -572,7 +572,7 @@ def tensorboard_callbacks(output, tensorboard):
         return []
     from vms_zoo.training.logs import tensorboard_callback
 
-    return [tensorboard_callback(output)]
+    return [tensorboard_callback(Path(output) / TENSORBOARD_DIR)]
 
 
 def finished_record(output):

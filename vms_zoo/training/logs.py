@@ -11,8 +11,6 @@ import os
 
 import keras
 
-from vms_zoo.training import TENSORBOARD_DIR
-
 GROWTH_COLUMNS = ("images_seen", "resolution", "fade")  # MEMGAN's rows: where in the schedule, not metrics
 
 
@@ -39,10 +37,10 @@ class TensorBoardLog(keras.callbacks.TensorBoard):
         super().on_epoch_end(epoch, logs)
 
 
-def tensorboard_callback(output):
-    """The TensorBoard callback of a run in `output` (checked first: `check_tensorboard`)."""
+def tensorboard_callback(log_dir):
+    """The TensorBoard callback of a run, writing to `log_dir` (checked first: `check_tensorboard`)."""
     check_tensorboard()
-    return TensorBoardLog(os.path.join(str(output), TENSORBOARD_DIR))
+    return TensorBoardLog(log_dir)
 
 
 class CSVLog(keras.callbacks.CSVLogger):

@@ -12,7 +12,6 @@ where each phase starts.
 import keras
 
 from vms_zoo.models.memgan import MEMGAN, Checkpoint, GrowthSchedule, train
-from vms_zoo.models.memgan.model import resolutions
 from vms_zoo.models.memgan.presets import growth_settings
 from vms_zoo.models.memorability_gan import SampleGrid
 from vms_zoo.training.gan import finish, prepare, save_log_curves
@@ -63,19 +62,3 @@ def phase_marks(schedule, sizes):
     """(images seen, label) where each growth phase starts: "8px fade", "8px", ..."""
     return [(start, f"{sizes[stage]}px{' fade' if fading else ''}") for stage, fading, start, _, _ in schedule.phases]
 
-
-def extends_schedule(old, new, config):
-    """Whether MEMGAN training settings `new` differ from `old` only by a longer last phase: the last stage's
-    stabilise_images raised, every other setting (each earlier phase included) as it was, numbers for every
-    stage compared stage by stage."""
-    stages = len(resolutions(config["image_size"]))
-    old, new = per_stage(growth_settings(old), stages), per_stage(growth_settings(new), stages)
-    before, after = old.pop("stabilise_images"), new.pop("stabilise_images")
-    return before[:-1] == after[:-1] and after[-1] > before[-1] and old == new
-
-
-def per_stage(training, stages):
-    """`training` with its growth settings as lists, one entry per stage."""
-    growth = ("fade_images", "stabilise_images", "batch_sizes")
-    return {key: (list(value) if isinstance(value, (list, tuple)) else [value] * stages) if key in growth else value
-            for key, value in training.items()}
