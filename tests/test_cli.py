@@ -197,6 +197,9 @@ def test_train_runs_in_process_with_overrides_and_a_dry_run(tmp_path, monkeypatc
     assert cli.main([str(a) for a in args]) == 0
     assert seen["preset"] == "memgan_synthetic_32" and seen["data"] == "folder:./x" and seen["overwrite"] is True
     assert seen["overrides"] == {"epochs": 2, "config.alpha": 0, "training.predictor": "./runs/p"}
+    assert seen["tensorboard"] is False
+    assert cli.main(["train", "memgan_synthetic_32", "--output", str(tmp_path), "--tensorboard"]) == 0
+    assert seen["tensorboard"] is True
     monkeypatch.undo()
     assert cli.main(["train", "memgan_256", "--dry-run", "--set", "config.alpha=0"]) == 0
     resolved = json.loads(capsys.readouterr().out)

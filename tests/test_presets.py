@@ -195,6 +195,23 @@ def test_shipped_predictor_checkpoint_reproduces_its_card():
     assert rho[1] == pytest.approx(card["rho2d_false"], abs=0.06)
 
 
+def test_every_shipped_card_is_what_the_card_writer_makes_of_its_metadata():
+    """The cards in checkpoints/ are written from their metadata.json, never by hand, so they cannot drift from
+    the card writer's layout or from the weights' recorded sha256."""
+    folders = sorted(p for p in presets.checkpoints_dir().iterdir() if (p / presets.METADATA_FILE).is_file())
+    assert len(folders) >= 6
+    for folder in folders:
+        metadata = json.loads((folder / presets.METADATA_FILE).read_text())
+        assert metadata["weights_sha256"] == presets.file_sha256(folder / presets.WEIGHTS_FILE), folder.name
+        card = (folder / presets.CARD_FILE).read_text()
+        assert card == presets.model_card(folder.name, metadata), (
+            f"checkpoints/{folder.name}/README.md differs from presets.model_card of its metadata.json: regenerate it")
+        for section in ("## Model", "## Intended use", "## Training data", "## Metrics", "## Limitations",
+                        "## Citation", "## Licence"):
+            assert section in card, (folder.name, section)
+        assert metadata["recipe"] in card and "| metric |" in card
+
+
 SHIPPED_GENERATORS = ["wmemgan_synthetic_score_32", "wmemgan_synthetic_map_32", "memgan_synthetic_32",
                       "memgan_foil_synthetic_32"]
 

@@ -5,6 +5,7 @@ interrupted run resumes where it stopped."""
 import json
 import os
 import runpy
+import shutil
 import sys
 from pathlib import Path
 
@@ -88,8 +89,12 @@ def test_predictor_run_writes_a_preset_folder_and_refuses_other_settings(whole_r
     with pytest.raises(ValueError, match=r"other settings \(training.epochs: 3 -> 2\)"):
         training.train("vms_vae_synthetic_scorer_32", output=tmp_path, overrides={**RESUMED, "epochs": 2}, verbose=0)
     assert training.start_run(tmp_path, json.loads((tmp_path / "run.json").read_text())) is True  # same: resumes
-    assert training.start_run(tmp_path, {"other": 1}, overwrite=True) is False  # --overwrite starts afresh
-    assert json.loads((tmp_path / "run.json").read_text()) == {"other": 1}
+    copy = tmp_path.parent / f"{tmp_path.name}_overwritten"  # the folder itself stays whole for the other tests
+    shutil.copytree(tmp_path, copy)
+    assert training.start_run(copy, {"other": 1}, overwrite=True) is False  # --overwrite starts afresh
+    assert json.loads((copy / "run.json").read_text()) == {"other": 1}
+    assert not (copy / training.CSV_LOG).exists()  # a new run's log does not go on from the old run's rows
+    shutil.rmtree(copy)
 
 
 class Interrupt(keras.callbacks.Callback):

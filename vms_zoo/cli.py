@@ -119,6 +119,9 @@ def build_parser():
                         "written folder (OUTPUT/smoke.png): checks data and setup in seconds")
     p.add_argument("--overwrite", action="store_true", help="start afresh in an output folder holding another run")
     p.add_argument("--distribute", action="store_true", help="data-parallel over all local devices")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="also write Keras' TensorBoard logs to OUTPUT/tensorboard/ (default: off; needs pip install "
+                        "tensorboard); the CSV log and its curves PNG are always written")
     p.set_defaults(run=cmd_train)
 
     p = commands.add_parser("evaluate", help="low/high pair evaluation of a generator by an independent scorer")
@@ -515,7 +518,7 @@ def cmd_train(args):
         except json.JSONDecodeError:
             overrides[key] = text  # a bare string: a path or a preset name
     result = train(args.preset, data=args.data, output=args.output, overrides=overrides, dry_run=args.dry_run,
-                   overwrite=args.overwrite, distribute=args.distribute, smoke=args.smoke)
+                   overwrite=args.overwrite, distribute=args.distribute, smoke=args.smoke, tensorboard=args.tensorboard)
     if args.dry_run:
         print(json.dumps(result, indent=2))
         return

@@ -436,19 +436,38 @@ def _metric_text(key, value):
 
 
 def _metrics_table(metrics):
-    """Metrics as a readable Markdown table: one column per report (held out, baseline, ...) where the reports
-    share their keys, else one row per metric."""
+    """Metrics as readable Markdown tables: one column per report (held out, baseline, ...) where the reports
+    share their keys, one table per report where they do not (pair scores and their targets), else one row per
+    metric."""
     groups = {k: v for k, v in metrics.items() if isinstance(v, dict) and not any(isinstance(x, dict) for x in v.values())}
     if groups and len(groups) == len(metrics):
+        if len({tuple(sorted(g)) for g in groups.values()}) > 1:
+            lines = []
+            for name, group in groups.items():
+                lines += [f"**{name.replace('_', ' ')}**", "", "| metric | value |", "|---|---|"]
+                lines += [f"| {k} | {_metric_text(k, v)} |" for k, v in group.items()] + [""]
+            return lines[:-1]
         names = list(groups)
         keys = list(dict.fromkeys(k for g in groups.values() for k in g))
         lines = ["| metric | " + " | ".join(n.replace("_", " ") for n in names) + " |",
                  "|---|" + "---|" * len(names)]
-        lines += [f"| {k} | " + " | ".join(_metric_text(k, groups[n][k]) if k in groups[n] else "" for n in names)
-                  + " |" for k in keys]
+        lines += [f"| {k} | " + " | ".join(_metric_text(k, groups[n][k]) for n in names) + " |" for k in keys]
         return lines
     return ["| metric | value |", "|---|---|"] + [f"| {k.replace('.', ' / ')} | {_metric_text(k.split('.')[-1], v)} |"
                                                   for k, v in _flat(metrics)]
+
+
+def _training_facts(metadata):
+    """What the metadata records of how long the run trained: seconds, images seen, generator steps."""
+    facts, seconds = [], metadata.get("training_seconds")
+    if isinstance(seconds, dict):
+        facts.append("Time: " + ", ".join(f"{k} {v:g} s" for k, v in seconds.items() if isinstance(v, (int, float))))
+    elif isinstance(seconds, (int, float)):
+        facts.append(f"Time: {seconds:g} s")
+    for key, what in (("images_seen", "Images seen"), ("generator_steps", "Generator steps")):
+        if isinstance(metadata.get(key), int):
+            facts.append(f"{what}: {metadata[key]:,}")
+    return facts
 
 
 _INTENDED_USE = {
@@ -480,7 +499,11 @@ def model_card(name, metadata):
     lines += ["", "## Intended use", "", _INTENDED_USE.get(task, "Research on image memorability.")]
     lines += ["", "## Training data", "", f"Dataset: {dataset or 'not recorded'}."]
     if metadata.get("recipe"):
-        lines += ["", "Trained with:", "", "```", metadata["recipe"], "```"]
+        when = f" ({metadata['date']})" if metadata.get("date") else ""
+        lines += ["", f"Trained with{when}:", "", "```", metadata["recipe"], "```"]
+    facts = _training_facts(metadata)
+    if facts:
+        lines += [""] + [f"- {fact}" for fact in facts]
     metrics = metadata.get("metrics") or {}
     lines += ["", "## Metrics", ""] + (_metrics_table(metrics) if metrics else ["None recorded."])
     limits = []

@@ -197,10 +197,12 @@ def read_csv_log(path):
     return columns
 
 
-def save_curves(history, path, width=360, height=220):
+def save_curves(history, path, width=360, height=220, x=None, marks=()):
     """A PNG of training curves: one chart per metric, the training values in blue and the held-out (val_)
-    values in orange, against the epoch. `history` is {name: [value per epoch]} (Keras History or CSV log)."""
-    names = [k for k in history if k != "epoch" and not k.startswith("val_")]
+    values in orange, against the epoch. `history` is {name: [value per epoch]} (Keras History or CSV log).
+    `x` names a column to plot against instead of the epoch (e.g. "images_seen"); `marks` are (x value, label)
+    pairs drawn as grey vertical lines (e.g. where each growth phase starts)."""
+    names = [k for k in history if k not in ("epoch", x) and not k.startswith("val_")]
     names += [k[4:] for k in history if k.startswith("val_") and k[4:] not in names]
     charts = []
     for name in names:
@@ -216,18 +218,26 @@ def save_curves(history, path, width=360, height=220):
             lo, hi = float(values.min()), float(values.max())
             span = (hi - lo) or max(abs(hi), 1.0) * 1e-3
             n = max(len(s) for s, _, _ in series if s)
-            to_xy = lambda i, v: (left + (right - left) * (i / max(n - 1, 1)), bottom - (bottom - top) * (v - lo) / span)  # noqa: E731
+            xs = np.asarray(history[x], np.float64) if x else np.arange(n, dtype=np.float64)
+            x_lo, x_hi = (min([xs.min(), *(m for m, _ in marks)]), xs.max()) if x else (0.0, n - 1.0)
+            x_span = (x_hi - x_lo) or 1.0
+            to_xy = lambda i, v: (left + (right - left) * (xs[i] - x_lo) / x_span, bottom - (bottom - top) * (v - lo) / span)  # noqa: E731
             for value in (lo, hi):
                 draw.text((left - 4, to_xy(0, value)[1]), f"{value:.3g}", fill="black", font=font(10), anchor="rm")
-            draw.text(((left + right) / 2, bottom + 14), f"epoch 1 .. {n}", fill="black", font=font(10), anchor="mm")
+            axis = f"{x.replace('_', ' ')} {x_lo:.0f} .. {x_hi:.0f}" if x else f"epoch 1 .. {n}"
+            draw.text(((left + right) / 2, bottom + 14), axis, fill="black", font=font(10), anchor="mm")
+            for position, label in marks:
+                mark_x = left + (right - left) * (position - x_lo) / x_span
+                draw.line([(mark_x, top), (mark_x, bottom)], fill=(200, 200, 200), width=1)
+                draw.text((mark_x + 2, bottom - 2), label, fill=(120, 120, 120), font=font(9), anchor="ld")
             for k, (s, colour, label) in enumerate(series):
                 if not s:
                     continue
                 points = [to_xy(i, v) for i, v in enumerate(s) if np.isfinite(v)]
                 if len(points) > 1:
                     draw.line(points, fill=colour, width=2)
-                for x, y in points:
-                    draw.ellipse([x - 2, y - 2, x + 2, y + 2], fill=colour)
+                for px, py in points:
+                    draw.ellipse([px - 2, py - 2, px + 2, py + 2], fill=colour)
                 draw.text((right - 4, top + 4 + 12 * k), label, fill=colour, font=font(10), anchor="ra")
         charts.append(chart)
     columns = min(3, max(1, len(charts)))

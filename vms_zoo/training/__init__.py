@@ -19,8 +19,8 @@ that the data, the training, the folder and the loading all work before a long r
 from vms_zoo.training.callbacks import Checkpoint, GrowthCallback, SampleGrid, StepLimit, Throughput
 from vms_zoo.training.runner import dtype_policy, load_or_train, smoke_check, train, trainers
 from vms_zoo.training.runs import (CSV_LOG, CURVES_FILE, LOCK_FILE, RECORD_FILE, RESUME_STATE, RUN_FILE, RUN_OUTPUTS,
-                                   SESSION_KEYS, SMOKE_FILE, STATE, TRAINED_HERE, finished_message, finished_record,
-                                   mark_run, read_run, run_folder, run_state, start_run, would_write)
+                                   SESSION_KEYS, SMOKE_FILE, STATE, TENSORBOARD_DIR, TRAINED_HERE, finished_message,
+                                   finished_record, mark_run, read_run, run_folder, run_state, start_run, would_write)
 from vms_zoo.training.resolving import (MAX_SEED, OPTIONAL_TRAINING, SMOKE_BATCH, SMOKE_IMAGES, SMOKE_SCORER,
                                        SMOKE_STEPS, SMOKE_WIDTH, check_settings, check_trainable, resolve,
                                        setting_kinds, smallest_size, smoke_settings)
@@ -28,7 +28,8 @@ from vms_zoo.training.resolving import (MAX_SEED, OPTIONAL_TRAINING, SMOKE_BATCH
 __all__ = [
     "CSV_LOG", "CURVES_FILE", "LOCK_FILE", "MAX_SEED", "OPTIONAL_TRAINING", "RECORD_FILE",
     "RESUME_STATE", "RUN_FILE", "RUN_OUTPUTS", "SESSION_KEYS", "SMOKE_BATCH", "SMOKE_FILE", "SMOKE_IMAGES",
-    "SMOKE_SCORER", "SMOKE_STEPS", "SMOKE_WIDTH", "STATE", "TRAINED_HERE", "Checkpoint", "GrowthCallback",
+    "SMOKE_SCORER", "SMOKE_STEPS", "SMOKE_WIDTH", "STATE", "TENSORBOARD_DIR", "TRAINED_HERE", "Checkpoint",
+    "GrowthCallback",
     "SampleGrid", "StepLimit", "Throughput", "check_settings", "check_trainable", "dtype_policy",
     "finished_message", "finished_record", "load_or_train", "mark_run", "read_run", "resolve", "run_folder",
     "run_state", "setting_kinds", "smallest_size", "smoke_check", "smoke_settings", "start_run", "train", "trainers", "would_write",

@@ -11,6 +11,8 @@ from vms_zoo.evaluation import evaluate_pairs, score_images, score_scale, split_
 from vms_zoo.io import write_text
 from vms_zoo.presets import save_preset
 from vms_zoo.training.runner import load_or_train
+from vms_zoo.training.runs import CSV_LOG, CURVES_FILE
+from vms_zoo.visualize import read_csv_log, save_curves
 
 REAL_SAMPLE = 2000  # real images scored (score scale, pair split, summary): the first ones
 
@@ -67,6 +69,21 @@ def real_scores(predictor, scorer, images):
     p, s = score_images(predictor, sample), score_images(scorer, sample)
     return {"predictor_mean": float(p.mean()), "predictor_std": float(p.std()), "scorer_mean": float(s.mean()),
             "scorer_std": float(s.std()), "predictor_scorer_corr": float(np.corrcoef(p, s)[0, 1])}, s
+
+
+def save_log_curves(output, marks=()):
+    """Draw output's CSV log into its curves PNG: per epoch, or for MEMGAN's growth log against the images seen,
+    with `marks` ((images seen, label) of each phase start). Returns the log ({column: values}), or None without
+    one (a run stopped before its first row)."""
+    if not (output / CSV_LOG).is_file():
+        return None
+    history = read_csv_log(output / CSV_LOG)
+    if "images_seen" in history:
+        shown = {key: values for key, values in history.items() if key not in ("resolution", "fade")}
+        save_curves(shown, output / CURVES_FILE, x="images_seen", marks=marks)
+    else:
+        save_curves(history, output / CURVES_FILE)
+    return history
 
 
 def finish(gan, resolved, output, record, predictor, scorer, low=None, high=None, verbose=1):

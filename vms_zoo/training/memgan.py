@@ -2,7 +2,11 @@
 
 Interrupt it at any time and run the same command again: the checkpoint in the output folder (weights, growth
 stage, fade, image count, moving-average generator and optimizers) continues the run where it stopped. The
-preset's batch sizes are global batches, split over the replicas when training is distributed.
+preset's batch sizes are global batches, split over the replicas when training is distributed. A finished run
+whose last stage's stabilise_images is raised continues from that checkpoint too, into the longer last phase.
+
+Its CSV log has a row every checkpoint_every steps and at each phase's end (`GrowthLog`), and its curves mark
+where each phase starts.
 """
 
 import math
@@ -15,7 +19,9 @@ from vms_zoo.models.memgan import MEMGAN, GrowthSchedule
 from vms_zoo.models.memgan.presets import growth_settings
 from vms_zoo.settings import MEMGANTraining
 from vms_zoo.training.callbacks import Checkpoint, GrowthCallback, SampleGrid, Throughput
-from vms_zoo.training.gan import finish, prepare
+from vms_zoo.training.gan import finish, prepare, save_log_curves
+from vms_zoo.training.callbacks import GrowthLog
+from vms_zoo.training.runs import CSV_LOG
 from vms_zoo.vms import check_images
 
 CHECKPOINT = "memgan.checkpoint.weights.h5"
@@ -47,10 +53,12 @@ def train_memgan(resolved, output, verbose=1, callbacks=()):
               f"{schedule.total_images} images in the schedule", flush=True)
     grow(gan, images, schedule, seed=training["seed"], verbose=verbose, callbacks=[
         Checkpoint(str(checkpoint), every=training["checkpoint_every"]),
+        GrowthLog(str(output / CSV_LOG), every=training["checkpoint_every"]),
         SampleGrid(str(output / "samples"), low=training["low"], high=training["high"], seed=training["seed"]),
         *callbacks, *([Throughput(images_seen=lambda: gan.growth_state()[2], total_images=schedule.total_images)]
                       if verbose else [])])
     record.update(images_seen=gan.growth_state()[2], resolution=gan.resolution)
+    save_log_curves(output, phase_marks(schedule, gan.sizes))
     return finish(gan, resolved, output, record, predictor, scorer, training["low"], training["high"], verbose)
 
 
@@ -109,3 +117,9 @@ class ImageStream(keras.utils.PyDataset):
         else:  # the image contract, batch by batch (the array may be a memory-mapped file too big to scan)
             check_images(x, what=f"Images {ks[0]}..{ks[-1]} of the stream")
         return box_downsample(x, self.resolution)
+
+
+def phase_marks(schedule, sizes):
+    """(images seen, label) where each growth phase starts: "8px fade", "8px", ..."""
+    return [(start, f"{sizes[stage]}px{' fade' if fading else ''}") for stage, fading, start, _, _ in schedule.phases]
+

@@ -13,8 +13,9 @@ from vms_zoo import presets
 from vms_zoo import registry as families
 from vms_zoo.io import write_text
 from vms_zoo.presets import get_preset, is_path, model_class, registry, weights_status
-from vms_zoo.training.runs import (RECORD_FILE, SMOKE_FILE, finished_message, finished_record, mark_run, run_folder,
+from vms_zoo.training.runs import (RECORD_FILE, SMOKE_FILE, TENSORBOARD_DIR, finished_message, finished_record, mark_run, run_folder,
                                    run_state)
+from vms_zoo.training.callbacks import check_tensorboard, tensorboard_callback
 from vms_zoo.training.resolving import SMOKE_SCORER, check_trainable, resolve
 
 
@@ -37,14 +38,15 @@ def trainers():
 
 
 def train(preset, data=None, output=None, overrides=None, dry_run=False, overwrite=False, distribute=False,
-          verbose=1, callbacks=(), smoke=False):
+          verbose=1, callbacks=(), smoke=False, tensorboard=False):
     """Train a preset (a registry name) and write the result as a preset folder in `output`.
 
     data: a data spec ("synthetic", "folder:DIR", "lsun:DIR", "vischema1:DIR", ...; default the preset's).
     overrides: {"epochs": 2, "config.image_size": 32, ...}. dry_run: return the resolved settings, train nothing.
     distribute: data-parallel over all local devices (`vms_zoo.distribute`). smoke: the preset's code path at
     the smallest size (`smoke_settings`), then generate or predict from the written folder (`smoke_check`).
-    Returns the run's record.
+    tensorboard: also write Keras' TensorBoard logs to output/tensorboard/ (needs the tensorboard package).
+    verbose, distribute and tensorboard say how the run runs: a resume may change them. Returns the run's record.
     """
     from vms_zoo.data.sources import check_data
 
@@ -55,13 +57,16 @@ def train(preset, data=None, output=None, overrides=None, dry_run=False, overwri
     if dry_run:
         return resolved
     check_data(resolved["training"]["data"], model_class(resolved["class"]).task)  # before anything is written
+    if tensorboard:
+        check_tensorboard()
     output = Path(output or f"runs/{preset}")
     from vms_zoo.distribute import for_recipe, is_chief
 
     if not is_chief():  # under multi-worker training only the chief writes the user's folder
         output = Path(tempfile.mkdtemp(prefix="vms_zoo_worker_"))
     try:
-        with run_folder(output, {**resolved, "verbose": verbose, "distribute": distribute}, overwrite) as resume:
+        session = {"verbose": verbose, "distribute": distribute, "tensorboard": tensorboard}
+        with run_folder(output, {**resolved, **session}, overwrite) as resume:
             finished = finished_record(output) if resume else None
             if finished is not None:
                 if verbose:
@@ -70,7 +75,8 @@ def train(preset, data=None, output=None, overrides=None, dry_run=False, overwri
             # Everything that holds weights, the frozen predictors included, is built in the scope (JAX cannot
             # mix variables placed on one device with ones spread over the mesh).
             with for_recipe(distribute).scope(), dtype_policy(resolved["training"].get("dtype_policy", "float32")):
-                record = trainers()[resolved["class"]](resolved, output, verbose=verbose, callbacks=list(callbacks))
+                callbacks = list(callbacks) + ([tensorboard_callback(output / TENSORBOARD_DIR)] if tensorboard else [])
+                record = trainers()[resolved["class"]](resolved, output, verbose=verbose, callbacks=callbacks)
             record = {"preset": preset, "class": resolved["class"], "output": str(output), **record}
             if smoke:
                 record["smoke"] = smoke_check(resolved, output, verbose)

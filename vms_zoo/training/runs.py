@@ -16,18 +16,20 @@ from vms_zoo.presets import is_path, registry, weights_status
 
 RUN_FILE, LOCK_FILE, SMOKE_FILE, RECORD_FILE = "run.json", ".vms_zoo.lock", "smoke.png", "record.json"
 STATE = "state"  # run.json's own entry: what the run did (sub-runs it trained, when it finished), not a setting
-# What a run leaves behind to resume from: removed when --overwrite starts a run afresh (nothing else is).
-RESUME_STATE = (".vms_zoo_backup", "memgan.checkpoint.weights.h5", "tuner")
+CSV_LOG, CURVES_FILE = "training_log.csv", "training_curves.png"  # every epoch's metrics, and their chart
+TENSORBOARD_DIR = "tensorboard"  # with train(tensorboard=True): Keras' TensorBoard event files
+# What a run leaves behind to resume from, and the logs a resumed run appends to: removed when --overwrite starts a
+# run afresh (nothing else is).
+RESUME_STATE = (".vms_zoo_backup", "memgan.checkpoint.weights.h5", "tuner", CSV_LOG, TENSORBOARD_DIR)
 TRAINED_HERE = ("predictor", "scorer")  # predictors a GAN run may train itself (each a run folder of its own)
 FEATURE_CACHE = tuple(f"features_{split}.{ext}" for split in ("train", "test") for ext in ("npy", "json"))
 SWEEP_FILES = ("alpha_sweep.csv", "alpha_sweep_generators.csv", "alpha_sweep.json", "alpha_sweep.png")
 # Every name a run writes in its folder: in a folder that holds no run, an existing one is refused.
-CSV_LOG, CURVES_FILE = "training_log.csv", "training_curves.png"  # every epoch's metrics, and their chart
 RUN_OUTPUTS = (RUN_FILE, RECORD_FILE, "config.json", "model.weights.h5", "metadata.json", "README.md",
-               "metrics.json", "predictions.png", "pairs.json", "samples", SMOKE_FILE, CSV_LOG, CURVES_FILE) + FEATURE_CACHE + SWEEP_FILES \
-              + RESUME_STATE + TRAINED_HERE
+               "metrics.json", "predictions.png", "pairs.json", "samples", SMOKE_FILE, CURVES_FILE) + FEATURE_CACHE \
+              + SWEEP_FILES + RESUME_STATE + TRAINED_HERE
 # Settings that may change when a run is resumed: how it runs, not what it computes.
-SESSION_KEYS = ("verbose", "distribute")
+SESSION_KEYS = ("verbose", "distribute", "tensorboard")
 
 
 def read_run(output):
@@ -98,12 +100,15 @@ def start_run(output, settings, overwrite=False):
     if saved is not None and not overwrite:
         changed = sorted(_diff(saved, settings))
         if changed and continues_finished_run(output, saved, settings):
-            state = {**run_state(output), "finished": None, "continued_from_epoch": saved["training"]["epochs"]}
+            state = {**run_state(output), "finished": None, "continued_from": continued_from(saved, settings)}
+            if "epochs" in state["continued_from"]:
+                state["continued_from_epoch"] = saved["training"]["epochs"]
             write_text(output / RUN_FILE, json.dumps({**settings, STATE: state}, indent=2))
             return True
         if changed:
             raise ValueError(f"{output} holds a run with other settings ({'; '.join(changed)}); rerun with the same "
-                             "ones to resume, pass --overwrite to start afresh, or choose another --output.")
+                             "ones to resume, pass --overwrite to start afresh, or choose another --output."
+                             + longer_hint(output, saved, settings))
         return True
     if saved is None and not overwrite:  # a folder that holds no run: never write over its files
         ours = [name for name in would_write(output, settings) if os.path.lexists(output / name)]
@@ -129,14 +134,60 @@ def start_run(output, settings, overwrite=False):
 
 
 def continues_finished_run(output, saved, settings):
-    """Whether `settings` raise only training.epochs of the finished predictor run in `output`: such a run goes on
-    from its saved weights for the extra epochs (a decrease, or any other change, is refused)."""
-    old, new = (saved.get("training") or {}).get("epochs"), (settings.get("training") or {}).get("epochs")
-    if not (isinstance(old, int) and isinstance(new, int) and new > old):
-        return False
-    same_otherwise = not _diff({**saved, "training": {**saved["training"], "epochs": new}}, settings)
-    return (same_otherwise and settings.get("class") == "VMSPredictor" and bool(run_state(output).get("finished"))
-            and (Path(output) / "model.weights.h5").is_file())
+    """Whether `settings` only lengthen the finished run in `output` (`longer_training`), and the run left the
+    state to go on from (`CONTINUE_FROM`): such a run trains on for the extra length; a shorter run, or any other
+    change, is refused."""
+    state_file = CONTINUE_FROM.get(settings.get("class"))
+    same_otherwise = (state_file is not None and saved.get("class") == settings["class"]
+                      and not _diff({**saved, "training": None}, {**settings, "training": None}))
+    return (same_otherwise and bool(run_state(output).get("finished")) and os.path.exists(Path(output) / state_file)
+            and longer_training(settings["class"], saved.get("training") or {}, settings.get("training") or {},
+                                settings.get("config") or {}))
+
+
+# What a finished run of each class goes on from when its training is lengthened: the predictor from its weights
+# (a fresh optimizer), W-MEMGAN from its kept backup and MEMGAN from its checkpoint (weights, optimizers, noise and
+# growth state: exactly where it stopped).
+CONTINUE_FROM = {"VMSPredictor": "model.weights.h5", "WMEMGAN": ".vms_zoo_backup",
+                 "MEMGAN": "memgan.checkpoint.weights.h5"}
+LONGER_HINT = {name: f" (A finished run trains on when only {what} rises.)" for name, what in
+               [("VMSPredictor", "training.epochs"), ("WMEMGAN", "training.epochs"),
+                ("MEMGAN", "the last stage's training.stabilise_images")]}
+
+
+def longer_hint(output, saved, settings):
+    """The end of a refusal: which change a finished run trains on from, or why this one cannot."""
+    name = settings.get("class")
+    if name not in LONGER_HINT:
+        return ""
+    try:
+        longer = (saved.get("class") == name and bool(run_state(output).get("finished"))
+                  and longer_training(name, saved.get("training") or {}, settings.get("training") or {},
+                                      settings.get("config") or {}))
+    except (TypeError, ValueError, KeyError):
+        longer = False
+    if longer and not os.path.exists(Path(output) / CONTINUE_FROM[name]):
+        return f" (Only the length rose, but the run kept no {CONTINUE_FROM[name]} to train on from.)"
+    return LONGER_HINT[name]
+
+
+def longer_training(class_name, old, new, config):
+    """Whether training settings `new` differ from `old` only by a longer run: more epochs (predictor,
+    W-MEMGAN), or for MEMGAN more images in its last phase (the last stage's stabilise_images; every earlier
+    phase, already trained, must stay as it was)."""
+    if class_name == "MEMGAN":
+        from vms_zoo.models.memgan.presets import extends_schedule
+
+        return extends_schedule(old, new, config)
+    epochs = old.get("epochs"), new.get("epochs")
+    return (all(isinstance(e, int) for e in epochs) and epochs[1] > epochs[0]
+            and not _diff({**old, "epochs": None}, {**new, "epochs": None}))
+
+
+def continued_from(saved, settings):
+    """The length settings a continued run raised: {name: the finished run's value}."""
+    old, new = saved.get("training") or {}, settings.get("training") or {}
+    return {key: old.get(key) for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)}
 
 
 def _read_run_or_empty(output):

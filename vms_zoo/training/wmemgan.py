@@ -9,8 +9,13 @@ With fresh real batches (`"real_batches": "fresh"`, WGAN-GP's way) each of the n
 takes its own `batch_size` real images, so an epoch (one pass over the images) has n_critic times fewer
 generator steps than with "reuse". An epoch is the whole steps the images fill (`EpochBatches`: a seeded order
 per epoch, only a step's images decoded), so every update gets a full batch.
+
+Every epoch ends with a backup (weights, both optimizers and the noise state) that the run keeps when it
+finishes: an interrupted run resumes at its last whole epoch, and a finished one given more epochs trains on
+from where it stopped, exactly as one trained straight to the longer length.
 """
 
+import json
 import time
 
 import keras
@@ -19,7 +24,8 @@ from vms_zoo.data.sources import EpochBatches
 from vms_zoo.models.wmemgan import WMEMGAN
 from vms_zoo.settings import WMEMGANTraining
 from vms_zoo.training.callbacks import SampleGrid, StepLimit, Throughput
-from vms_zoo.training.gan import finish, prepare, standardize_scores
+from vms_zoo.training.gan import finish, prepare, save_log_curves, standardize_scores
+from vms_zoo.training.callbacks import CSVLog
 
 
 def train_wmemgan(resolved, output, verbose=1, callbacks=()):
@@ -40,17 +46,38 @@ def train_wmemgan(resolved, output, verbose=1, callbacks=()):
     data = EpochBatches(images, None, per_step, training["seed"])
     grids = SampleGrid(str(output / "samples"), low=low, high=high, seed=training["seed"],
                        every=training["sample_every"])
+    from vms_zoo.training.runs import CSV_LOG
+
     limit = StepLimit(training.get("max_minutes"), training.get("max_steps"))
+    limit.steps = steps_before(output)  # max_steps caps the run's steps, those before a continuation included
+    # Kept when the run finishes: what a longer run continues from.
+    backup = keras.callbacks.BackupAndRestore(str(output / ".vms_zoo_backup"), delete_checkpoint=False)
     if verbose:
         print(f"Training W-MEMGAN ({config['condition']}, alpha={gan.alpha:g}) on {len(images)} images", flush=True)
     progress = [Throughput(images_per_step=per_step, max_steps=training.get("max_steps"),
                            max_minutes=training.get("max_minutes"))] if verbose else []
     start = time.time()
     history = gan.fit(data, epochs=training["epochs"], shuffle=False, verbose=2 if verbose else 0,
-                      callbacks=[data.epoch_callback(), grids, limit, *callbacks, *progress])
+                      callbacks=[backup, data.epoch_callback(), CSVLog(output / CSV_LOG), grids, limit, *callbacks,
+                                 *progress])
+    # The history of every epoch, those before a resume or continuation too: the CSV log's.
+    log = save_log_curves(output)
     record["gan"] = {"train_seconds": round(time.time() - start, 1), "generator_steps": limit.steps,
-                     "history": {k: [float(v) for v in vals] for k, vals in history.history.items()}}
+                     "history": {k: v for k, v in log.items() if k != "epoch"} if log else
+                     {k: [float(v) for v in vals] for k, vals in history.history.items()}}
     return finish(gan, resolved, output, record, predictor, scorer, low, high, verbose)
+
+
+def steps_before(output):
+    """The generator steps of the finished run a continued one goes on from (0 for a new run)."""
+    from vms_zoo.training.runs import RECORD_FILE, run_state
+
+    if not run_state(output).get("continued_from"):
+        return 0
+    try:
+        return int(json.loads((output / RECORD_FILE).read_text())["gan"]["generator_steps"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
 
 
 def whole_steps(images, step):

@@ -53,6 +53,23 @@ def growth_settings(training):
     return {**training, **(SCHEDULES[name] or {})}
 
 
+def extends_schedule(old, new, config):
+    """Whether MEMGAN training settings `new` differ from `old` only by a longer last phase: the last stage's
+    stabilise_images raised, every other setting (each earlier phase included) as it was, numbers for every
+    stage compared stage by stage."""
+    stages = len(resolutions(config["image_size"]))
+    old, new = per_stage(growth_settings(old), stages), per_stage(growth_settings(new), stages)
+    before, after = old.pop("stabilise_images"), new.pop("stabilise_images")
+    return before[:-1] == after[:-1] and after[-1] > before[-1] and old == new
+
+
+def per_stage(training, stages):
+    """`training` with its growth settings as lists, one entry per stage."""
+    growth = ("fade_images", "stabilise_images", "batch_sizes")
+    return {key: (list(value) if isinstance(value, (list, tuple)) else [value] * stages) if key in growth else value
+            for key, value in training.items()}
+
+
 def smoke_rule(config, training, width, steps, batch):
     """A MEMGAN smoke run (in place): every growth stage up to the preset's own image_size with a `width` latent
     and blocks, and the preset's moving average as it is; one train step of `batch` images at 4 px, one fading
