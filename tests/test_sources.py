@@ -47,7 +47,7 @@ def _vischema_folder(root, n=5, size=(12, 16)):
 
 def test_parse(tmp_path):
     assert sources.parse("synthetic") == ("synthetic", None)
-    for kind in sources.NEEDS_DIR:
+    for kind in (k for k in sources.SOURCES if sources.SOURCES[k].needs_dir):
         assert sources.parse(f"{kind}:{tmp_path}") == (kind, str(tmp_path))
     _one_line_error("Unknown data 'imagenet:x'.*folder:DIR", sources.parse, "imagenet:x")
     _one_line_error("--data folder:DIR", sources.parse, "folder")

@@ -289,7 +289,6 @@ register_source(DataSource("lsun", "the LSUN lmdb zips, or a tfds LSUN prepared 
                            images=_lsun_images))  # checked when opened: preparing LSUN may take long
 for _config in ("vischema1", "vischema2", "vischema_plus"):
     register_source(_vischema_source(_config))
-NEEDS_DIR = tuple(k for k, source in SOURCES.items() if source.needs_dir)  # read by older callers
 
 
 def gan_source(spec, image_size, category=None, num_scenes=None, seed=0, limit=None):

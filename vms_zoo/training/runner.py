@@ -128,7 +128,7 @@ def load_or_train(reference, output, role, verbose=1, smoke=False):
     In a smoke run a predictor trained here is trained at smoke scale too, on the synthetic scenes when its
     preset's data is a folder kind without a folder (the GAN's images have no maps), and a preset that names
     no scorer is graded by the shipped `SMOKE_SCORER`."""
-    from vms_zoo.data.sources import NEEDS_DIR
+    from vms_zoo.data.sources import SOURCES
 
     if reference is None and smoke and role == "scorer":
         reference = SMOKE_SCORER
@@ -142,13 +142,14 @@ def load_or_train(reference, output, role, verbose=1, smoke=False):
     folder = Path(output) / role
     if not (folder / "config.json").exists():
         data = get_preset(reference)["training"]["data"]
-        if data in NEEDS_DIR and not smoke:
+        needs_dir = SOURCES[data].needs_dir
+        if needs_dir and not smoke:
             raise ValueError(f"The {role} {reference} trains on {data}:DIR, which this run cannot give it: train it "
                              f"first (vms-zoo train {reference} --data {data}:DIR --output runs/{reference}) and "
                              f"pass it with --set training.{role}=./runs/{reference}.")
         if verbose:
             print(f"Training the {role} ({reference}) into {folder}", flush=True)
         mark_run(output, trained_here=sorted({*run_state(output).get("trained_here", []), role}))
-        train(reference, data="synthetic" if data in NEEDS_DIR else data, output=folder, verbose=verbose,
+        train(reference, data="synthetic" if needs_dir else data, output=folder, verbose=verbose,
               smoke=smoke)
     return presets.load(str(folder))  # output/role always holds a separator: read as a folder
