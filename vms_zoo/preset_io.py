@@ -501,6 +501,10 @@ def model_card(name, metadata):
     if metadata.get("recipe"):
         when = f" ({metadata['date']})" if metadata.get("date") else ""
         lines += ["", f"Trained with{when}:", "", "```", metadata["recipe"], "```"]
+        today = (families.presets().get(name) or {}).get("metadata", {}).get("recipe")
+        if today and today != metadata["recipe"] and not metadata.get("smoke"):
+            lines += ["", "The same preset with the command line of this version of vms_zoo:", "",
+                      "```", today, "```"]
     facts = _training_facts(metadata)
     if facts:
         lines += [""] + [f"- {fact}" for fact in facts]
