@@ -25,7 +25,7 @@ def test_every_preset_and_its_resolved_and_smoke_settings_are_unchanged():
             assert json.loads(json.dumps(training.resolve(name, smoke=True))) == before["smoke"], name
 
 
-@pytest.mark.parametrize("cls", settings.FAMILY_SETTINGS)
+@pytest.mark.parametrize("cls", [settings.PredictorTraining, settings.WMEMGANTraining, settings.MEMGANTraining])
 def test_every_family_setting_has_a_kind_and_its_defaults_pass_their_own_check(cls):
     for field, kind in cls.kinds().items():
         assert kind in settings.KINDS, (cls.__name__, field)
@@ -60,3 +60,13 @@ def test_the_adam_settings_and_the_real_batch_default_are_the_families():
     assert settings.WMEMGANTraining.real_batches_of({}) == "fresh"
     assert settings.WMEMGANTraining.real_batches_of(None) == "fresh"
     assert settings.WMEMGANTraining.real_batches_of({"real_batches": "reuse"}) == "reuse"
+
+
+def test_each_trainable_family_registers_its_settings_dataclass():
+    from vms_zoo import registry
+
+    trainable = {f.model_class.__name__: f.settings for f in registry.registered().values() if f.trainer}
+    assert trainable == {"VMSPredictor": settings.PredictorTraining, "WMEMGAN": settings.WMEMGANTraining,
+                         "MEMGAN": settings.MEMGANTraining}
+    assert training.setting_kinds("WMEMGAN")["n_critic"] == settings.WMEMGANTraining.kinds()["n_critic"]
+    assert "n_critic" not in training.setting_kinds("VMSPredictor")

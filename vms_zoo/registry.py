@@ -41,6 +41,8 @@ class Family:
     run_cost: run_cost(model, training, num_images) -> the dict of `vms_zoo.flops.run_cost`.
     test_shrink: test_shrink(config) -> a test-size copy of a preset's config (nested models are shrunk by their
         own family's rule).
+    settings: the dataclass of its presets' "training" entries (a `vms_zoo.settings.Settings`): the kind and
+        default of every setting, which `vms_zoo.training.resolve` checks.
     """
 
     name: str
@@ -52,6 +54,7 @@ class Family:
     step_flops: Callable | None = None
     run_cost: Callable | None = None
     test_shrink: Callable | None = None
+    settings: type | None = None
 
     def train_function(self):
         """The training function named by `trainer`; a one-line error for a family that cannot be trained."""

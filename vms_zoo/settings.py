@@ -175,13 +175,12 @@ class MEMGANTraining(GANTraining):
 # Settings any preset takes without listing them: name -> (kind, default). dtype_policy: Keras' "float32",
 # "mixed_bfloat16" or "mixed_float16" (the GANs then scale their losses), set while the run builds and trains.
 OPTIONAL = {"dtype_policy": ("'float32', 'mixed_bfloat16' or 'mixed_float16'", "float32")}
-FAMILY_SETTINGS = (PredictorTraining, WMEMGANTraining, MEMGANTraining)
-SETTINGS_OF = {"VMSPredictor": PredictorTraining, "WMEMGAN": WMEMGANTraining, "MEMGAN": MEMGANTraining}
 
 
-def setting_kinds():
-    """{setting: kind} over every family's settings and the optional ones."""
+
+def setting_kinds(families=(PredictorTraining, WMEMGANTraining, MEMGANTraining)):
+    """{setting: kind} over the settings dataclasses of `families` and the optional ones."""
     kinds = {name: kind for name, (kind, _) in OPTIONAL.items()}
-    for cls in FAMILY_SETTINGS:
+    for cls in families:
         kinds.update(cls.kinds())
     return kinds

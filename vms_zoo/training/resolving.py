@@ -48,12 +48,13 @@ def resolve(preset, overrides=None, data=None, smoke=False):
 
 
 def setting_kinds(class_name):
-    """{setting: kind} for a model class' training: its family's dataclass in `vms_zoo.settings` (a family
-    without one, e.g. one a test registers, is checked against every family's kinds), and the optional ones."""
-    family = settings.SETTINGS_OF.get(class_name)
-    if family is None:
-        return settings.setting_kinds()
-    return {**family.kinds(), **{name: kind for name, (kind, _) in settings.OPTIONAL.items()}}
+    """{setting: kind} for a model class' training: the dataclass its family registered (`Family.settings`; a
+    family without one, e.g. one a test registers, is checked against every registered family's kinds), and the
+    optional ones."""
+    own = families.family(class_name).settings
+    if own is None:
+        return settings.setting_kinds([f.settings for f in families.registered().values() if f.settings])
+    return settings.setting_kinds([own])
 
 
 def check_settings(resolved, spec):

@@ -2,6 +2,7 @@
 feedback, and its presets."""
 
 from vms_zoo import registry
+from vms_zoo.settings import WMEMGANTraining
 from vms_zoo.models.wmemgan import flops, presets
 from vms_zoo.models.wmemgan.model import SUPPORTED_SIZES, WMEMGAN
 
@@ -10,4 +11,5 @@ __all__ = ["WMEMGAN"]
 registry.register(registry.Family(
     "wmemgan", WMEMGAN, presets.PRESETS, trainer="vms_zoo.training.wmemgan:train_wmemgan",
     smallest_size=min(SUPPORTED_SIZES), smoke_rule=presets.smoke_rule, step_flops=flops.step_flops,
-    run_cost=flops.run_cost, test_shrink=presets.shrink_for_tests))
+    run_cost=flops.run_cost, test_shrink=presets.shrink_for_tests,
+    settings=WMEMGANTraining))
