@@ -26,6 +26,28 @@ _discovered = False
 
 
 @dataclasses.dataclass(frozen=True)
+class Longer:
+    """How a family's finished run goes on when its training is lengthened.
+
+    setting: what the user raises, as the refusal's hint names it ("training.epochs").
+    state_file: what the run kept to go on from, in its folder (weights, a backup, a checkpoint).
+    is_longer: is_longer(old, new, config) -> whether training settings `new` differ from `old` only by a longer
+        run (every phase already trained as it was).
+    """
+
+    setting: str
+    state_file: str
+    is_longer: Callable
+
+
+def more_epochs(old, new, config):
+    """`Longer.is_longer` of families that train in epochs: more epochs, every other setting as it was."""
+    epochs = old.get("epochs"), new.get("epochs")
+    return (all(isinstance(e, int) and not isinstance(e, bool) for e in epochs) and epochs[1] > epochs[0]
+            and {**old, "epochs": None} == {**new, "epochs": None})
+
+
+@dataclasses.dataclass(frozen=True)
 class Family:
     """One model family. Only `name`, `model_class` and `presets` are required: a family of third-party scorers
     has no trainer, no smoke rule and no FLOP rule.
@@ -43,6 +65,8 @@ class Family:
         own family's rule).
     settings: the dataclass of its presets' "training" entries (a `vms_zoo.settings.Settings`): the kind and
         default of every setting, which `vms_zoo.training.resolve` checks.
+    longer: how a finished run trains on when only its length rises (a `Longer`); None: such a change is
+        refused like any other.
     """
 
     name: str
@@ -55,6 +79,7 @@ class Family:
     run_cost: Callable | None = None
     test_shrink: Callable | None = None
     settings: type | None = None
+    longer: "Longer | None" = None
 
     def train_function(self):
         """The training function named by `trainer`; a one-line error for a family that cannot be trained."""

@@ -11,6 +11,7 @@ import os
 import shutil
 from pathlib import Path
 
+from vms_zoo import registry as families
 from vms_zoo.io import write_text
 from vms_zoo.presets import is_path, registry, weights_status
 
@@ -134,54 +135,40 @@ def start_run(output, settings, overwrite=False):
 
 
 def continues_finished_run(output, saved, settings):
-    """Whether `settings` only lengthen the finished run in `output` (`longer_training`), and the run left the
-    state to go on from (`CONTINUE_FROM`): such a run trains on for the extra length; a shorter run, or any other
-    change, is refused."""
-    state_file = CONTINUE_FROM.get(settings.get("class"))
-    same_otherwise = (state_file is not None and saved.get("class") == settings["class"]
+    """Whether `settings` only lengthen the finished run in `output` (its family's `Longer.is_longer`), and the
+    run kept the state to go on from (`Longer.state_file`): such a run trains on for the extra length; a shorter
+    run, or any other change, is refused."""
+    longer = _longer(settings)
+    same_otherwise = (longer is not None and saved.get("class") == settings["class"]
                       and not _diff({**saved, "training": None}, {**settings, "training": None}))
-    return (same_otherwise and bool(run_state(output).get("finished")) and os.path.exists(Path(output) / state_file)
-            and longer_training(settings["class"], saved.get("training") or {}, settings.get("training") or {},
-                                settings.get("config") or {}))
-
-
-# What a finished run of each class goes on from when its training is lengthened: the predictor from its weights
-# (a fresh optimizer), W-MEMGAN from its kept backup and MEMGAN from its checkpoint (weights, optimizers, noise and
-# growth state: exactly where it stopped).
-CONTINUE_FROM = {"VMSPredictor": "model.weights.h5", "WMEMGAN": ".vms_zoo_backup",
-                 "MEMGAN": "memgan.checkpoint.weights.h5"}
-LONGER_HINT = {name: f" (A finished run trains on when only {what} rises.)" for name, what in
-               [("VMSPredictor", "training.epochs"), ("WMEMGAN", "training.epochs"),
-                ("MEMGAN", "the last stage's training.stabilise_images")]}
+    return (same_otherwise and bool(run_state(output).get("finished"))
+            and os.path.exists(Path(output) / longer.state_file) and _is_longer(longer, saved, settings))
 
 
 def longer_hint(output, saved, settings):
     """The end of a refusal: which change a finished run trains on from, or why this one cannot."""
-    name = settings.get("class")
-    if name not in LONGER_HINT:
+    longer = _longer(settings)
+    if longer is None:
         return ""
+    if (saved.get("class") == settings["class"] and bool(run_state(output).get("finished"))
+            and _is_longer(longer, saved, settings) and not os.path.exists(Path(output) / longer.state_file)):
+        return f" (Only the length rose, but the run kept no {longer.state_file} to train on from.)"
+    return f" (A finished run trains on when only {longer.setting} rises.)"
+
+
+def _longer(settings):
     try:
-        longer = (saved.get("class") == name and bool(run_state(output).get("finished"))
-                  and longer_training(name, saved.get("training") or {}, settings.get("training") or {},
-                                      settings.get("config") or {}))
+        return families.family(settings.get("class")).longer
+    except ValueError:  # a class no family registers: refused elsewhere
+        return None
+
+
+def _is_longer(longer, saved, settings):
+    try:
+        return bool(longer.is_longer(saved.get("training") or {}, settings.get("training") or {},
+                                     settings.get("config") or {}))
     except (TypeError, ValueError, KeyError):
-        longer = False
-    if longer and not os.path.exists(Path(output) / CONTINUE_FROM[name]):
-        return f" (Only the length rose, but the run kept no {CONTINUE_FROM[name]} to train on from.)"
-    return LONGER_HINT[name]
-
-
-def longer_training(class_name, old, new, config):
-    """Whether training settings `new` differ from `old` only by a longer run: more epochs (predictor,
-    W-MEMGAN), or for MEMGAN more images in its last phase (the last stage's stabilise_images; every earlier
-    phase, already trained, must stay as it was)."""
-    if class_name == "MEMGAN":
-        from vms_zoo.models.memgan.presets import extends_schedule
-
-        return extends_schedule(old, new, config)
-    epochs = old.get("epochs"), new.get("epochs")
-    return (all(isinstance(e, int) for e in epochs) and epochs[1] > epochs[0]
-            and not _diff({**old, "epochs": None}, {**new, "epochs": None}))
+        return False
 
 
 def continued_from(saved, settings):

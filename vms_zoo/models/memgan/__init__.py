@@ -14,4 +14,6 @@ registry.register(registry.Family(
     smallest_size=8,  # 4 px grown to 8: a smoke run passes through a fade-in
     smoke_rule=presets.smoke_rule, step_flops=flops.step_flops, run_cost=flops.run_cost,
     test_shrink=presets.shrink_for_tests,
-    settings=MEMGANTraining))
+    settings=MEMGANTraining,
+    longer=registry.Longer("the last stage's training.stabilise_images", "memgan.checkpoint.weights.h5",
+                          presets.extends_schedule)))

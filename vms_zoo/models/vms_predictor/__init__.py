@@ -12,4 +12,5 @@ registry.register(registry.Family(
     smallest_size=presets.SMALLEST_SIZE,
     smoke_rule=presets.smoke_rule, step_flops=flops.step_flops, run_cost=flops.run_cost,
     test_shrink=presets.shrink_for_tests,
-    settings=PredictorTraining))
+    settings=PredictorTraining,
+    longer=registry.Longer("training.epochs", "model.weights.h5", registry.more_epochs)))

@@ -12,4 +12,5 @@ registry.register(registry.Family(
     "wmemgan", WMEMGAN, presets.PRESETS, trainer="vms_zoo.training.wmemgan:train_wmemgan",
     smallest_size=min(SUPPORTED_SIZES), smoke_rule=presets.smoke_rule, step_flops=flops.step_flops,
     run_cost=flops.run_cost, test_shrink=presets.shrink_for_tests,
-    settings=WMEMGANTraining))
+    settings=WMEMGANTraining,
+    longer=registry.Longer("training.epochs", ".vms_zoo_backup", registry.more_epochs)))
