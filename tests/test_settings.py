@@ -70,3 +70,9 @@ def test_each_trainable_family_registers_its_settings_dataclass():
                          "MEMGAN": settings.MEMGANTraining}
     assert training.setting_kinds("WMEMGAN")["n_critic"] == settings.WMEMGANTraining.kinds()["n_critic"]
     assert "n_critic" not in training.setting_kinds("VMSPredictor")
+
+
+def test_growth_settings_of_unequal_stage_counts_are_refused_by_memgans_own_check():
+    with pytest.raises(ValueError, match="one entry per growth stage each; got 2, 4, 4 entries"):
+        training.resolve("memgan_synthetic_32", {"training.batch_sizes": [2, 2]})
+    assert settings.WMEMGANTraining.check_together({"batch_sizes": [1], "fade_images": [1, 2]}) is None

@@ -11,7 +11,6 @@ import dataclasses
 import math
 
 
-
 class _Omit:
     def __repr__(self):
         return "OMIT"
@@ -85,6 +84,11 @@ class Settings:
     def kinds(cls):
         """{field: kind} of every field."""
         return {f.name: f.metadata["kind"] for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def check_together(cls, training):
+        """What is wrong with settings that are each of their kind but do not fit together (one line), or None."""
+        return None
 
 
 def _plain(value):
@@ -171,11 +175,20 @@ class MEMGANTraining(GANTraining):
 
     ADAM = {"beta_1": 0.0, "beta_2": 0.99, "epsilon": 1e-8}
 
+    @classmethod
+    def check_together(cls, training):
+        """The growth settings given as lists must have one entry per stage each."""
+        growth = [key for key in ("batch_sizes", "fade_images", "stabilise_images")
+                  if isinstance(training.get(key), list)]
+        if len({len(training[key]) for key in growth}) > 1:
+            return (f"Training settings {', '.join(growth)} must have one entry per growth stage each; got "
+                    + ", ".join(f"{len(training[key])}" for key in growth) + " entries.")
+        return None
+
 
 # Settings any preset takes without listing them: name -> (kind, default). dtype_policy: Keras' "float32",
 # "mixed_bfloat16" or "mixed_float16" (the GANs then scale their losses), set while the run builds and trains.
 OPTIONAL = {"dtype_policy": ("'float32', 'mixed_bfloat16' or 'mixed_float16'", "float32")}
-
 
 
 def setting_kinds(families=(PredictorTraining, WMEMGANTraining, MEMGANTraining)):

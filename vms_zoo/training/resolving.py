@@ -68,11 +68,10 @@ def check_settings(resolved, spec):
         if not settings.KINDS[kind](_plain(value)):
             raise ValueError(f"Training setting {key}={value!r} must be {kind} (the preset's is "
                              f"{spec['training'].get(key)!r}).")
-    growth = [key for key in ("batch_sizes", "fade_images", "stabilise_images")
-              if isinstance(resolved["training"].get(key), list)]
-    if len({len(resolved["training"][key]) for key in growth}) > 1:
-        raise ValueError(f"Training settings {', '.join(growth)} must have one entry per growth stage each; got "
-                         + ", ".join(f"{len(resolved['training'][key])}" for key in growth) + " entries.")
+    own = families.family(resolved["class"]).settings
+    problem = own.check_together(resolved["training"]) if own is not None else None
+    if problem:
+        raise ValueError(problem)
     check_config(model_class(resolved["class"]), resolved["config"], f"The config of {resolved['preset']}")
 
 
