@@ -6,6 +6,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # Set before keras imports jax; subprocesses started by the tests inherit it.
 os.environ["XLA_FLAGS"] = " ".join(filter(None, [os.environ.get("XLA_FLAGS"), "--xla_backend_optimization_level=0"]))
 
+# On JAX the tests build the same tiny nets again and again, each compiled afresh: a compilation cache for this run
+# (a fresh folder, removed at exit; subprocesses share it) compiles each once. Its measurement is in
+# docs/performance.md; a cache folder you set yourself is used as it is.
+if os.environ.get("KERAS_BACKEND") == "jax" and "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+
+    _jax_cache = tempfile.mkdtemp(prefix="vms_zoo_test_jax_cache_")
+    atexit.register(shutil.rmtree, _jax_cache, ignore_errors=True)
+    os.environ["JAX_COMPILATION_CACHE_DIR"] = _jax_cache
+    os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+
 # PyTorch's OpenMP threads spin between the tests' tiny ops: one thread halves the CPU time of the tests that
 # train, run beside the other two backends' as in CI (docs/performance.md).
 if os.environ.get("KERAS_BACKEND") == "torch":
