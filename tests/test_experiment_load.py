@@ -18,7 +18,7 @@ from study_helpers import KeepAlive, Server, make_study
 from vms_zoo.human.instrument import study
 
 pytestmark = pytest.mark.experiment_server
-pytest.importorskip("uvicorn")
+import uvicorn  # noqa: E402,F401
 
 CLIENTS = 100
 

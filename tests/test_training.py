@@ -438,12 +438,10 @@ def test_a_corrupt_run_file_is_one_line_naming_it(tmp_path, content):
     assert json.loads((tmp_path / "run.json").read_text()) == {"a": 1}
 
 
-def test_a_lock_whose_process_id_was_reused_is_stale(tmp_path):
+def test_a_lock_whose_process_id_was_reused_is_stale(tmp_path, monkeypatch):
     lock = tmp_path / training.LOCK_FILE
-    parent = os.getppid()
-    start = runs._process_start(parent)
-    if start is None:
-        pytest.skip("no /proc: process start times are unknown here")
+    parent, start = os.getppid(), 12345  # a live process, and the start time the system gives for it
+    monkeypatch.setattr(runs, "_process_start", lambda pid: start if pid == parent else None)
     lock.write_text(json.dumps({"pid": parent, "start": start + 1}))  # the ID now belongs to another process
     with training.run_folder(tmp_path, {"a": 1}) as resume:
         assert resume is False
