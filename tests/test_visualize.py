@@ -89,7 +89,7 @@ def test_pair_summary_draws_each_pair_green_up_and_red_down(tmp_path):
     from vms_zoo.visualize import save_pair_summary
 
     path = save_pair_summary([0.1, 0.2, 0.3], [0.4, 0.5, 0.2], tmp_path / "pairs.png", "g graded by s",
-                             ["pairs     3", "mean score low / high     0.200 / 0.367"], threshold=0.25)
+                             [("pairs", "3"), ("mean score low / high", "0.200 / 0.367")], threshold=0.25)
     picture = np.asarray(Image.open(path).convert("RGB")).astype(int)
     r, g, b = picture[..., 0], picture[..., 1], picture[..., 2]
     greenish = (g > r + 40) & (g > b + 40)

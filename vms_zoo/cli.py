@@ -595,8 +595,8 @@ def cmd_evaluate(args):
 
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         write_text(args.output, text)
-        title, _, *lines = evaluation_summary(result).splitlines()
-        save_pair_summary(result["scores"]["low"], result["scores"]["high"], summary_png(args.output), title, lines,
+        title, rows = summary_rows(result)
+        save_pair_summary(result["scores"]["low"], result["scores"]["high"], summary_png(args.output), title, rows,
                           threshold=result.get("threshold"))
     print(text if args.json else evaluation_summary(result))
     if args.output and not args.json:
@@ -629,9 +629,9 @@ def p_value(p):
     return "< 1e-300" if p < 1e-300 else f"{p:.3g}"
 
 
-def evaluation_summary(result):
-    """The pair evaluation as a short table: scores of the low and high images, the paired tests, the split, the
-    paper's Fig. 4 reading, the other judges and image quality, where reported."""
+def summary_rows(result):
+    """(title, [(label, value), ...]) of a pair evaluation: scores of the low and high images, the paired tests,
+    the split, the paper's Fig. 4 reading, the other judges and image quality, where reported."""
     number = lambda v, spec=".3f": "n/a" if v is None else format(v, spec)  # noqa: E731
     rows = [("pairs", str(result["num_pairs"])),
             ("mean score low / high", f"{number(result['mean_low'])} / {number(result['mean_high'])}"),
@@ -656,8 +656,14 @@ def evaluation_summary(result):
                          f"p {p_value(judge.get('p_paired_t'))}"))
     for group, q in (result.get("quality") or {}).items():
         rows.append((f"{group} images: FID / KID ({q['extractor']})", f"{q['fid']:.2f} / {q['kid']:.4f}"))
-    width = max(len(label) for label, _ in rows)
     head = f"{result.get('preset')} graded by {result.get('scorer')} ({result.get('score_kind')} scores)"
+    return head, rows
+
+
+def evaluation_summary(result):
+    """The pair evaluation as a short table (`summary_rows`), for the terminal."""
+    head, rows = summary_rows(result)
+    width = max(len(label) for label, _ in rows)
     return "\n".join([head, "-" * len(head)] + [f"{label:<{width}}  {value}" for label, value in rows])
 
 

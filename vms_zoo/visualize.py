@@ -268,12 +268,11 @@ def predict_files(model, paths, longest=512, batch_size=32):
         yield from zip((photo for _, photo in views), maps)
 
 
-def save_pair_summary(low, high, path, title, lines=(), threshold=None, size=(300, 260)):
-    """A PNG of a pair evaluation: the summary `lines` (text), each pair's scores joined from its low to its high
+def save_pair_summary(low, high, path, title, rows=(), threshold=None, size=(300, 260)):
+    """A PNG of a pair evaluation: the summary `rows` ((label, value) pairs), each pair's scores joined from its low to its high
     image (green where high > low, red otherwise), and the two score histograms, with the split `threshold`."""
     low, high = np.asarray(low, np.float64), np.asarray(high, np.float64)
     width, height = size
-    rows = [re.split(r"\s{2,}", line.strip(), maxsplit=1) + [""] for line in lines]  # "label   value" columns
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     label_width = max([measure.textlength(r[0], font=font(11)) for r in rows] + [0]) + 12
     text_width = int(16 + max([label_width + measure.textlength(r[1], font=font(11)) for r in rows]
@@ -282,7 +281,7 @@ def save_pair_summary(low, high, path, title, lines=(), threshold=None, size=(30
     sheet = Image.new("RGB", (text_width + 2 * width, height), "white")
     draw = ImageDraw.Draw(sheet, "RGBA")
     draw.text((8, 6), title, fill="black", font=font(13))
-    for k, (label, value, *_) in enumerate(rows):
+    for k, (label, value) in enumerate(rows):
         draw.text((8, 30 + 15 * k), label, fill="black", font=font(11))
         draw.text((8 + label_width, 30 + 15 * k), value, fill="black", font=font(11))
     scores = np.concatenate([low, high])
